@@ -1,0 +1,1 @@
+//! TODO(decoder helper): zrle decoder.

@@ -1,0 +1,46 @@
+//! Everything that ends a connection, as a typed error that says what happened.
+
+use crate::framebuffer::Rect;
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum Error {
+    #[error("the peer is not a VNC server (greeting {0:?}); check the host and port")]
+    NotRfb(String),
+    #[error("the server speaks RFB {0}.{1}, which this client does not support")]
+    UnsupportedVersion(u32, u32),
+    #[error("the server refused the connection: {0}")]
+    ConnectionRefused(String),
+    #[error("the server offers no security type this client supports (offered: {0:?})")]
+    NoSupportedSecurity(Vec<u8>),
+    #[error("the server chose security type {0}, which this client does not support")]
+    UnsupportedSecurity(u32),
+    #[error("authentication failed: the password was rejected{}", .0.as_ref().map(|r| format!(" ({r})")).unwrap_or_default())]
+    AuthenticationFailed(Option<String>),
+    #[error("authentication failed: too many attempts; wait before trying again")]
+    TooManyAttempts,
+    #[error("the server sent an unsupported pixel format: {0}")]
+    UnsupportedPixelFormat(String),
+    #[error("the server's desktop size {width}x{height} exceeds the 16384x16384 limit")]
+    DesktopTooLarge { width: u16, height: u16 },
+    #[error("the server sent a rectangle {rect:?} outside the {width}x{height} framebuffer")]
+    RectOutOfBounds { rect: Rect, width: u16, height: u16 },
+    #[error("the server sent unknown message type {0}")]
+    UnknownMessage(u8),
+    #[error("the server sent a rectangle in encoding {0}, which was not requested")]
+    UnexpectedEncoding(i32),
+    #[error("the server sent a {what} of {len} bytes, more than the {limit}-byte limit")]
+    TooLong { what: &'static str, len: u64, limit: u64 },
+    #[error("corrupt compressed data from the server: {0}")]
+    Zlib(String),
+    #[error("invalid {encoding} data from the server: {detail}")]
+    InvalidData { encoding: &'static str, detail: String },
+    #[error("the connection is closed")]
+    Closed,
+}
+
+impl Error {
+    /// Shorthand for [`Error::InvalidData`].
+    pub fn invalid(encoding: &'static str, detail: impl Into<String>) -> Error {
+        Error::InvalidData { encoding, detail: detail.into() }
+    }
+}

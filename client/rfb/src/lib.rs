@@ -1,0 +1,21 @@
+//! `oxvnc-rfb`: a sans-IO RFB (VNC, RFC 6143) client engine.
+//!
+//! Bytes in ([`Connection::receive`]), bytes out ([`Connection::take_output`]) and events out
+//! ([`Connection::poll_event`]); the RGBA [`Framebuffer`] is owned by the connection and read by
+//! whoever displays it. No sockets, no async, no browser APIs: the same code runs in the browser,
+//! in the native CLI, in tests and under a fuzzer.
+
+pub mod connection;
+pub mod decode;
+pub mod encoding;
+pub mod error;
+pub mod framebuffer;
+pub mod keysym;
+pub mod pixel;
+mod auth;
+
+pub use connection::{Config, Connection, Credentials, Event, PixelFormatChoice, State};
+pub use encoding::Encoding;
+pub use error::Error;
+pub use framebuffer::{Framebuffer, Rect, MAX_DIMENSION};
+pub use pixel::{PixelFormat, PixelTranslator};
