@@ -1,0 +1,1 @@
+//! The built-in demo VNC server (placeholder; being written).

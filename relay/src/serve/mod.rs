@@ -1,0 +1,1 @@
+//! `oxvnc serve` (placeholder; being written).
