@@ -1,1 +1,236 @@
-fn main() {}
+//! `cargo xtask`: build, test and demo orchestration for oxvnc, including installing missing
+//! prerequisites. Plain std + anyhow so that it compiles in seconds.
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result};
+
+mod prereqs;
+mod util;
+
+use util::{cargo, run, workspace_root};
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [-- <args>]
+
+commands:
+  test  [-- <cargo test args>]   install what the tests need (wasm target, wasm-bindgen-cli,
+                                 Debian packages, project-local npm/PyPI tools), build the wasm
+                                 client if it exists, then run `cargo test --workspace`
+  demo  [-- <oxvnc serve args>]  build in release and run `oxvnc serve --demo --web www`
+                                 on http://127.0.0.1:6080/
+  build                          release build of the `oxvnc` binary (and of the wasm client
+                                 into www/pkg once client/web exists)
+  bench [rfb] [-- <args>]        run the RFB engine benchmarks (`cargo bench -p oxvnc-rfb`)
+  install                        only install the prerequisites of `test`";
+
+/// The relay package and its binary.
+const RELAY_PACKAGE: &str = "oxvnc-relay";
+const RELAY_BIN: &str = "oxvnc";
+/// The browser client crate; `build_wasm_client` builds it once it exists.
+const CLIENT_DIR: &str = "client/web";
+const CLIENT_PACKAGE: &str = "oxvnc-client";
+/// Where wasm-bindgen writes the client's JS glue and wasm (git-ignored).
+const CLIENT_OUT_DIR: &str = "www/pkg";
+/// The address `oxvnc serve` listens on by default.
+const DEMO_URL: &str = "http://127.0.0.1:6080/";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match dispatch(&args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(args: &[String]) -> Result<ExitCode> {
+    let (command, rest) = match args.split_first() {
+        Some((c, rest)) => (c.as_str(), rest),
+        None => {
+            eprintln!("{USAGE}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    match command {
+        "test" => test(passthrough(rest)),
+        "demo" => demo(passthrough(rest)),
+        "build" => {
+            build()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        "bench" => bench(rest),
+        "install" => {
+            prereqs::ensure_all()?;
+            println!("xtask: all prerequisites are installed");
+            Ok(ExitCode::SUCCESS)
+        }
+        "help" | "-h" | "--help" => {
+            println!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        other => {
+            eprintln!("xtask: unknown command `{other}`\n\n{USAGE}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+/// Arguments to hand on: everything after the command, without a leading `--`.
+fn passthrough(rest: &[String]) -> &[String] {
+    match rest.split_first() {
+        Some((first, tail)) if first == "--" => tail,
+        _ => rest,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// test
+
+fn test(extra: &[String]) -> Result<ExitCode> {
+    prereqs::ensure_all()?;
+    build_wasm_client()?;
+
+    let mut cmd = cargo();
+    cmd.arg("test");
+    // `cargo xtask test -- -p oxvnc-rfb` narrows the run instead of conflicting with --workspace.
+    if !extra.iter().any(|a| a == "-p" || a.starts_with("--package")) {
+        cmd.arg("--workspace");
+    }
+    // Run every test binary even when one fails, so one run reports every failure.
+    cmd.arg("--no-fail-fast");
+    cmd.args(extra);
+    for (key, value) in test_env()? {
+        println!("xtask: export {key}={}", value.to_string_lossy());
+        cmd.env(key, value);
+    }
+    let status = util::status(&mut cmd)?;
+    if !status.success() {
+        eprintln!("xtask: tests failed ({status})");
+    }
+    Ok(util::exit_code(status))
+}
+
+/// Environment for the tests.
+///
+/// - `OXVNC_RECORDINGS`: the recorded VNC sessions, `../shared/recordings` next to the workspace
+///   (unless already set).
+/// - `OXVNC_TOOLS`: `target/tools`, where project-local npm packages (`node_modules/`) and the
+///   Python venv (`venv/`) live.
+/// - `PATH`: with the venv's and node_modules' executables first, when they exist.
+fn test_env() -> Result<Vec<(&'static str, std::ffi::OsString)>> {
+    let mut env = Vec::new();
+    if std::env::var_os("OXVNC_RECORDINGS").is_none() {
+        let recordings = workspace_root().join("../shared/recordings");
+        if recordings.is_dir() {
+            let recordings = recordings.canonicalize().context("resolving ../shared/recordings")?;
+            env.push(("OXVNC_RECORDINGS", recordings.into_os_string()));
+        }
+    }
+    env.push(("OXVNC_TOOLS", util::tools_dir().into_os_string()));
+    let bins = prereqs::tool_bin_dirs();
+    if !bins.is_empty() {
+        let old = std::env::var_os("PATH").unwrap_or_default();
+        let path = std::env::join_paths(bins.into_iter().chain(std::env::split_paths(&old)))
+            .context("building PATH")?;
+        env.push(("PATH", path));
+    }
+    Ok(env)
+}
+
+// ---------------------------------------------------------------------------------------------
+// build and demo
+
+/// Release build of the `oxvnc` binary and, once it exists, of the wasm client.
+fn build() -> Result<PathBuf> {
+    run(cargo().args(["build", "--release", "-p", RELAY_PACKAGE, "--bin", RELAY_BIN]))?;
+    build_wasm_client()?;
+    Ok(util::target_dir().join("release").join(RELAY_BIN))
+}
+
+/// Builds the browser client (`client/web`, crate `oxvnc-client`) for wasm32 in release and runs
+/// the pinned wasm-bindgen on it into `www/pkg` (`oxvnc_client.js` + `oxvnc_client_bg.wasm`).
+/// Until `client/web` exists this says so and does nothing.
+fn build_wasm_client() -> Result<()> {
+    let root = workspace_root();
+    if !root.join(CLIENT_DIR).join("Cargo.toml").is_file() {
+        println!("xtask: {CLIENT_DIR} does not exist yet; skipping the wasm client build");
+        return Ok(());
+    }
+    prereqs::ensure_wasm_toolchain()?;
+    run(cargo().args(["build", "--release", "--target", prereqs::WASM_TARGET, "-p", CLIENT_PACKAGE]))?;
+    let wasm = util::target_dir()
+        .join(prereqs::WASM_TARGET)
+        .join("release")
+        .join(format!("{}.wasm", CLIENT_PACKAGE.replace('-', "_")));
+    run(Command::new("wasm-bindgen")
+        .args(["--target", "web", "--out-dir"])
+        .arg(root.join(CLIENT_OUT_DIR))
+        .arg(&wasm)
+        .current_dir(&root))
+}
+
+fn demo(extra: &[String]) -> Result<ExitCode> {
+    let bin = build()?;
+    let mut cmd = Command::new(&bin);
+    cmd.args(["serve", "--demo", "--web", "www"]).args(extra).current_dir(workspace_root());
+    println!("xtask: oxvnc demo console: {DEMO_URL}");
+    println!("xtask: $ {}", util::display(&cmd));
+    #[cfg(unix)]
+    {
+        // Replace this process, so Ctrl-C and exit codes belong to the server alone.
+        use std::os::unix::process::CommandExt;
+        let err = cmd.exec();
+        Err(err).with_context(|| format!("could not start {}", bin.display()))
+    }
+    #[cfg(not(unix))]
+    {
+        let status = cmd.status().with_context(|| format!("could not start {}", bin.display()))?;
+        Ok(util::exit_code(status))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// bench
+
+fn bench(rest: &[String]) -> Result<ExitCode> {
+    let (suite, rest) = match rest.split_first() {
+        Some((s, tail)) if !s.starts_with('-') => (s.as_str(), tail),
+        _ => ("rfb", rest),
+    };
+    match suite {
+        "rfb" => {
+            let status = util::status(cargo().args(["bench", "-p", "oxvnc-rfb"]).args(passthrough(rest)))?;
+            Ok(util::exit_code(status))
+        }
+        "relay" | "client" => {
+            eprintln!(
+                "xtask: `cargo xtask bench {suite}` does not exist yet; only the RFB engine benchmarks do (`cargo xtask bench`)"
+            );
+            Ok(ExitCode::FAILURE)
+        }
+        other => {
+            eprintln!("xtask: unknown benchmark suite `{other}` (known: rfb; relay and client are planned)");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn passthrough_drops_one_leading_double_dash() {
+        assert_eq!(passthrough(&strings(&["--", "filter", "--", "--nocapture"])), strings(&["filter", "--", "--nocapture"]));
+        assert_eq!(passthrough(&strings(&["filter"])), strings(&["filter"]));
+        assert!(passthrough(&[]).is_empty());
+    }
+}
