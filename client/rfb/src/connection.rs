@@ -1,7 +1,759 @@
-//! The connection state machine (work in progress).
-pub struct Config;
-pub struct Connection;
-pub struct Credentials;
-pub enum Event {}
-pub enum PixelFormatChoice {}
-pub enum State {}
+//! The connection state machine: handshake, security, and the server message loop.
+//!
+//! Push bytes with [`Connection::receive`]; pull bytes to send with [`Connection::take_output`]
+//! and events with [`Connection::poll_event`]. Input of any length is accepted at any point: what
+//! does not yet form a whole unit is kept (bounded) until the rest arrives.
+
+use std::collections::VecDeque;
+
+use crate::auth::vnc_auth_response;
+use crate::decode::copyrect::CopyRectDecoder;
+use crate::decode::hextile::HextileDecoder;
+use crate::decode::raw::RawDecoder;
+use crate::decode::rre::RreDecoder;
+use crate::decode::zrle::ZrleDecoder;
+use crate::decode::{be16, be32, Decoder, Input, Progress, Target};
+use crate::encoding::Encoding;
+use crate::error::Error;
+use crate::framebuffer::{Framebuffer, Rect};
+use crate::pixel::{PixelFormat, PixelTranslator};
+
+/// Longest desktop name, failure reason or similar string accepted.
+pub const MAX_STRING: u32 = 1 << 20;
+/// Clipboard text kept from one ServerCutText; the rest is read and dropped.
+pub const MAX_CLIPBOARD: usize = 16 << 20;
+/// Largest cursor shape accepted (each side).
+pub const MAX_CURSOR: u16 = 1024;
+
+/// What the client asks the server to send pixels as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PixelFormatChoice {
+    /// 32 bpp true colour laid out as the framebuffer's RGBA bytes (the fastest to decode).
+    Rgbx32,
+    /// Keep the server's own format (no SetPixelFormat); colour-mapped servers need this.
+    ServerNative,
+    /// Any format of 8, 16 or 32 bpp.
+    Custom(PixelFormat),
+}
+
+/// A password, and a user name for security types that need one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: Option<String>,
+    pub password: String,
+}
+
+/// How the connection behaves.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Encodings offered in SetEncodings, in order of preference (pseudo-encodings included).
+    pub encodings: Vec<Encoding>,
+    /// Share the desktop with other clients (ClientInit shared flag).
+    pub shared: bool,
+    pub pixel_format: PixelFormatChoice,
+    /// Used when the server asks for authentication; without them a
+    /// [`Event::CredentialsRequired`] is raised.
+    pub credentials: Option<Credentials>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            encodings: Encoding::PIXEL.iter().chain(Encoding::PSEUDO).copied().collect(),
+            shared: true,
+            pixel_format: PixelFormatChoice::Rgbx32,
+            credentials: None,
+        }
+    }
+}
+
+impl Config {
+    /// Offers exactly `pixel` (in that order) plus every supported pseudo-encoding.
+    pub fn with_encodings(mut self, pixel: &[Encoding]) -> Config {
+        self.encodings = pixel.iter().chain(Encoding::PSEUDO).copied().collect();
+        self
+    }
+}
+
+/// The cursor shape, RGBA with the mask as alpha (0 or 255).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    pub width: u16,
+    pub height: u16,
+    pub hotspot_x: u16,
+    pub hotspot_y: u16,
+    pub rgba: Vec<u8>,
+}
+
+/// Something the caller should know about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The server wants a password (and a user name when `username` is true); answer with
+    /// [`Connection::send_credentials`].
+    CredentialsRequired { username: bool },
+    /// The handshake is done; the framebuffer has the server's size.
+    Connected { width: u16, height: u16, name: String },
+    /// The framebuffer changed size (and is black until the server redraws it).
+    Resized { width: u16, height: u16 },
+    /// A FramebufferUpdate message is complete; its damage is in the framebuffer.
+    UpdateComplete,
+    Bell,
+    /// Text the server put on its clipboard.
+    Clipboard(String),
+    /// A new cursor shape (empty when the server hides the cursor).
+    Cursor(Cursor),
+    DesktopName(String),
+    /// The connection ended with this error; nothing more will happen.
+    Disconnected(Error),
+}
+
+/// Where the connection is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Negotiating version and security.
+    Handshake,
+    /// Waiting for [`Connection::send_credentials`].
+    NeedCredentials,
+    /// Running: input may be sent.
+    Connected,
+    /// Ended; see [`Connection::error`].
+    Closed,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Version {
+    V3_3,
+    V3_7,
+    V3_8,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PixelDecoder {
+    Raw,
+    CopyRect,
+    Rre,
+    Hextile,
+    Zrle,
+}
+
+#[derive(Debug)]
+enum Phase {
+    Version,
+    SecurityTypes,
+    SecurityType33,
+    VncChallenge,
+    AwaitCredentials([u8; 16]),
+    SecurityResult { authenticated: bool },
+    FailureReason { authenticated: bool, too_many: bool },
+    ServerInit,
+    Message,
+    RectHeader,
+    Pixels(PixelDecoder),
+    ExtendedDesktopSize(Rect),
+    Cursor(Rect),
+    DesktopName,
+    ColourMap,
+    CutText { left: u32 },
+    Closed,
+}
+
+/// An RFB client connection, without I/O.
+pub struct Connection {
+    config: Config,
+    phase: Phase,
+    version: Version,
+    events: VecDeque<Event>,
+    out: Vec<u8>,
+    /// Received bytes not yet consumed.
+    pending: Vec<u8>,
+    fb: Framebuffer,
+    pixels: PixelTranslator,
+    name: String,
+    rects_left: u16,
+    clip: Vec<u8>,
+    error: Option<Error>,
+    offered: Vec<i32>,
+    ext_desktop_size: bool,
+    raw: RawDecoder,
+    copyrect: CopyRectDecoder,
+    rre: RreDecoder,
+    hextile: HextileDecoder,
+    zrle: ZrleDecoder,
+}
+
+/// Outcome of one step of the parser.
+enum Step {
+    /// Consumed something; go on.
+    Continue,
+    /// Need more bytes (or user input) before going on.
+    Wait,
+}
+
+impl Connection {
+    pub fn new(config: Config) -> Connection {
+        let offered = config.encodings.iter().map(|e| e.number()).collect();
+        Connection {
+            config,
+            phase: Phase::Version,
+            version: Version::V3_8,
+            events: VecDeque::new(),
+            out: Vec::new(),
+            pending: Vec::new(),
+            fb: Framebuffer::default(),
+            pixels: PixelTranslator::new(PixelFormat::RGBX32),
+            name: String::new(),
+            rects_left: 0,
+            clip: Vec::new(),
+            error: None,
+            offered,
+            ext_desktop_size: false,
+            raw: RawDecoder::default(),
+            copyrect: CopyRectDecoder::default(),
+            rre: RreDecoder::default(),
+            hextile: HextileDecoder::default(),
+            zrle: ZrleDecoder::default(),
+        }
+    }
+
+    /// Feeds bytes from the server. An error closes the connection: it is returned here, raised
+    /// as [`Event::Disconnected`], and every later call returns [`Error::Closed`].
+    pub fn receive(&mut self, data: &[u8]) -> Result<(), Error> {
+        if matches!(self.phase, Phase::Closed) {
+            return Err(Error::Closed);
+        }
+        if self.pending.is_empty() {
+            // The common case: parse straight from the caller's buffer, keep only the tail.
+            let used = self.process(data)?;
+            self.pending.extend_from_slice(&data[used..]);
+        } else {
+            self.pending.extend_from_slice(data);
+            self.process_pending()?;
+        }
+        Ok(())
+    }
+
+    fn process_pending(&mut self) -> Result<(), Error> {
+        let pending = std::mem::take(&mut self.pending);
+        let result = self.process(&pending);
+        let mut pending = pending;
+        match result {
+            Ok(used) => {
+                pending.drain(..used);
+                self.pending = pending;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Runs the parser over `data`; returns how many bytes were consumed.
+    fn process(&mut self, data: &[u8]) -> Result<usize, Error> {
+        let mut input = Input::new(data);
+        loop {
+            match self.step(&mut input) {
+                Ok(Step::Continue) => {}
+                Ok(Step::Wait) => return Ok(input.consumed()),
+                Err(e) => return Err(self.fail(e)),
+            }
+        }
+    }
+
+    fn fail(&mut self, e: Error) -> Error {
+        self.phase = Phase::Closed;
+        self.pending = Vec::new();
+        self.error = Some(e.clone());
+        self.events.push_back(Event::Disconnected(e.clone()));
+        e
+    }
+
+    /// Bytes to send to the server (empties the queue).
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Whether there are bytes to send.
+    pub fn has_output(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The remote framebuffer (RGBA).
+    pub fn framebuffer(&self) -> &Framebuffer {
+        &self.fb
+    }
+
+    /// The remote framebuffer, mutable (to take damage after drawing it).
+    pub fn framebuffer_mut(&mut self) -> &mut Framebuffer {
+        &mut self.fb
+    }
+
+    /// The desktop name from ServerInit or the last DesktopName update.
+    pub fn desktop_name(&self) -> &str {
+        &self.name
+    }
+
+    /// The pixel format updates arrive in.
+    pub fn pixel_format(&self) -> &PixelFormat {
+        self.pixels.format()
+    }
+
+    /// The error that closed the connection, if it is closed.
+    pub fn error(&self) -> Option<&Error> {
+        self.error.as_ref()
+    }
+
+    /// Whether the server announced ExtendedDesktopSize (so it may accept SetDesktopSize).
+    pub fn supports_desktop_resize(&self) -> bool {
+        self.ext_desktop_size
+    }
+
+    pub fn state(&self) -> State {
+        match self.phase {
+            Phase::Closed => State::Closed,
+            Phase::AwaitCredentials(_) => State::NeedCredentials,
+            Phase::Version
+            | Phase::SecurityTypes
+            | Phase::SecurityType33
+            | Phase::VncChallenge
+            | Phase::SecurityResult { .. }
+            | Phase::FailureReason { .. }
+            | Phase::ServerInit => State::Handshake,
+            _ => State::Connected,
+        }
+    }
+
+    /// Answers [`Event::CredentialsRequired`]. Credentials given before they are asked for are
+    /// kept for when they are.
+    pub fn send_credentials(&mut self, credentials: Credentials) -> Result<(), Error> {
+        if let Phase::AwaitCredentials(challenge) = self.phase {
+            self.out.extend_from_slice(&vnc_auth_response(&credentials.password, &challenge));
+            self.config.credentials = Some(credentials);
+            self.phase = Phase::SecurityResult { authenticated: true };
+            // Anything the server sent meanwhile can now be parsed.
+            if !self.pending.is_empty() {
+                self.process_pending()?;
+            }
+        } else {
+            self.config.credentials = Some(credentials);
+        }
+        Ok(())
+    }
+
+    /// Sends a key press or release (X keysym; see [`crate::keysym`]). Ignored until connected.
+    pub fn key(&mut self, keysym: u32, down: bool) {
+        if self.state() == State::Connected {
+            self.out.extend_from_slice(&[4, down as u8, 0, 0]);
+            self.out.extend_from_slice(&keysym.to_be_bytes());
+        }
+    }
+
+    /// Sends the pointer position (clamped to the framebuffer) and button mask (bit 0 left,
+    /// 1 middle, 2 right, 3/4 wheel up/down, 5/6 wheel left/right, 7 back). Ignored until connected.
+    pub fn pointer(&mut self, x: u16, y: u16, buttons: u8) {
+        if self.state() == State::Connected {
+            let x = x.min(self.fb.width().saturating_sub(1));
+            let y = y.min(self.fb.height().saturating_sub(1));
+            self.out.extend_from_slice(&[5, buttons]);
+            self.out.extend_from_slice(&x.to_be_bytes());
+            self.out.extend_from_slice(&y.to_be_bytes());
+        }
+    }
+
+    /// Puts text on the server's clipboard (ClientCutText is Latin-1: other characters become
+    /// '?', line ends become '\n'). Ignored until connected.
+    pub fn clipboard(&mut self, text: &str) {
+        if self.state() != State::Connected {
+            return;
+        }
+        let bytes: Vec<u8> = text
+            .replace("\r\n", "\n")
+            .chars()
+            .map(|c| if (c as u32) < 256 { c as u8 } else { b'?' })
+            .collect();
+        self.out.extend_from_slice(&[6, 0, 0, 0]);
+        self.out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+        self.out.extend_from_slice(&bytes);
+    }
+
+    /// Asks for an update of `rect` (the whole screen when `None`).
+    pub fn request_update(&mut self, incremental: bool, rect: Option<Rect>) {
+        if self.state() != State::Connected {
+            return;
+        }
+        let r = rect.unwrap_or(Rect::new(0, 0, self.fb.width(), self.fb.height()));
+        self.out.extend_from_slice(&[3, incremental as u8]);
+        for v in [r.x, r.y, r.w, r.h] {
+            self.out.extend_from_slice(&v.to_be_bytes());
+        }
+    }
+
+    fn offered(&self, e: Encoding) -> bool {
+        self.offered.contains(&e.number())
+    }
+
+    fn step(&mut self, input: &mut Input<'_>) -> Result<Step, Error> {
+        use Step::{Continue, Wait};
+        match self.phase {
+            Phase::Version => {
+                let Some(b) = input.take(12) else { return Ok(Wait) };
+                self.version = parse_version(b)?;
+                let reply: &[u8] = match self.version {
+                    Version::V3_3 => b"RFB 003.003\n",
+                    Version::V3_7 => b"RFB 003.007\n",
+                    Version::V3_8 => b"RFB 003.008\n",
+                };
+                self.out.extend_from_slice(reply);
+                self.phase = if self.version == Version::V3_3 { Phase::SecurityType33 } else { Phase::SecurityTypes };
+            }
+            Phase::SecurityTypes => {
+                let Some(&n) = input.remaining().first() else { return Ok(Wait) };
+                if n == 0 {
+                    // The server refuses and says why.
+                    let Some(reason) = take_string(input, 1)? else { return Ok(Wait) };
+                    return Err(Error::ConnectionRefused(reason));
+                }
+                let Some(b) = input.take(1 + n as usize) else { return Ok(Wait) };
+                let types = &b[1..];
+                let choice = if types.contains(&1) {
+                    1
+                } else if types.contains(&2) {
+                    2
+                } else {
+                    return Err(Error::NoSupportedSecurity(types.to_vec()));
+                };
+                self.out.push(choice);
+                self.phase = match (choice, self.version) {
+                    (2, _) => Phase::VncChallenge,
+                    (_, Version::V3_8) => Phase::SecurityResult { authenticated: false },
+                    _ => self.client_init(),
+                };
+            }
+            Phase::SecurityType33 => {
+                let Some(b) = input.remaining().get(..4) else { return Ok(Wait) };
+                match be32(b, 0) {
+                    0 => {
+                        let Some(reason) = take_string(input, 4)? else { return Ok(Wait) };
+                        return Err(Error::ConnectionRefused(reason));
+                    }
+                    1 => {
+                        input.advance(4);
+                        self.phase = self.client_init();
+                    }
+                    2 => {
+                        input.advance(4);
+                        self.phase = Phase::VncChallenge;
+                    }
+                    t => return Err(Error::UnsupportedSecurity(t)),
+                }
+            }
+            Phase::VncChallenge => {
+                let Some(b) = input.take(16) else { return Ok(Wait) };
+                let challenge: [u8; 16] = b.try_into().expect("16 bytes");
+                match &self.config.credentials {
+                    Some(c) => {
+                        self.out.extend_from_slice(&vnc_auth_response(&c.password, &challenge));
+                        self.phase = Phase::SecurityResult { authenticated: true };
+                    }
+                    None => {
+                        self.events.push_back(Event::CredentialsRequired { username: false });
+                        self.phase = Phase::AwaitCredentials(challenge);
+                    }
+                }
+            }
+            Phase::AwaitCredentials(_) => return Ok(Wait),
+            Phase::SecurityResult { authenticated } => {
+                let Some(b) = input.take(4) else { return Ok(Wait) };
+                match be32(b, 0) {
+                    0 => self.phase = self.client_init(),
+                    status => {
+                        let too_many = status == 2;
+                        if self.version == Version::V3_8 {
+                            self.phase = Phase::FailureReason { authenticated, too_many };
+                        } else {
+                            return Err(security_failure(authenticated, too_many, None));
+                        }
+                    }
+                }
+            }
+            Phase::FailureReason { authenticated, too_many } => {
+                let Some(reason) = take_string(input, 0)? else { return Ok(Wait) };
+                return Err(security_failure(authenticated, too_many, Some(reason)));
+            }
+            Phase::ServerInit => {
+                let Some(head) = input.remaining().get(..24) else { return Ok(Wait) };
+                let (w, h) = (be16(head, 0), be16(head, 2));
+                let server_pf_bytes: [u8; 16] = head[4..20].try_into().expect("16 bytes");
+                let Some(name) = take_string(input, 20)? else { return Ok(Wait) };
+                self.fb = Framebuffer::new(w, h)?;
+                let pf = match self.config.pixel_format {
+                    PixelFormatChoice::ServerNative => PixelFormat::parse(&server_pf_bytes)?,
+                    PixelFormatChoice::Rgbx32 => PixelFormat::RGBX32,
+                    PixelFormatChoice::Custom(pf) => {
+                        pf.validate()?;
+                        pf
+                    }
+                };
+                self.pixels = PixelTranslator::new(pf);
+                self.name = name.clone();
+                self.events.push_back(Event::Connected { width: w, height: h, name });
+                self.phase = Phase::Message;
+                if self.config.pixel_format != PixelFormatChoice::ServerNative {
+                    self.out.extend_from_slice(&[0, 0, 0, 0]);
+                    self.out.extend_from_slice(&pf.to_bytes());
+                }
+                self.out.extend_from_slice(&[2, 0]);
+                self.out.extend_from_slice(&(self.offered.len() as u16).to_be_bytes());
+                for n in &self.offered {
+                    self.out.extend_from_slice(&n.to_be_bytes());
+                }
+                self.request_update(false, None);
+            }
+            Phase::Message => {
+                let Some(&t) = input.remaining().first() else { return Ok(Wait) };
+                match t {
+                    0 => {
+                        let Some(b) = input.take(4) else { return Ok(Wait) };
+                        self.rects_left = be16(b, 2);
+                        self.phase = Phase::RectHeader;
+                    }
+                    1 => self.phase = Phase::ColourMap,
+                    2 => {
+                        input.advance(1);
+                        self.events.push_back(Event::Bell);
+                    }
+                    3 => {
+                        let Some(b) = input.take(8) else { return Ok(Wait) };
+                        let len = be32(b, 4);
+                        if len > i32::MAX as u32 {
+                            return Err(Error::invalid("ServerCutText", "negative length (extended clipboard was not negotiated)"));
+                        }
+                        self.clip.clear();
+                        self.phase = Phase::CutText { left: len };
+                    }
+                    t => return Err(Error::UnknownMessage(t)),
+                }
+            }
+            Phase::ColourMap => {
+                let Some(b) = input.remaining().get(..6) else { return Ok(Wait) };
+                let (first, count) = (be16(b, 2), be16(b, 4) as usize);
+                if first as usize + count > 65536 {
+                    return Err(Error::invalid("SetColourMapEntries", "entries past index 65535"));
+                }
+                let Some(b) = input.take(6 + count * 6) else { return Ok(Wait) };
+                let entries: Vec<[u16; 3]> =
+                    b[6..].chunks_exact(6).map(|e| [be16(e, 0), be16(e, 2), be16(e, 4)]).collect();
+                self.pixels.set_colour_map(first, &entries);
+                self.phase = Phase::Message;
+            }
+            Phase::CutText { left } => {
+                if left > 0 {
+                    let n = (left as usize).min(input.len());
+                    if n == 0 {
+                        return Ok(Wait);
+                    }
+                    let b = input.take(n).expect("length checked");
+                    let keep = n.min(MAX_CLIPBOARD.saturating_sub(self.clip.len()));
+                    self.clip.extend_from_slice(&b[..keep]);
+                    self.phase = Phase::CutText { left: left - n as u32 };
+                } else {
+                    // ClientCutText/ServerCutText carry ISO 8859-1.
+                    let text: String = self.clip.iter().map(|&b| b as char).collect();
+                    self.clip = Vec::new();
+                    self.events.push_back(Event::Clipboard(text));
+                    self.phase = Phase::Message;
+                }
+            }
+            Phase::RectHeader => {
+                if self.rects_left == 0 {
+                    self.end_update();
+                    return Ok(Continue);
+                }
+                let Some(b) = input.take(12) else { return Ok(Wait) };
+                self.rects_left -= 1;
+                let rect = Rect::new(be16(b, 0), be16(b, 2), be16(b, 4), be16(b, 6));
+                let enc = be32(b, 8) as i32;
+                self.start_rect(rect, enc)?;
+            }
+            Phase::Pixels(which) => {
+                let mut target = Target { fb: &mut self.fb, pixels: &self.pixels };
+                let progress = match which {
+                    PixelDecoder::Raw => self.raw.decode(input, &mut target)?,
+                    PixelDecoder::CopyRect => self.copyrect.decode(input, &mut target)?,
+                    PixelDecoder::Rre => self.rre.decode(input, &mut target)?,
+                    PixelDecoder::Hextile => self.hextile.decode(input, &mut target)?,
+                    PixelDecoder::Zrle => self.zrle.decode(input, &mut target)?,
+                };
+                match progress {
+                    Progress::Done => self.phase = Phase::RectHeader,
+                    Progress::NeedMore => return Ok(Wait),
+                }
+            }
+            Phase::ExtendedDesktopSize(rect) => {
+                let Some(b) = input.remaining().get(..4) else { return Ok(Wait) };
+                let screens = b[0] as usize;
+                if input.take(4 + 16 * screens).is_none() {
+                    return Ok(Wait);
+                }
+                self.ext_desktop_size = true;
+                // x = reason, y = status: a refused client request changes nothing.
+                let refused = rect.x == 1 && rect.y != 0;
+                if !refused {
+                    self.resize(rect.w, rect.h)?;
+                }
+                self.phase = Phase::RectHeader;
+            }
+            Phase::Cursor(rect) => {
+                let bpp = self.pixels.bpp();
+                let (w, h) = (rect.w as usize, rect.h as usize);
+                let mask_row = w.div_ceil(8);
+                let Some(b) = input.take(w * h * bpp + mask_row * h) else { return Ok(Wait) };
+                let (pix, mask) = b.split_at(w * h * bpp);
+                let mut rgba = vec![0u8; w * h * 4];
+                self.pixels.convert_row(pix, &mut rgba);
+                for y in 0..h {
+                    for x in 0..w {
+                        let visible = mask[y * mask_row + x / 8] & (0x80 >> (x % 8)) != 0;
+                        rgba[(y * w + x) * 4 + 3] = if visible { 255 } else { 0 };
+                    }
+                }
+                self.events.push_back(Event::Cursor(Cursor {
+                    width: rect.w,
+                    height: rect.h,
+                    hotspot_x: rect.x.min(rect.w.saturating_sub(1)),
+                    hotspot_y: rect.y.min(rect.h.saturating_sub(1)),
+                    rgba,
+                }));
+                self.phase = Phase::RectHeader;
+            }
+            Phase::DesktopName => {
+                let Some(name) = take_string(input, 0)? else { return Ok(Wait) };
+                self.name = name.clone();
+                self.events.push_back(Event::DesktopName(name));
+                self.phase = Phase::RectHeader;
+            }
+            Phase::Closed => return Err(Error::Closed),
+        }
+        Ok(Continue)
+    }
+
+    fn client_init(&mut self) -> Phase {
+        self.out.push(self.config.shared as u8);
+        Phase::ServerInit
+    }
+
+    fn resize(&mut self, w: u16, h: u16) -> Result<(), Error> {
+        if (w, h) != (self.fb.width(), self.fb.height()) {
+            self.fb.resize(w, h)?;
+            self.events.push_back(Event::Resized { width: w, height: h });
+        }
+        Ok(())
+    }
+
+    fn start_rect(&mut self, rect: Rect, enc: i32) -> Result<(), Error> {
+        let e = Encoding::from_number(enc);
+        // Raw is always allowed; everything else only when offered.
+        if e != Encoding::Raw && !self.offered(e) {
+            return Err(Error::UnexpectedEncoding(enc));
+        }
+        let which = match e {
+            Encoding::Raw => PixelDecoder::Raw,
+            Encoding::CopyRect => PixelDecoder::CopyRect,
+            Encoding::Rre => PixelDecoder::Rre,
+            Encoding::Hextile => PixelDecoder::Hextile,
+            Encoding::Zrle => PixelDecoder::Zrle,
+            Encoding::LastRect => {
+                self.rects_left = 0;
+                return Ok(());
+            }
+            Encoding::DesktopSize => {
+                self.resize(rect.w, rect.h)?;
+                return Ok(());
+            }
+            Encoding::ExtendedDesktopSize => {
+                self.phase = Phase::ExtendedDesktopSize(rect);
+                return Ok(());
+            }
+            Encoding::Cursor => {
+                if rect.w > MAX_CURSOR || rect.h > MAX_CURSOR {
+                    return Err(Error::TooLong {
+                        what: "cursor",
+                        len: rect.area() as u64,
+                        limit: MAX_CURSOR as u64 * MAX_CURSOR as u64,
+                    });
+                }
+                self.phase = Phase::Cursor(rect);
+                return Ok(());
+            }
+            Encoding::DesktopName => {
+                self.phase = Phase::DesktopName;
+                return Ok(());
+            }
+            Encoding::Other(n) => return Err(Error::UnexpectedEncoding(n)),
+        };
+        self.fb.check(&rect)?;
+        match which {
+            PixelDecoder::Raw => self.raw.start(rect),
+            PixelDecoder::CopyRect => self.copyrect.start(rect),
+            PixelDecoder::Rre => self.rre.start(rect),
+            PixelDecoder::Hextile => self.hextile.start(rect),
+            PixelDecoder::Zrle => self.zrle.start(rect),
+        }
+        self.phase = Phase::Pixels(which);
+        Ok(())
+    }
+
+    fn end_update(&mut self) {
+        self.phase = Phase::Message;
+        self.events.push_back(Event::UpdateComplete);
+        self.request_update(true, None);
+    }
+}
+
+/// Parses "RFB xxx.yyy\n" and picks the version to speak.
+fn parse_version(b: &[u8]) -> Result<Version, Error> {
+    let digits = |s: &[u8]| -> Option<u32> {
+        if s.iter().all(u8::is_ascii_digit) { std::str::from_utf8(s).ok()?.parse().ok() } else { None }
+    };
+    let parsed = (b.starts_with(b"RFB ") && b[7] == b'.' && b[11] == b'\n')
+        .then(|| Some((digits(&b[4..7])?, digits(&b[8..11])?)))
+        .flatten();
+    let Some((major, minor)) = parsed else {
+        return Err(Error::NotRfb(String::from_utf8_lossy(b).into_owned()));
+    };
+    Ok(match (major, minor) {
+        // 3.4/3.6 (UltraVNC) and 3.5 speak 3.3; 3.889 (Apple), 4.x and 5.0 (RealVNC) take 3.8.
+        (3, 0..=6) => Version::V3_3,
+        (3, 7) => Version::V3_7,
+        (3, _) | (4..=5, _) => Version::V3_8,
+        _ => return Err(Error::UnsupportedVersion(major, minor)),
+    })
+}
+
+fn security_failure(authenticated: bool, too_many: bool, reason: Option<String>) -> Error {
+    let too_many = too_many || reason.as_deref().is_some_and(|r| r.to_ascii_lowercase().contains("too many"));
+    if too_many {
+        Error::TooManyAttempts
+    } else if authenticated {
+        Error::AuthenticationFailed(reason.filter(|r| !r.is_empty()))
+    } else {
+        Error::ConnectionRefused(reason.unwrap_or_else(|| "security handshake failed".into()))
+    }
+}
+
+/// Takes `skip` bytes, then a u32 length and that many bytes of text, once all have arrived.
+fn take_string(input: &mut Input<'_>, skip: usize) -> Result<Option<String>, Error> {
+    let Some(head) = input.remaining().get(..skip + 4) else { return Ok(None) };
+    let len = be32(head, skip);
+    if len > MAX_STRING {
+        return Err(Error::TooLong { what: "string", len: len as u64, limit: MAX_STRING as u64 });
+    }
+    let Some(b) = input.take(skip + 4 + len as usize) else { return Ok(None) };
+    Ok(Some(String::from_utf8_lossy(&b[skip + 4..]).into_owned()))
+}
+
+#[cfg(test)]
+mod tests;

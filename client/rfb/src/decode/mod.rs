@@ -167,7 +167,7 @@ pub(crate) mod testing {
 
     /// Encodes RGBA colours as wire pixels of `pf` (true colour) for building vectors.
     pub fn wire(pf: &PixelFormat, rgb: [u8; 3]) -> Vec<u8> {
-        let scale = |c: u8, max: u16| ((c as u32 * max as u32 + 127) / 255);
+        let scale = |c: u8, max: u16| (c as u32 * max as u32 + 127) / 255;
         let v = (scale(rgb[0], pf.red_max) << pf.red_shift)
             | (scale(rgb[1], pf.green_max) << pf.green_shift)
             | (scale(rgb[2], pf.blue_max) << pf.blue_shift);
