@@ -1,9 +1,228 @@
-//! TODO: oxvnc snapshot
+//! `oxvnc snapshot`: a native headless client around the engine. Connects, waits for one complete
+//! full-screen update and writes the framebuffer as a PNG.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
 use clap::Args as ClapArgs;
+use oxvnc_rfb::{Config, Connection, Credentials, Encoding, Error as RfbError, Event};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 #[derive(ClapArgs, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// The VNC server: tcp://HOST:PORT
+    #[arg(value_name = "TARGET")]
+    target: String,
+    /// Where to write the PNG
+    #[arg(value_name = "OUT.png")]
+    out: PathBuf,
+    /// Encodings to offer, comma-separated, best first (raw, copyrect, rre, hextile, zrle); the
+    /// pseudo-encodings are always offered
+    #[arg(long, value_name = "LIST", env = "OXVNC_ENCODINGS", default_value = "zrle,hextile,rre,copyrect,raw")]
+    encodings: String,
+    /// File whose first line is the VNC password
+    #[arg(long, value_name = "FILE", env = "OXVNC_PASSWORD_FILE")]
+    password_file: Option<PathBuf>,
+    /// Give up after this many seconds
+    #[arg(long, value_name = "SECS", env = "OXVNC_TIMEOUT", default_value_t = 10.0)]
+    timeout: f64,
+}
 
-pub fn main(_args: Args) -> std::process::ExitCode {
-    std::process::ExitCode::FAILURE
+/// Why a snapshot failed, mapped to distinct exit codes.
+#[derive(Debug)]
+enum Failure {
+    Usage(anyhow::Error),
+    Connect(anyhow::Error),
+    Auth(RfbError),
+    Protocol(anyhow::Error),
+    Timeout(f64),
+    Output(anyhow::Error),
+}
+
+impl Failure {
+    fn code(&self) -> u8 {
+        match self {
+            Failure::Usage(_) => 2,
+            Failure::Connect(_) => 3,
+            Failure::Auth(_) => 4,
+            Failure::Protocol(_) => 5,
+            Failure::Timeout(_) => 6,
+            Failure::Output(_) => 7,
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Usage(e) | Failure::Connect(e) | Failure::Protocol(e) | Failure::Output(e) => write!(f, "{e:#}"),
+            Failure::Auth(e) => write!(f, "{e}"),
+            Failure::Timeout(secs) => write!(
+                f,
+                "timed out after {secs} s waiting for the server's screen (is it a VNC server? try a longer --timeout)"
+            ),
+        }
+    }
+}
+
+pub fn main(args: Args) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("oxvnc snapshot: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(&args)) {
+        Ok((w, h)) => {
+            eprintln!("oxvnc snapshot: wrote {w}x{h} to {}", args.out.display());
+            ExitCode::SUCCESS
+        }
+        Err(f) => {
+            eprintln!("oxvnc snapshot: {f}");
+            ExitCode::from(f.code())
+        }
+    }
+}
+
+/// Parses a comma-separated encoding list.
+fn parse_encodings(list: &str) -> anyhow::Result<Vec<Encoding>> {
+    let encodings = list
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|name| {
+            Encoding::from_name(name)
+                .ok_or_else(|| anyhow!("unknown encoding {:?} (known: {})", name.trim(), Encoding::NAMES.join(", ")))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if encodings.is_empty() {
+        bail!("--encodings is empty (known: {})", Encoding::NAMES.join(", "));
+    }
+    Ok(encodings)
+}
+
+fn read_password(path: &Path) -> anyhow::Result<Credentials> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the password file {}", path.display()))?;
+    let password = text.lines().next().unwrap_or("").to_string();
+    Ok(Credentials { username: None, password })
+}
+
+async fn run(args: &Args) -> Result<(u16, u16), Failure> {
+    let encodings = parse_encodings(&args.encodings).map_err(Failure::Usage)?;
+    let credentials = args.password_file.as_deref().map(read_password).transpose().map_err(Failure::Usage)?;
+    if !(args.timeout > 0.0 && args.timeout.is_finite()) {
+        return Err(Failure::Usage(anyhow!("--timeout must be a positive number of seconds")));
+    }
+    let addr = args
+        .target
+        .strip_prefix("tcp://")
+        .ok_or_else(|| Failure::Usage(anyhow!("TARGET must look like tcp://HOST:PORT, not {:?}", args.target)))?
+        .trim_end_matches('/')
+        .to_string();
+    let config = Config { credentials, ..Config::default() }.with_encodings(&encodings);
+    let work = async {
+        let stream = tokio::net::TcpStream::connect(&addr)
+            .await
+            .with_context(|| format!("cannot connect to {addr}"))
+            .map_err(Failure::Connect)?;
+        stream.set_nodelay(true).ok();
+        let mut conn = Connection::new(config);
+        let (w, h) = capture(&mut conn, stream, args.password_file.is_some()).await?;
+        write_png(&args.out, conn.framebuffer()).map_err(Failure::Output)?;
+        Ok((w, h))
+    };
+    match tokio::time::timeout(Duration::from_secs_f64(args.timeout), work).await {
+        Ok(r) => r,
+        Err(_) => Err(Failure::Timeout(args.timeout)),
+    }
+}
+
+/// Drives the connection until one complete full-screen update has arrived.
+async fn capture<S: AsyncRead + AsyncWrite + Unpin>(
+    conn: &mut Connection,
+    mut stream: S,
+    have_password: bool,
+) -> Result<(u16, u16), Failure> {
+    let mut buf = vec![0u8; 256 * 1024];
+    // Servers may first answer with updates that carry only pseudo-rectangles (TigerVNC sends the
+    // screen layout and cursor that way); the screen is complete once the pixel rectangles of the
+    // updates since the last size change add up to the whole framebuffer.
+    let mut covered = 0u64;
+    let mut connected = false;
+    loop {
+        let n = stream
+            .read(&mut buf)
+            .await
+            .map_err(|e| Failure::Protocol(anyhow!("reading from the server failed: {e}")))?;
+        if n == 0 {
+            let during = if connected { "before sending its screen" } else { "during the handshake" };
+            return Err(Failure::Protocol(anyhow!("the server closed the connection {during}")));
+        }
+        let result = conn.receive(&buf[..n]);
+        while let Some(event) = conn.poll_event() {
+            match event {
+                Event::CredentialsRequired { .. } => {
+                    if !have_password {
+                        return Err(Failure::Usage(anyhow!(
+                            "the server requires a password: pass it with --password-file FILE"
+                        )));
+                    }
+                }
+                Event::Connected { .. } => connected = true,
+                Event::Resized { .. } => {
+                    // The new framebuffer starts black: ask for all of it.
+                    conn.request_update(false, None);
+                    covered = 0;
+                }
+                Event::UpdateComplete => {
+                    covered += conn.last_update_area();
+                    let fb = conn.framebuffer();
+                    if covered >= fb.width() as u64 * fb.height() as u64 {
+                        return Ok((fb.width(), fb.height()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Err(e) = result {
+            return Err(match e {
+                RfbError::AuthenticationFailed(_) | RfbError::TooManyAttempts => Failure::Auth(e),
+                RfbError::ConnectionRefused(_) => Failure::Connect(anyhow!(e)),
+                e => Failure::Protocol(anyhow!(e)),
+            });
+        }
+        let out = conn.take_output();
+        if !out.is_empty() {
+            stream
+                .write_all(&out)
+                .await
+                .map_err(|e| Failure::Protocol(anyhow!("writing to the server failed: {e}")))?;
+        }
+    }
+}
+
+fn write_png(path: &Path, fb: &oxvnc_rfb::Framebuffer) -> anyhow::Result<()> {
+    let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), fb.width() as u32, fb.height() as u32);
+    enc.set_color(png::ColorType::Rgba);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.set_compression(png::Compression::Fast);
+    let mut writer = enc.write_header().with_context(|| format!("cannot write {}", path.display()))?;
+    writer.write_image_data(fb.data()).with_context(|| format!("cannot write {}", path.display()))?;
+    writer.finish().with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoding_lists() {
+        assert_eq!(parse_encodings("raw, copyrect").unwrap(), vec![Encoding::Raw, Encoding::CopyRect]);
+        assert!(parse_encodings("raw,tightish").unwrap_err().to_string().contains("unknown encoding"));
+        assert!(parse_encodings(",").is_err());
+    }
 }

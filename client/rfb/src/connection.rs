@@ -170,6 +170,9 @@ pub struct Connection {
     pixels: PixelTranslator,
     name: String,
     rects_left: u16,
+    /// Pixels carried by the pixel rectangles of the update being read, and of the last one.
+    update_area: u64,
+    last_update_area: u64,
     clip: Vec<u8>,
     error: Option<Error>,
     offered: Vec<i32>,
@@ -203,6 +206,8 @@ impl Connection {
             pixels: PixelTranslator::new(PixelFormat::RGBX32),
             name: String::new(),
             rects_left: 0,
+            update_area: 0,
+            last_update_area: 0,
             clip: Vec::new(),
             error: None,
             offered,
@@ -304,6 +309,13 @@ impl Connection {
     /// The error that closed the connection, if it is closed.
     pub fn error(&self) -> Option<&Error> {
         self.error.as_ref()
+    }
+
+    /// How many pixels the pixel rectangles of the last complete update carried (overlaps count
+    /// twice; pseudo-rectangles count nothing). A non-incremental full-screen request is answered
+    /// by an update carrying at least width × height.
+    pub fn last_update_area(&self) -> u64 {
+        self.last_update_area
     }
 
     /// Whether the server announced ExtendedDesktopSize (so it may accept SetDesktopSize).
@@ -695,6 +707,7 @@ impl Connection {
             Encoding::Other(n) => return Err(Error::UnexpectedEncoding(n)),
         };
         self.fb.check(&rect)?;
+        self.update_area += rect.area() as u64;
         match which {
             PixelDecoder::Raw => self.raw.start(rect),
             PixelDecoder::CopyRect => self.copyrect.start(rect),
@@ -708,6 +721,7 @@ impl Connection {
 
     fn end_update(&mut self) {
         self.phase = Phase::Message;
+        self.last_update_area = std::mem::take(&mut self.update_area);
         self.events.push_back(Event::UpdateComplete);
         self.request_update(true, None);
     }
