@@ -3,7 +3,7 @@
 //! as the header has arrived; each subrectangle is drawn as soon as its 8 + bpp bytes are there, so
 //! the rectangle is never buffered whole.
 
-use super::{be16, be32, Decoder, Input, Progress, Target};
+use super::{Decoder, Input, Progress, Target, be16, be32};
 use crate::error::Error;
 use crate::framebuffer::Rect;
 
@@ -32,10 +32,7 @@ impl Decoder for RreDecoder {
                 // Overlapping subrectangles could in theory exceed the area, but no encoder sends
                 // more than one per pixel; a bigger count is garbage that would stall the stream.
                 if n as u64 > r.area() as u64 {
-                    return Err(Error::invalid(
-                        "RRE",
-                        format!("{n} subrectangles for a {}x{} rectangle", r.w, r.h),
-                    ));
+                    return Err(Error::invalid("RRE", format!("{n} subrectangles for a {}x{} rectangle", r.w, r.h)));
                 }
                 t.fb.fill(&r, t.pixels.rgba(&h[4..]));
                 drew = true;
