@@ -1,2 +1,8 @@
 //! Shared helpers for the cross-crate tests: starting and always stopping real servers, reading
 //! recordings, comparing pixels.
+
+pub mod oxvnc_bin;
+pub mod pixels;
+pub mod servers;
+pub mod x11;
+pub mod xwd;
