@@ -2,7 +2,10 @@
 
 use clap::{Parser, Subcommand};
 
+mod demo;
+mod serve;
 mod snapshot;
+mod transport;
 
 /// oxvnc — a browser console for VNC servers: relay, demo server and headless client.
 #[derive(Parser, Debug)]
@@ -14,6 +17,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Relay browser WebSockets to VNC servers (drop-in for websockify / nova-novncproxy),
+    /// serve the web client's static files and, with --demo, a built-in demo desktop.
+    Serve(Box<serve::Args>),
     /// Connect to a VNC server, wait for one complete full-screen update and write it as a PNG.
     Snapshot(snapshot::Args),
 }
@@ -21,6 +27,7 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Serve(args) => serve::main(*args),
         Command::Snapshot(args) => snapshot::main(args),
     }
 }

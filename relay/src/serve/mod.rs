@@ -1,1 +1,347 @@
-//! `oxvnc serve` (placeholder; being written).
+//! `oxvnc serve`: the WebSocket ↔ VNC relay, a drop-in for websockify / nova-novncproxy.
+//!
+//! - [`listen`]: sockets (large backlog), TLS (rustls) and hyper serving the warp filters;
+//! - [`http`]: the routes: WebSocket endpoint on any path, `/healthz`, `/metrics`, `--web` files;
+//! - [`session`]: one relayed session, both directions at once, with limits;
+//! - [`tokens`], [`target`], [`origin`], [`metrics`], [`tls`]: the pieces they use.
+
+mod http;
+mod listen;
+mod metrics;
+mod origin;
+mod session;
+mod target;
+mod tls;
+mod tokens;
+
+use std::io::IsTerminal;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use clap::Args as ClapArgs;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{Notify, watch};
+use tracing::{error, info, warn};
+
+use crate::demo::Demo;
+use http::Targets;
+use metrics::Metrics;
+use origin::AllowedOrigins;
+use target::Target;
+
+/// Command-line options of `oxvnc serve`; each can also come from its `OXVNC_*` variable.
+#[derive(ClapArgs, Debug)]
+#[command(after_help = "\
+Targets: give one of --vnc, --token-file or --demo (--demo also combines with --token-file, \
+where the token \"demo\" reaches the demo desktop). The WebSocket endpoint answers on any path \
+(/websockify by convention); the token comes from ?token= or else a \"token\" cookie. \
+Refused handshakes get an HTTP status and a short reason (403 origin or missing token, 404 \
+unknown token, 503 too many connections). GET /healthz answers \"ok\"; GET /metrics has \
+Prometheus metrics. SIGTERM or SIGINT stops accepting and lets sessions finish for \
+--drain-timeout seconds.")]
+pub struct Args {
+    /// Address to listen on, HOST:PORT; repeatable (IPv6 as [::1]:6080; port 0 picks a free one)
+    #[arg(long = "listen", value_name = "ADDR", env = "OXVNC_LISTEN", value_delimiter = ',', default_value = "127.0.0.1:6080")]
+    listen: Vec<String>,
+    /// Serve the static files of DIR (the web client); `/` serves DIR/index.html
+    #[arg(long, value_name = "DIR", env = "OXVNC_WEB")]
+    web: Option<PathBuf>,
+    /// Relay every session to this VNC server: HOST:PORT or unix_socket:/path
+    #[arg(long, value_name = "HOST:PORT", env = "OXVNC_VNC", conflicts_with_all = ["token_file", "demo"])]
+    vnc: Option<String>,
+    /// websockify token file, or a directory of them: `token: host:port` lines (or
+    /// `token: unix_socket:/path`), `#` comments. Re-read when it changes, no restart needed
+    #[arg(long, value_name = "PATH", env = "OXVNC_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
+    /// Serve the built-in demo desktop (every session, or the token "demo" with --token-file)
+    #[arg(long, env = "OXVNC_DEMO")]
+    demo: bool,
+    /// Size of the demo desktop
+    #[arg(long, value_name = "WxH", env = "OXVNC_DEMO_SIZE", default_value = "1280x720", value_parser = parse_size)]
+    demo_size: (u16, u16),
+    /// Also accept WebSocket handshakes from this Origin (repeatable): https://host[:port], a bare
+    /// host, or * for any. Pages served from the relay's own host are always accepted
+    #[arg(long = "allowed-origin", value_name = "ORIGIN", env = "OXVNC_ALLOWED_ORIGINS", value_delimiter = ',')]
+    allowed_origins: Vec<String>,
+    /// TLS certificate chain, PEM; with --key the listeners serve https and wss
+    #[arg(long, value_name = "PEM", env = "OXVNC_CERT", requires = "key")]
+    cert: Option<PathBuf>,
+    /// TLS private key, PEM (may be the --cert file if it holds both)
+    #[arg(long, value_name = "PEM", env = "OXVNC_KEY", requires = "cert")]
+    key: Option<PathBuf>,
+    /// With --cert: refuse plain HTTP (otherwise the same port serves both)
+    #[arg(long, env = "OXVNC_SSL_ONLY", requires = "cert")]
+    ssl_only: bool,
+    /// Most WebSocket sessions open at once; more are refused with HTTP 503
+    #[arg(long, value_name = "N", env = "OXVNC_MAX_CONNECTIONS", default_value_t = 10_000)]
+    max_connections: u64,
+    /// Close a session after SECS without data either way (0: never)
+    #[arg(long, value_name = "SECS", env = "OXVNC_IDLE_TIMEOUT", default_value = "0", value_parser = parse_secs)]
+    idle_timeout: Duration,
+    /// Close a session SECS after it opened (0: never)
+    #[arg(long, value_name = "SECS", env = "OXVNC_MAX_SESSION", default_value = "0", value_parser = parse_secs)]
+    max_session: Duration,
+    /// Time allowed for the TLS handshake, the HTTP request head and the WebSocket upgrade;
+    /// also closes idle keep-alive HTTP connections
+    #[arg(long, value_name = "SECS", env = "OXVNC_HANDSHAKE_TIMEOUT", default_value = "10", value_parser = parse_secs)]
+    handshake_timeout: Duration,
+    /// Time allowed for connecting to the VNC server
+    #[arg(long, value_name = "SECS", env = "OXVNC_CONNECT_TIMEOUT", default_value = "10", value_parser = parse_secs)]
+    connect_timeout: Duration,
+    /// Largest WebSocket message a browser may send (bytes; K and M suffixes); larger closes the
+    /// session with 1009
+    #[arg(long, value_name = "BYTES", env = "OXVNC_MAX_MESSAGE_SIZE", default_value = "4M", value_parser = parse_bytes)]
+    max_message_size: usize,
+    /// Ping each browser every SECS and close the session when the pong has not come by the
+    /// next ping (0: never)
+    #[arg(long, value_name = "SECS", env = "OXVNC_HEARTBEAT", default_value = "30", value_parser = parse_secs)]
+    heartbeat: Duration,
+    /// On SIGTERM/SIGINT, stop accepting and let open sessions run up to SECS before closing them
+    #[arg(long, value_name = "SECS", env = "OXVNC_DRAIN_TIMEOUT", default_value = "30", value_parser = parse_secs)]
+    drain_timeout: Duration,
+    /// Log the client address from X-Forwarded-For (only behind a reverse proxy you run)
+    #[arg(long, env = "OXVNC_TRUST_PROXY")]
+    trust_proxy: bool,
+    /// Log filter: a level (info, debug, ...) or tracing's EnvFilter directives
+    #[arg(long, value_name = "FILTER", env = "OXVNC_LOG", default_value = "info")]
+    log: String,
+}
+
+/// Limits applied to every connection; `None` is "never".
+pub struct Limits {
+    pub max_connections: u64,
+    pub idle_timeout: Option<Duration>,
+    pub max_session: Option<Duration>,
+    pub handshake_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub max_message_size: usize,
+    pub heartbeat: Option<Duration>,
+}
+
+/// What every connection shares.
+pub struct State {
+    pub limits: Limits,
+    pub targets: Targets,
+    pub origins: AllowedOrigins,
+    pub trust_proxy: bool,
+    pub metrics: Metrics,
+    pub demo: Option<Arc<Demo>>,
+    /// Turns true when the drain time is over: open sessions close.
+    pub shutdown: watch::Sender<bool>,
+    /// Woken when the last session ends.
+    pub idle: Notify,
+}
+
+pub fn main(args: Args) -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log).unwrap_or_else(|e| {
+        eprintln!("oxvnc serve: bad --log filter {:?} ({e}); using info", args.log);
+        tracing_subscriber::EnvFilter::new("info")
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    // Each session takes two descriptors; the default soft limit (1024) is far too low.
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        warn!("cannot raise the open-files limit: {e}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            error!("cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e:#}");
+            eprintln!("oxvnc serve: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let targets = match (&args.vnc, &args.token_file, args.demo) {
+        (Some(vnc), None, false) => Targets::Fixed(Target::parse(vnc).context("--vnc")?),
+        (None, Some(path), demo) => Targets::Tokens { file: tokens::TokenFile::open(path.clone())?, demo },
+        (None, None, true) => Targets::Demo,
+        (None, None, false) => bail!("no VNC server to relay to: give --vnc HOST:PORT, --token-file PATH or --demo"),
+        _ => bail!("--vnc cannot be combined with --token-file or --demo"),
+    };
+    let demo = args.demo.then(|| Demo::new(args.demo_size.0, args.demo_size.1));
+    let tls = match (&args.cert, &args.key) {
+        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+        _ => None,
+    };
+    if let Some(web) = &args.web {
+        if !web.is_dir() {
+            bail!("--web {}: not a directory", web.display());
+        }
+    }
+    let nonzero = |d: Duration| (!d.is_zero()).then_some(d);
+    let (shutdown, _) = watch::channel(false);
+    let state = Arc::new(State {
+        limits: Limits {
+            max_connections: args.max_connections,
+            idle_timeout: nonzero(args.idle_timeout),
+            max_session: nonzero(args.max_session),
+            handshake_timeout: nonzero(args.handshake_timeout).unwrap_or(Duration::from_secs(10)),
+            connect_timeout: nonzero(args.connect_timeout).unwrap_or(Duration::from_secs(10)),
+            max_message_size: args.max_message_size,
+            heartbeat: nonzero(args.heartbeat),
+        },
+        targets,
+        origins: AllowedOrigins::new(&args.allowed_origins),
+        trust_proxy: args.trust_proxy,
+        metrics: Metrics::default(),
+        demo,
+        shutdown,
+        idle: Notify::new(),
+    });
+
+    let mut listeners = Vec::new();
+    for spec in &args.listen {
+        for addr in resolve(spec)? {
+            let l = listen::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+            listeners.push(l);
+        }
+    }
+    let routes = http::routes(Arc::clone(&state), args.web.clone());
+    let server = listen::Server { state: Arc::clone(&state), routes, tls: tls.clone(), ssl_only: args.ssl_only };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let target = match &state.targets {
+        Targets::Fixed(t) => t.to_string(),
+        Targets::Tokens { .. } => format!("tokens from {}", args.token_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
+        Targets::Demo => "the demo desktop".to_owned(),
+    };
+    let (stop, _) = watch::channel(false);
+    let mut loops = Vec::new();
+    for l in listeners {
+        let addr = l.local_addr()?;
+        info!("listening on {scheme}://{addr} (relaying to {target})");
+        loops.push(tokio::spawn(listen::accept_loop(l, server.clone(), stop.subscribe())));
+    }
+
+    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM: shutting down"),
+        _ = int.recv() => info!("SIGINT: shutting down"),
+    }
+
+    // Stop accepting: the accept loops end and drop their listeners.
+    let _ = stop.send(true);
+    for l in loops {
+        let _ = l.await;
+    }
+    let open = state.metrics.sessions_active.load(Relaxed);
+    if open > 0 {
+        info!(sessions = open, "no longer accepting; letting open sessions finish for up to {:?}", args.drain_timeout);
+        let deadline = tokio::time::Instant::now() + args.drain_timeout;
+        tokio::select! {
+            () = sessions_ended(&state) => {}
+            () = tokio::time::sleep_until(deadline) => {}
+            _ = term.recv() => info!("second signal: closing sessions now"),
+            _ = int.recv() => info!("second signal: closing sessions now"),
+        }
+        let left = state.metrics.sessions_active.load(Relaxed);
+        if left > 0 {
+            info!(sessions = left, "closing the remaining sessions");
+            let _ = state.shutdown.send(true);
+            let _ = tokio::time::timeout(Duration::from_secs(12), sessions_ended(&state)).await;
+        }
+    }
+    info!("stopped");
+    Ok(())
+}
+
+async fn sessions_ended(state: &State) {
+    loop {
+        let notified = state.idle.notified();
+        if state.metrics.sessions_active.load(Relaxed) == 0 {
+            return;
+        }
+        // The timeout only guards against a missed wake-up.
+        let _ = tokio::time::timeout(Duration::from_secs(1), notified).await;
+    }
+}
+
+/// `HOST:PORT` to socket addresses (a name can give several, e.g. localhost).
+fn resolve(spec: &str) -> anyhow::Result<Vec<SocketAddr>> {
+    let spec = spec.trim();
+    if spec.parse::<u16>().is_ok() {
+        bail!("--listen {spec}: give HOST:PORT (127.0.0.1:{spec} for this machine only, 0.0.0.0:{spec} for all interfaces)");
+    }
+    let mut addrs: Vec<SocketAddr> = spec
+        .to_socket_addrs()
+        .map_err(|e| anyhow!("--listen {spec}: {e} (expected HOST:PORT, IPv6 as [::1]:6080)"))?
+        .collect();
+    addrs.dedup();
+    if addrs.is_empty() {
+        bail!("--listen {spec}: the name resolves to no address");
+    }
+    Ok(addrs)
+}
+
+fn parse_secs(s: &str) -> Result<Duration, String> {
+    let v: f64 = s.trim().parse().map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    Duration::try_from_secs_f64(v).map_err(|_| format!("{s:?} is not a usable number of seconds"))
+}
+
+fn parse_bytes(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => {
+            let mult = match t[i..].to_ascii_lowercase().as_str() {
+                "b" => 1,
+                "k" | "kb" | "kib" => 1 << 10,
+                "m" | "mb" | "mib" => 1 << 20,
+                "g" | "gb" | "gib" => 1 << 30,
+                _ => return Err(format!("{s:?}: unknown unit (use K, M or G)")),
+            };
+            (&t[..i], mult)
+        }
+        None => (t, 1),
+    };
+    let n: usize = num.trim().parse().map_err(|_| format!("{s:?} is not a size in bytes"))?;
+    n.checked_mul(mult).filter(|n| *n >= 1).ok_or_else(|| format!("{s:?} is not a usable size"))
+}
+
+fn parse_size(s: &str) -> Result<(u16, u16), String> {
+    let (w, h) = s.trim().split_once(['x', 'X']).ok_or_else(|| format!("{s:?} is not WIDTHxHEIGHT"))?;
+    let w: u16 = w.parse().map_err(|_| format!("{s:?}: bad width"))?;
+    let h: u16 = h.parse().map_err(|_| format!("{s:?}: bad height"))?;
+    if w == 0 || h == 0 || w > crate::demo::MAX_SIDE || h > crate::demo::MAX_SIDE {
+        return Err(format!("{s:?}: each side must be 1..={}", crate::demo::MAX_SIDE));
+    }
+    Ok((w, h))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_values() {
+        assert_eq!(parse_secs("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_secs("-1").is_err());
+        assert!(parse_secs("x").is_err());
+        assert_eq!(parse_bytes("4M"), Ok(4 << 20));
+        assert_eq!(parse_bytes("64 KiB"), Ok(64 << 10));
+        assert_eq!(parse_bytes("1000"), Ok(1000));
+        assert!(parse_bytes("0").is_err());
+        assert!(parse_bytes("3 parsecs").is_err());
+        assert_eq!(parse_size("1280x720"), Ok((1280, 720)));
+        assert!(parse_size("0x720").is_err());
+        assert!(resolve("6080").is_err());
+        assert_eq!(resolve("[::1]:6080").unwrap(), vec!["[::1]:6080".parse().unwrap()]);
+    }
+}

@@ -1,0 +1,287 @@
+//! The HTTP side, as warp filters: the WebSocket endpoint (any path), `/healthz`, `/metrics` and
+//! the static files of `--web`.
+//!
+//! warp's own `ws()` filter cannot say why a handshake is refused (it only rejects), cannot echo a
+//! subprotocol, and gives no control over tungstenite's buffers (its 128 KiB read buffer is
+//! zero-filled per connection). So the endpoint is a plain filter that checks the handshake, the
+//! Origin and the token and answers either an HTTP error with a short reason or the `101`
+//! response itself; the hyper `OnUpgrade` handle reaches it through a request extension put there
+//! by our hyper service ([`super::listen`]), and the session runs on the upgraded connection.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Method, StatusCode};
+use hyper::upgrade::OnUpgrade;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tracing::info;
+use warp::filters::BoxedFilter;
+use warp::reply::Response;
+use warp::{Filter, Rejection, Reply};
+
+use super::State;
+use super::metrics::Failure;
+use super::session::{self, Plan, Slot};
+use super::target::Target;
+
+/// The accepted connection a request came on (a request extension set by our hyper service).
+#[derive(Clone, Copy, Debug)]
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+}
+
+/// The upgrade handle of a request that asks for a WebSocket (a request extension).
+#[derive(Clone)]
+pub struct UpgradeSlot(Arc<Mutex<Option<OnUpgrade>>>);
+
+impl UpgradeSlot {
+    pub fn new(on: OnUpgrade) -> UpgradeSlot {
+        UpgradeSlot(Arc::new(Mutex::new(Some(on))))
+    }
+
+    fn take(&self) -> Option<OnUpgrade> {
+        self.0.lock().ok()?.take()
+    }
+}
+
+/// Whether a request asks for a WebSocket (decides the route; the handshake checks the rest).
+pub fn wants_websocket(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::UPGRADE)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|v| v.split(',').any(|p| p.trim().eq_ignore_ascii_case("websocket"))))
+}
+
+/// Where sessions go.
+pub enum Targets {
+    /// `--vnc`: one target for everyone.
+    Fixed(Target),
+    /// `--token-file` (and, with `--demo`, the token `demo` for the demo desktop).
+    Tokens { file: super::tokens::TokenFile, demo: bool },
+    /// `--demo` alone.
+    Demo,
+}
+
+/// All routes: WebSocket first (so it works on any path), then health, metrics, static files.
+pub fn routes(state: Arc<State>, web: Option<PathBuf>) -> BoxedFilter<(Response,)> {
+    let st = Arc::clone(&state);
+    let ws = warp::header::headers_cloned()
+        .and_then(|h: HeaderMap| async move { if wants_websocket(&h) { Ok(h) } else { Err(warp::reject::not_found()) } })
+        .and(warp::method())
+        .and(warp::ext::get::<ConnInfo>())
+        .and(warp::ext::optional::<UpgradeSlot>())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .map(move |headers: HeaderMap, method: Method, conn: ConnInfo, upgrade: Option<UpgradeSlot>, query: String| {
+            websocket(&st, &headers, &method, conn, upgrade, &query)
+        });
+
+    let healthz = warp::path!("healthz")
+        .and(warp::get().or(warp::head()).unify())
+        .map(|| text(StatusCode::OK, "ok"));
+
+    let st = Arc::clone(&state);
+    let metrics = warp::path!("metrics").and(warp::get()).map(move || {
+        let mut r = st.metrics.render().into_response();
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+        r
+    });
+
+    let api = ws.or(healthz).unify().or(metrics).unify();
+    let with_files = match web {
+        Some(dir) => api
+            .or(warp::fs::dir(dir).map(|f: warp::fs::File| {
+                let mut r = f.into_response();
+                r.headers_mut().insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+                r
+            }))
+            .unify()
+            .boxed(),
+        None => api.boxed(),
+    };
+    with_files.recover(refusal).unify().boxed()
+}
+
+/// Rejections (no route, wrong method, bad header) as short plain-text errors.
+async fn refusal(rej: Rejection) -> Result<Response, Infallible> {
+    Ok(if rej.is_not_found() {
+        text(StatusCode::NOT_FOUND, "not found")
+    } else if rej.find::<warp::reject::MethodNotAllowed>().is_some() {
+        text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+    } else if rej.find::<warp::reject::InvalidHeader>().is_some() || rej.find::<warp::reject::MissingHeader>().is_some() {
+        text(StatusCode::BAD_REQUEST, "bad request header")
+    } else {
+        text(StatusCode::BAD_REQUEST, "bad request")
+    })
+}
+
+fn text(status: StatusCode, msg: &'static str) -> Response {
+    let mut r = format!("{msg}\n").into_response();
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r
+}
+
+/// A refused handshake: counted, logged, answered with a status and a short reason.
+fn refuse(state: &State, peer: &str, failure: Failure, status: StatusCode, msg: &'static str) -> Response {
+    state.metrics.fail(failure);
+    info!(peer, status = status.as_u16(), reason = msg, "websocket refused");
+    text(status, msg)
+}
+
+/// Checks a WebSocket handshake and either refuses it or answers `101` and starts the session.
+fn websocket(
+    state: &Arc<State>,
+    headers: &HeaderMap,
+    method: &Method,
+    conn: ConnInfo,
+    upgrade: Option<UpgradeSlot>,
+    query: &str,
+) -> Response {
+    let peer = client_address(state, headers, conn.peer);
+    let peer = peer.as_str();
+    let get = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+
+    if method != Method::GET {
+        return refuse(state, peer, Failure::BadHandshake, StatusCode::METHOD_NOT_ALLOWED, "WebSocket handshakes use GET");
+    }
+    let connection_upgrade = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")));
+    if !connection_upgrade {
+        return refuse(state, peer, Failure::BadHandshake, StatusCode::BAD_REQUEST, "missing Connection: upgrade");
+    }
+    if get(header::SEC_WEBSOCKET_VERSION).map(str::trim) != Some("13") {
+        let mut r = refuse(state, peer, Failure::BadHandshake, StatusCode::UPGRADE_REQUIRED, "unsupported WebSocket version (use 13)");
+        r.headers_mut().insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        return r;
+    }
+    let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY).filter(|k| !k.is_empty()) else {
+        return refuse(state, peer, Failure::BadHandshake, StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key");
+    };
+
+    if !state.origins.allows(get(header::ORIGIN), get(header::HOST)) {
+        return refuse(state, peer, Failure::OriginRefused, StatusCode::FORBIDDEN, "origin not allowed");
+    }
+
+    // noVNC offers "binary"; a client that offers only other subprotocols cannot talk to us.
+    let offered: Vec<&str> = headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    let binary = offered.iter().any(|p| *p == "binary");
+    if !offered.is_empty() && !binary {
+        return refuse(state, peer, Failure::BadHandshake, StatusCode::BAD_REQUEST, "unsupported WebSocket subprotocol (only binary)");
+    }
+
+    let token = form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.into_owned())
+        .or_else(|| cookie(headers, "token"))
+        .filter(|t| !t.is_empty());
+    let target = match &state.targets {
+        Targets::Fixed(t) => t.clone(),
+        Targets::Demo => Target::Demo,
+        Targets::Tokens { file, demo } => {
+            let Some(token) = token.as_deref() else {
+                return refuse(state, peer, Failure::MissingToken, StatusCode::FORBIDDEN, "missing token (use ?token=)");
+            };
+            match file.lookup(token) {
+                Some(t) => t,
+                None if *demo && token == "demo" => Target::Demo,
+                None => return refuse(state, peer, Failure::UnknownToken, StatusCode::NOT_FOUND, "unknown token"),
+            }
+        }
+    };
+
+    let Some(slot) = Slot::acquire(state) else {
+        return refuse(state, peer, Failure::TooManyConnections, StatusCode::SERVICE_UNAVAILABLE, "too many connections");
+    };
+    let Some(on_upgrade) = upgrade.and_then(|u| u.take()) else {
+        return refuse(state, peer, Failure::BadHandshake, StatusCode::BAD_REQUEST, "connection cannot be upgraded");
+    };
+
+    let plan = Plan { target, peer: peer.to_owned(), token: token.as_deref().map(session::redact), slot };
+    tokio::spawn(session::run(Arc::clone(state), on_upgrade, plan));
+
+    let mut r = Response::default();
+    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = r.headers_mut();
+    h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    let accept = derive_accept_key(key.as_bytes());
+    h.insert(header::SEC_WEBSOCKET_ACCEPT, HeaderValue::from_str(&accept).expect("base64 is a valid header value"));
+    if binary {
+        h.insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static("binary"));
+    }
+    r
+}
+
+/// The value of cookie `name`, if the request has one.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| k.trim() == name)
+        .map(|(_, v)| v.trim().trim_matches('"').to_owned())
+}
+
+/// The client's address for logs: the socket peer, or with `--trust-proxy` the address our proxy
+/// put last in X-Forwarded-For (entries before it are whatever the client claimed).
+fn client_address(state: &State, headers: &HeaderMap, peer: SocketAddr) -> String {
+    if state.trust_proxy {
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+            .next_back();
+        if let Some(ip) = forwarded {
+            return ip.to_string();
+        }
+    }
+    peer.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn detects_websocket_requests() {
+        assert!(wants_websocket(&headers(&[("upgrade", "WebSocket")])));
+        assert!(wants_websocket(&headers(&[("upgrade", "h2c, websocket")])));
+        assert!(!wants_websocket(&headers(&[("upgrade", "h2c")])));
+        assert!(!wants_websocket(&headers(&[])));
+    }
+
+    #[test]
+    fn reads_token_cookie() {
+        let h = headers(&[("cookie", "a=1; token=\"abc\"; b=2")]);
+        assert_eq!(cookie(&h, "token").as_deref(), Some("abc"));
+        let h = headers(&[("cookie", "a=1"), ("cookie", "xtoken=no; token=yes")]);
+        assert_eq!(cookie(&h, "token").as_deref(), Some("yes"));
+        assert_eq!(cookie(&headers(&[]), "token"), None);
+    }
+}

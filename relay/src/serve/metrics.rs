@@ -1,0 +1,190 @@
+//! Process-wide counters, rendered for `GET /metrics` in the Prometheus text format.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Why a connection attempt or a session failed (`oxvnc_failures_total{reason=...}`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    MissingToken,
+    UnknownToken,
+    OriginRefused,
+    BadHandshake,
+    TooManyConnections,
+    TargetUnreachable,
+    TlsHandshake,
+    UpgradeFailed,
+    Protocol,
+}
+
+impl Failure {
+    pub const ALL: [Failure; 9] = [
+        Failure::MissingToken,
+        Failure::UnknownToken,
+        Failure::OriginRefused,
+        Failure::BadHandshake,
+        Failure::TooManyConnections,
+        Failure::TargetUnreachable,
+        Failure::TlsHandshake,
+        Failure::UpgradeFailed,
+        Failure::Protocol,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Failure::MissingToken => "missing_token",
+            Failure::UnknownToken => "unknown_token",
+            Failure::OriginRefused => "origin_refused",
+            Failure::BadHandshake => "bad_handshake",
+            Failure::TooManyConnections => "too_many_connections",
+            Failure::TargetUnreachable => "target_unreachable",
+            Failure::TlsHandshake => "tls_handshake",
+            Failure::UpgradeFailed => "upgrade_failed",
+            Failure::Protocol => "protocol_error",
+        }
+    }
+}
+
+/// How a session ended (`oxvnc_sessions_closed_total{reason=...}`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Closed {
+    TargetClosed,
+    TargetError,
+    TargetUnreachable,
+    ClientClosed,
+    ClientGone,
+    TextFrame,
+    MessageTooBig,
+    ProtocolError,
+    IdleTimeout,
+    SessionLimit,
+    HeartbeatTimeout,
+    Shutdown,
+}
+
+impl Closed {
+    pub const ALL: [Closed; 12] = [
+        Closed::TargetClosed,
+        Closed::TargetError,
+        Closed::TargetUnreachable,
+        Closed::ClientClosed,
+        Closed::ClientGone,
+        Closed::TextFrame,
+        Closed::MessageTooBig,
+        Closed::ProtocolError,
+        Closed::IdleTimeout,
+        Closed::SessionLimit,
+        Closed::HeartbeatTimeout,
+        Closed::Shutdown,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Closed::TargetClosed => "target_closed",
+            Closed::TargetError => "target_error",
+            Closed::TargetUnreachable => "target_unreachable",
+            Closed::ClientClosed => "client_closed",
+            Closed::ClientGone => "client_gone",
+            Closed::TextFrame => "text_frame",
+            Closed::MessageTooBig => "message_too_big",
+            Closed::ProtocolError => "protocol_error",
+            Closed::IdleTimeout => "idle_timeout",
+            Closed::SessionLimit => "max_session",
+            Closed::HeartbeatTimeout => "heartbeat_timeout",
+            Closed::Shutdown => "shutdown",
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    pub sessions_active: AtomicU64,
+    pub sessions_total: AtomicU64,
+    pub http_connections_total: AtomicU64,
+    pub bytes_to_client: AtomicU64,
+    pub bytes_from_client: AtomicU64,
+    failures: [AtomicU64; Failure::ALL.len()],
+    closed: [AtomicU64; Closed::ALL.len()],
+}
+
+impl Metrics {
+    pub fn fail(&self, f: Failure) {
+        self.failures[f as usize].fetch_add(1, Relaxed);
+    }
+
+    pub fn closed(&self, c: Closed) {
+        self.closed[c as usize].fetch_add(1, Relaxed);
+    }
+
+    /// The Prometheus text exposition (format 0.0.4).
+    pub fn render(&self) -> String {
+        let mut s = String::with_capacity(2048);
+        let mut one = |name: &str, kind: &str, help: &str, v: u64| {
+            let _ = write!(s, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n");
+        };
+        one("oxvnc_connections_active", "gauge", "WebSocket sessions open now.", self.sessions_active.load(Relaxed));
+        one("oxvnc_connections_total", "counter", "WebSocket sessions opened.", self.sessions_total.load(Relaxed));
+        one(
+            "oxvnc_http_connections_total",
+            "counter",
+            "TCP connections accepted (HTTP, WebSocket, TLS).",
+            self.http_connections_total.load(Relaxed),
+        );
+        one(
+            "oxvnc_bytes_to_client_total",
+            "counter",
+            "Bytes relayed from VNC servers to browsers (WebSocket payload).",
+            self.bytes_to_client.load(Relaxed),
+        );
+        one(
+            "oxvnc_bytes_from_client_total",
+            "counter",
+            "Bytes relayed from browsers to VNC servers (WebSocket payload).",
+            self.bytes_from_client.load(Relaxed),
+        );
+        s.push_str("# HELP oxvnc_failures_total Refused handshakes and failed sessions, by reason.\n");
+        s.push_str("# TYPE oxvnc_failures_total counter\n");
+        for f in Failure::ALL {
+            let _ = writeln!(s, "oxvnc_failures_total{{reason=\"{}\"}} {}", f.label(), self.failures[f as usize].load(Relaxed));
+        }
+        s.push_str("# HELP oxvnc_sessions_closed_total Sessions ended, by reason.\n");
+        s.push_str("# TYPE oxvnc_sessions_closed_total counter\n");
+        for c in Closed::ALL {
+            let _ = writeln!(s, "oxvnc_sessions_closed_total{{reason=\"{}\"}} {}", c.label(), self.closed[c as usize].load(Relaxed));
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enum_order_matches_tables() {
+        for (i, f) in Failure::ALL.iter().enumerate() {
+            assert_eq!(*f as usize, i);
+        }
+        for (i, c) in Closed::ALL.iter().enumerate() {
+            assert_eq!(*c as usize, i);
+        }
+    }
+
+    #[test]
+    fn renders_prometheus_text() {
+        let m = Metrics::default();
+        m.fail(Failure::UnknownToken);
+        m.fail(Failure::UnknownToken);
+        m.closed(Closed::IdleTimeout);
+        m.bytes_to_client.fetch_add(42, Relaxed);
+        let t = m.render();
+        assert!(t.contains("oxvnc_failures_total{reason=\"unknown_token\"} 2\n"), "{t}");
+        assert!(t.contains("oxvnc_sessions_closed_total{reason=\"idle_timeout\"} 1\n"), "{t}");
+        assert!(t.contains("\noxvnc_bytes_to_client_total 42\n"), "{t}");
+        for line in t.lines().filter(|l| !l.starts_with('#')) {
+            let (name, value) = line.rsplit_once(' ').unwrap();
+            assert!(name.starts_with("oxvnc_"), "{line}");
+            value.parse::<u64>().unwrap();
+        }
+    }
+}

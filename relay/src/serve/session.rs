@@ -1,0 +1,471 @@
+//! One WebSocket session: bytes from the VNC server become binary WebSocket messages and binary
+//! messages become bytes to the VNC server, both directions at once, with backpressure (each side
+//! awaits the other's socket, nothing is queued without bound). The relay never looks inside the
+//! RFB stream.
+//!
+//! Memory per session is kept small: no read buffer is held while the VNC server is quiet (one is
+//! taken when the socket is readable and given back when it is drained), tungstenite's read buffer
+//! is small, and its write buffer holds at most one message.
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
+use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{self, Message};
+use tracing::{debug, info};
+
+use super::State;
+use super::metrics::{Closed, Failure};
+use super::target::{Conn, Target};
+
+/// The most read from the VNC server into one WebSocket message.
+const CHUNK: usize = 64 * 1024;
+/// tungstenite's read granularity. Its buffer is zero-filled up to this size on the first read, so
+/// it is what an idle session costs; client-to-server traffic (input events) is small.
+const WS_READ_BUFFER: usize = 4 * 1024;
+/// How long to wait for the client's half of the closing handshake after ours.
+const CLOSE_WAIT: Duration = Duration::from_secs(10);
+
+type Ws = WebSocketStream<TokioIo<Upgraded>>;
+type WsTx = SplitSink<Ws, Message>;
+type WsRx = SplitStream<Ws>;
+
+/// A session that passed the handshake checks, waiting for the upgraded connection.
+pub struct Plan {
+    pub target: Target,
+    /// Who the client is, for logs (the X-Forwarded-For client when `--trust-proxy`).
+    pub peer: String,
+    /// The token, redacted for logs.
+    pub token: Option<String>,
+    pub slot: Slot,
+}
+
+/// One of `--max-connections` places, held from the handshake to the end of the session.
+pub struct Slot(Arc<State>);
+
+impl Slot {
+    /// Takes a place, or `None` when all are taken.
+    pub fn acquire(state: &Arc<State>) -> Option<Slot> {
+        let max = state.limits.max_connections;
+        state
+            .metrics
+            .sessions_active
+            .fetch_update(Relaxed, Relaxed, |n| (n < max).then_some(n + 1))
+            .ok()
+            .map(|_| Slot(Arc::clone(state)))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if self.0.metrics.sessions_active.fetch_sub(1, Relaxed) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// Redacts a token for logs: enough to tell tokens apart, not enough to use one.
+pub fn redact(token: &str) -> String {
+    let n = token.chars().count();
+    if n >= 16 {
+        let head: String = token.chars().take(4).collect();
+        format!("{head}…({n} chars)")
+    } else {
+        format!("…({n} chars)")
+    }
+}
+
+/// What the two directions share.
+struct Shared {
+    start: Instant,
+    /// Milliseconds after `start` of the last data either way.
+    last_data_ms: AtomicU64,
+    pong_seen: AtomicBool,
+    to_client: AtomicU64,
+    from_client: AtomicU64,
+}
+
+impl Shared {
+    fn touch(&self) {
+        self.last_data_ms.store(self.start.elapsed().as_millis() as u64, Relaxed);
+    }
+}
+
+/// How the relaying ended.
+enum End {
+    TargetEof,
+    TargetError(io::Error),
+    ClientClose,
+    ClientGone,
+    Text,
+    TooBig,
+    Protocol(String),
+    Idle,
+    SessionLimit,
+    Heartbeat,
+    Shutdown,
+}
+
+impl End {
+    fn from_ws(e: tungstenite::Error) -> End {
+        use tungstenite::Error as E;
+        match e {
+            E::Capacity(_) => End::TooBig,
+            E::Utf8(_) => End::Text,
+            E::ConnectionClosed | E::AlreadyClosed | E::Io(_) => End::ClientGone,
+            E::Protocol(p) => End::Protocol(p.to_string()),
+            other => End::Protocol(other.to_string()),
+        }
+    }
+
+    /// The metric label, and the close frame to send (none when the client is gone or closed first).
+    fn outcome(&self) -> (Closed, Option<(CloseCode, String)>) {
+        match self {
+            End::TargetEof => (Closed::TargetClosed, Some((CloseCode::Normal, "the VNC server closed the connection".into()))),
+            End::TargetError(e) => (Closed::TargetError, Some((CloseCode::Error, short(format!("VNC server connection failed: {e}"))))),
+            End::ClientClose => (Closed::ClientClosed, None),
+            End::ClientGone => (Closed::ClientGone, None),
+            End::Text => (Closed::TextFrame, Some((CloseCode::Unsupported, "text messages are not supported; send binary".into()))),
+            End::TooBig => (Closed::MessageTooBig, Some((CloseCode::Size, "message too big".into()))),
+            End::Protocol(p) => (Closed::ProtocolError, Some((CloseCode::Protocol, short(format!("WebSocket protocol error: {p}"))))),
+            End::Idle => (Closed::IdleTimeout, Some((CloseCode::Policy, "idle timeout".into()))),
+            End::SessionLimit => (Closed::SessionLimit, Some((CloseCode::Policy, "session time limit reached".into()))),
+            End::Heartbeat => (Closed::HeartbeatTimeout, Some((CloseCode::Away, "no pong to heartbeat ping".into()))),
+            End::Shutdown => (Closed::Shutdown, Some((CloseCode::Away, "server shutting down".into()))),
+        }
+    }
+}
+
+/// A close reason must fit a control frame (123 bytes).
+fn short(mut s: String) -> String {
+    if s.len() > 123 {
+        let mut cut = 120;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push('…');
+    }
+    s
+}
+
+fn ws_config(state: &State) -> WebSocketConfig {
+    let max = state.limits.max_message_size;
+    WebSocketConfig::default()
+        .read_buffer_size(WS_READ_BUFFER)
+        .write_buffer_size(0)
+        .max_write_buffer_size(CHUNK + 64 * 1024)
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max))
+}
+
+/// Runs one session to its end: finishes the upgrade, connects to the target, relays, closes, logs.
+pub async fn run(state: Arc<State>, upgrade: OnUpgrade, plan: Plan) {
+    let upgraded = match tokio::time::timeout(state.limits.handshake_timeout, upgrade).await {
+        Ok(Ok(u)) => u,
+        Ok(Err(e)) => {
+            state.metrics.fail(Failure::UpgradeFailed);
+            debug!(peer = %plan.peer, "websocket upgrade failed: {e}");
+            return;
+        }
+        Err(_) => {
+            state.metrics.fail(Failure::UpgradeFailed);
+            debug!(peer = %plan.peer, "websocket upgrade timed out");
+            return;
+        }
+    };
+    let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config(&state))).await;
+    state.metrics.sessions_total.fetch_add(1, Relaxed);
+    let token = plan.token.as_deref().unwrap_or("-");
+    info!(peer = %plan.peer, target = %plan.target, token, "session open");
+
+    let shared = Shared {
+        start: Instant::now(),
+        last_data_ms: AtomicU64::new(0),
+        pong_seen: AtomicBool::new(false),
+        to_client: AtomicU64::new(0),
+        from_client: AtomicU64::new(0),
+    };
+    let (mut tx, mut rx) = ws.split();
+    let (closed, reason) = match plan.target.connect(state.limits.connect_timeout, state.demo.as_ref()).await {
+        Err(e) => {
+            state.metrics.fail(Failure::TargetUnreachable);
+            let reason = short(format!("cannot reach the VNC server: {e}"));
+            close(&mut tx, &mut rx, Some((CloseCode::Error, reason.clone()))).await;
+            (Closed::TargetUnreachable, reason)
+        }
+        Ok(conn) => {
+            let end = relay(&state, &shared, &mut tx, &mut rx, conn).await;
+            if matches!(end, End::TooBig | End::Text | End::Protocol(_)) {
+                state.metrics.fail(Failure::Protocol);
+            }
+            let (closed, frame) = end.outcome();
+            let reason = match (&end, &frame) {
+                (_, Some((_, r))) => r.clone(),
+                (End::ClientClose, None) => "the browser closed the connection".to_owned(),
+                _ => "the browser went away".to_owned(),
+            };
+            if matches!(end, End::ClientClose) {
+                // tungstenite queued the reply to the client's close; send it.
+                let _ = tokio::time::timeout(CLOSE_WAIT, tx.close()).await;
+            } else {
+                close(&mut tx, &mut rx, frame).await;
+            }
+            (closed, reason)
+        }
+    };
+    state.metrics.closed(closed);
+    info!(
+        peer = %plan.peer,
+        target = %plan.target,
+        token,
+        to_client = shared.to_client.load(Relaxed),
+        from_client = shared.from_client.load(Relaxed),
+        duration = ?shared.start.elapsed(),
+        reason = closed.label(),
+        detail = %reason,
+        "session closed"
+    );
+    drop(plan.slot);
+}
+
+/// Sends our close frame and waits (bounded) for the client's, reading and dropping whatever it
+/// still sends so that closing our socket does not reset data the client has yet to read.
+async fn close(tx: &mut WsTx, rx: &mut WsRx, frame: Option<(CloseCode, String)>) {
+    let Some((code, reason)) = frame else { return };
+    let frame = CloseFrame { code, reason: reason.into() };
+    if tokio::time::timeout(CLOSE_WAIT, tx.send(Message::Close(Some(frame)))).await.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(CLOSE_WAIT, async {
+        while let Some(Ok(m)) = rx.next().await {
+            if m.is_close() {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+async fn relay(state: &State, sh: &Shared, tx: &mut WsTx, rx: &mut WsRx, conn: Conn) -> End {
+    match conn {
+        Conn::Tcp(mut s) => {
+            let (r, w) = s.split();
+            pump(state, sh, tx, rx, r, w).await
+        }
+        Conn::Unix(mut s) => {
+            let (r, w) = s.split();
+            pump(state, sh, tx, rx, r, w).await
+        }
+        Conn::Duplex(s) => {
+            let (r, w) = tokio::io::split(s);
+            pump(state, sh, tx, rx, r, w).await
+        }
+    }
+}
+
+async fn pump<R, W>(state: &State, sh: &Shared, tx: &mut WsTx, rx: &mut WsRx, r: R, w: W) -> End
+where
+    R: ChunkRead,
+    W: AsyncWrite + Unpin,
+{
+    let mut shutdown = state.shutdown.subscribe();
+    tokio::select! {
+        end = client_to_target(state, sh, rx, w) => end,
+        end = target_to_client(state, sh, tx, r) => end,
+        end = limits(state, sh, &mut shutdown) => end,
+    }
+}
+
+async fn client_to_target<W: AsyncWrite + Unpin>(state: &State, sh: &Shared, rx: &mut WsRx, mut w: W) -> End {
+    let mut target_writable = true;
+    loop {
+        let msg = match rx.next().await {
+            None => return End::ClientGone,
+            Some(Err(e)) => return End::from_ws(e),
+            Some(Ok(m)) => m,
+        };
+        match msg {
+            Message::Binary(data) => {
+                sh.touch();
+                if target_writable {
+                    if let Err(e) = w.write_all(&data).await {
+                        // The VNC server is going away; the other direction sees it end and
+                        // delivers what it had sent. Keep reading (and dropping) meanwhile.
+                        debug!("write to VNC server failed: {e}");
+                        target_writable = false;
+                        continue;
+                    }
+                    sh.from_client.fetch_add(data.len() as u64, Relaxed);
+                    state.metrics.bytes_from_client.fetch_add(data.len() as u64, Relaxed);
+                }
+            }
+            Message::Text(_) => return End::Text,
+            Message::Pong(_) => sh.pong_seen.store(true, Relaxed),
+            // tungstenite answers pings itself.
+            Message::Ping(_) | Message::Frame(_) => {}
+            Message::Close(_) => return End::ClientClose,
+        }
+    }
+}
+
+async fn target_to_client<R: ChunkRead>(state: &State, sh: &Shared, tx: &mut WsTx, mut r: R) -> End {
+    let mut buf = BytesMut::new();
+    let mut heartbeat = state.limits.heartbeat.map(|d| {
+        let mut i = tokio::time::interval_at(Instant::now() + d, d);
+        i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        i
+    });
+    let mut awaiting_pong = false;
+    loop {
+        tokio::select! {
+            read = r.read_chunk(&mut buf) => match read {
+                Ok(0) => return End::TargetEof,
+                Ok(n) => {
+                    let chunk = buf.split().freeze();
+                    if let Err(e) = tx.send(Message::Binary(chunk)).await {
+                        return End::from_ws(e);
+                    }
+                    sh.touch();
+                    sh.to_client.fetch_add(n as u64, Relaxed);
+                    state.metrics.bytes_to_client.fetch_add(n as u64, Relaxed);
+                }
+                Err(e) => return End::TargetError(e),
+            },
+            () = tick(&mut heartbeat) => {
+                if awaiting_pong && !sh.pong_seen.load(Relaxed) {
+                    return End::Heartbeat;
+                }
+                sh.pong_seen.store(false, Relaxed);
+                awaiting_pong = true;
+                if let Err(e) = tx.send(Message::Ping(bytes::Bytes::from_static(b"oxvnc"))).await {
+                    return End::from_ws(e);
+                }
+            }
+        }
+    }
+}
+
+async fn tick(i: &mut Option<tokio::time::Interval>) {
+    match i {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Idle timeout, session time limit, and the end of the drain after SIGTERM.
+async fn limits(state: &State, sh: &Shared, shutdown: &mut tokio::sync::watch::Receiver<bool>) -> End {
+    let lim = &state.limits;
+    let session_end = lim.max_session.map(|d| sh.start + d);
+    loop {
+        let idle_end = lim.idle_timeout.map(|d| sh.start + Duration::from_millis(sh.last_data_ms.load(Relaxed)) + d);
+        let next = match (session_end, idle_end) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        tokio::select! {
+            () = sleep_until(next) => {
+                let now = Instant::now();
+                if session_end.is_some_and(|t| now >= t) {
+                    return End::SessionLimit;
+                }
+                if let Some(d) = lim.idle_timeout {
+                    if now >= sh.start + Duration::from_millis(sh.last_data_ms.load(Relaxed)) + d {
+                        return End::Idle;
+                    }
+                }
+            }
+            ended = async { shutdown.wait_for(|now| *now).await.is_ok() } => {
+                if ended {
+                    return End::Shutdown;
+                }
+                // The sender is gone: no shutdown can come.
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}
+
+async fn sleep_until(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Reads what the VNC server sent into `buf` (a fresh chunk of up to [`CHUNK`] bytes); `Ok(0)` at
+/// the end. Must be cancel-safe: nothing read may be lost when the future is dropped.
+trait ChunkRead: Send {
+    fn read_chunk<'a>(&'a mut self, buf: &'a mut BytesMut) -> impl Future<Output = io::Result<usize>> + Send + 'a;
+}
+
+/// Sockets: wait for readability with no buffer, read into one, give it back once drained.
+macro_rules! socket_chunk_read {
+    ($t:ty) => {
+        impl ChunkRead for $t {
+            fn read_chunk<'a>(&'a mut self, buf: &'a mut BytesMut) -> impl Future<Output = io::Result<usize>> + Send + 'a {
+                async move {
+                    loop {
+                        if buf.capacity() == 0 {
+                            self.readable().await?;
+                        }
+                        buf.reserve(CHUNK);
+                        match self.try_read_buf(buf) {
+                            Ok(n) => return Ok(n),
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => *buf = BytesMut::new(),
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+            }
+        }
+    };
+}
+
+socket_chunk_read!(tokio::net::tcp::ReadHalf<'_>);
+socket_chunk_read!(tokio::net::unix::ReadHalf<'_>);
+
+/// The in-process demo server.
+impl ChunkRead for tokio::io::ReadHalf<DuplexStream> {
+    fn read_chunk<'a>(&'a mut self, buf: &'a mut BytesMut) -> impl Future<Output = io::Result<usize>> + Send + 'a {
+        async move {
+            buf.reserve(CHUNK);
+            self.read_buf(buf).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_tokens() {
+        assert_eq!(redact("0123456789abcdef0123"), "0123…(20 chars)");
+        assert_eq!(redact("secret"), "…(6 chars)");
+        assert!(!redact("0123456789abcdef0123").contains("abcdef"));
+    }
+
+    #[test]
+    fn close_reasons_fit_a_control_frame() {
+        assert!(short("x".repeat(500)).len() <= 123);
+        assert!(short("é".repeat(100)).len() <= 123);
+        assert_eq!(short("ok".into()), "ok");
+        let (_, frame) = End::TargetError(io::Error::other("y".repeat(300))).outcome();
+        assert!(frame.unwrap().1.len() <= 123);
+    }
+}
