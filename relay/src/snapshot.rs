@@ -7,12 +7,14 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use clap::Args as ClapArgs;
-use oxvnc_rfb::{Config, Connection, Credentials, Encoding, Error as RfbError, Event};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use oxvnc_rfb::{Config, Connection, Credentials, Encoding, Error as RfbError, Event, PixelFormat, PixelFormatChoice};
+
+use crate::transport::Transport;
 
 #[derive(ClapArgs, Debug)]
 pub struct Args {
-    /// The VNC server: tcp://HOST:PORT
+    /// The VNC server: tcp://HOST:PORT, or through a websockify-compatible relay
+    /// ws://HOST:PORT/PATH?token=TOKEN or wss://…
     #[arg(value_name = "TARGET")]
     target: String,
     /// Where to write the PNG
@@ -25,6 +27,14 @@ pub struct Args {
     /// File whose first line is the VNC password
     #[arg(long, value_name = "FILE", env = "OXVNC_PASSWORD_FILE")]
     password_file: Option<PathBuf>,
+    /// Pixel format to ask the server for: rgbx32 (32 bpp, the default), rgb565 (16 bpp),
+    /// rgb565be (16 bpp big-endian), bgr233 (8 bpp), native (whatever the server uses, including
+    /// colour maps); the PNG is the same RGBA whichever is chosen
+    #[arg(long, value_name = "FORMAT", env = "OXVNC_PIXEL_FORMAT", default_value = "rgbx32")]
+    pixel_format: String,
+    /// PEM file of certificates to trust for wss:// (besides the usual public roots)
+    #[arg(long, value_name = "FILE", env = "OXVNC_CA")]
+    ca: Option<PathBuf>,
     /// Give up after this many seconds
     #[arg(long, value_name = "SECS", env = "OXVNC_TIMEOUT", default_value_t = 10.0)]
     timeout: f64,
@@ -87,6 +97,17 @@ pub fn main(args: Args) -> ExitCode {
     }
 }
 
+fn parse_pixel_format(name: &str) -> anyhow::Result<PixelFormatChoice> {
+    Ok(match name {
+        "rgbx32" => PixelFormatChoice::Rgbx32,
+        "rgb565" => PixelFormatChoice::Custom(PixelFormat::RGB565),
+        "rgb565be" => PixelFormatChoice::Custom(PixelFormat { big_endian: true, ..PixelFormat::RGB565 }),
+        "bgr233" => PixelFormatChoice::Custom(PixelFormat::BGR233),
+        "native" => PixelFormatChoice::ServerNative,
+        other => bail!("unknown pixel format {other:?} (known: rgbx32, rgb565, rgb565be, bgr233, native)"),
+    })
+}
+
 /// Parses a comma-separated encoding list.
 fn parse_encodings(list: &str) -> anyhow::Result<Vec<Encoding>> {
     let encodings = list
@@ -115,19 +136,10 @@ async fn run(args: &Args) -> Result<(u16, u16), Failure> {
     if !(args.timeout > 0.0 && args.timeout.is_finite()) {
         return Err(Failure::Usage(anyhow!("--timeout must be a positive number of seconds")));
     }
-    let addr = args
-        .target
-        .strip_prefix("tcp://")
-        .ok_or_else(|| Failure::Usage(anyhow!("TARGET must look like tcp://HOST:PORT, not {:?}", args.target)))?
-        .trim_end_matches('/')
-        .to_string();
-    let config = Config { credentials, ..Config::default() }.with_encodings(&encodings);
+    let pixel_format = parse_pixel_format(&args.pixel_format).map_err(Failure::Usage)?;
+    let config = Config { credentials, pixel_format, ..Config::default() }.with_encodings(&encodings);
     let work = async {
-        let stream = tokio::net::TcpStream::connect(&addr)
-            .await
-            .with_context(|| format!("cannot connect to {addr}"))
-            .map_err(Failure::Connect)?;
-        stream.set_nodelay(true).ok();
+        let stream = Transport::connect(&args.target, args.ca.as_deref()).await.map_err(Failure::Connect)?;
         let mut conn = Connection::new(config);
         let (w, h) = capture(&mut conn, stream, args.password_file.is_some()).await?;
         write_png(&args.out, conn.framebuffer()).map_err(Failure::Output)?;
@@ -140,12 +152,8 @@ async fn run(args: &Args) -> Result<(u16, u16), Failure> {
 }
 
 /// Drives the connection until one complete full-screen update has arrived.
-async fn capture<S: AsyncRead + AsyncWrite + Unpin>(
-    conn: &mut Connection,
-    mut stream: S,
-    have_password: bool,
-) -> Result<(u16, u16), Failure> {
-    let mut buf = vec![0u8; 256 * 1024];
+async fn capture(conn: &mut Connection, mut stream: Transport, have_password: bool) -> Result<(u16, u16), Failure> {
+    let mut buf = Vec::new();
     // Servers may first answer with updates that carry only pseudo-rectangles (TigerVNC sends the
     // screen layout and cursor that way); the screen is complete once the pixel rectangles of the
     // updates since the last size change add up to the whole framebuffer.
@@ -153,9 +161,9 @@ async fn capture<S: AsyncRead + AsyncWrite + Unpin>(
     let mut connected = false;
     loop {
         let n = stream
-            .read(&mut buf)
+            .recv(&mut buf)
             .await
-            .map_err(|e| Failure::Protocol(anyhow!("reading from the server failed: {e}")))?;
+            .map_err(|e| Failure::Protocol(anyhow!("reading from the server failed: {e:#}")))?;
         if n == 0 {
             let during = if connected { "before sending its screen" } else { "during the handshake" };
             return Err(Failure::Protocol(anyhow!("the server closed the connection {during}")));
@@ -196,9 +204,9 @@ async fn capture<S: AsyncRead + AsyncWrite + Unpin>(
         let out = conn.take_output();
         if !out.is_empty() {
             stream
-                .write_all(&out)
+                .send(&out)
                 .await
-                .map_err(|e| Failure::Protocol(anyhow!("writing to the server failed: {e}")))?;
+                .map_err(|e| Failure::Protocol(anyhow!("writing to the server failed: {e:#}")))?;
         }
     }
 }
