@@ -139,9 +139,10 @@ async fn run(args: &Args) -> Result<(u16, u16), Failure> {
     let pixel_format = parse_pixel_format(&args.pixel_format).map_err(Failure::Usage)?;
     let config = Config { credentials, pixel_format, ..Config::default() }.with_encodings(&encodings);
     let work = async {
-        let stream = Transport::connect(&args.target, args.ca.as_deref()).await.map_err(Failure::Connect)?;
+        let mut stream = Transport::connect(&args.target, args.ca.as_deref()).await.map_err(Failure::Connect)?;
         let mut conn = Connection::new(config);
-        let (w, h) = capture(&mut conn, stream, args.password_file.is_some()).await?;
+        let (w, h) = capture(&mut conn, &mut stream, args.password_file.is_some()).await?;
+        stream.close().await;
         write_png(&args.out, conn.framebuffer()).map_err(Failure::Output)?;
         Ok((w, h))
     };
@@ -152,7 +153,7 @@ async fn run(args: &Args) -> Result<(u16, u16), Failure> {
 }
 
 /// Drives the connection until one complete full-screen update has arrived.
-async fn capture(conn: &mut Connection, mut stream: Transport, have_password: bool) -> Result<(u16, u16), Failure> {
+async fn capture(conn: &mut Connection, stream: &mut Transport, have_password: bool) -> Result<(u16, u16), Failure> {
     let mut buf = Vec::new();
     // Servers may first answer with updates that carry only pseudo-rectangles (TigerVNC sends the
     // screen layout and cursor that way); the screen is complete once the pixel rectangles of the

@@ -125,6 +125,20 @@ impl Transport {
     }
 }
 
+impl Transport {
+    /// Ends the session politely (a WebSocket close frame, or a TCP shutdown); errors are moot.
+    pub async fn close(&mut self) {
+        match self {
+            Transport::Tcp(s) => {
+                let _ = s.shutdown().await;
+            }
+            Transport::WebSocket(ws) => {
+                let _ = SinkExt::close(&mut **ws).await;
+            }
+        }
+    }
+}
+
 fn tls_config(ca: Option<&Path>) -> anyhow::Result<tokio_rustls::rustls::ClientConfig> {
     use tokio_rustls::rustls;
     let mut roots = rustls::RootCertStore::empty();
