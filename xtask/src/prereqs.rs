@@ -29,13 +29,14 @@ pub const APT_PACKAGES: &[&str] = &[
 ];
 
 /// npm packages the tests need, as `name` or `name@version`, installed into
-/// `target/tools/node_modules` (never globally). Empty until a test needs one
-/// (for example `@novnc/novnc@<version>` for side-by-side comparisons).
-pub const NPM_PACKAGES: &[&str] = &[];
+/// `target/tools/node_modules` (never globally): noVNC, the reference client the compatibility
+/// tests and the client benchmark run beside oxvnc.
+pub const NPM_PACKAGES: &[&str] = &["@novnc/novnc@1.7.0"];
 
 /// PyPI requirements the tests need (pip syntax, e.g. `websockify==0.12.0`), installed into the
-/// venv `target/tools/venv`. Empty until a test needs one (for example `websockify`, `numpy`).
-pub const PIP_PACKAGES: &[&str] = &[];
+/// venv `target/tools/venv`: websockify (with numpy, as deployments run it), the reference relay
+/// for compatibility tests and the relay benchmark.
+pub const PIP_PACKAGES: &[&str] = &["websockify==0.13.0", "numpy"];
 
 /// Everything `cargo xtask test` needs.
 pub fn ensure_all() -> Result<()> {
