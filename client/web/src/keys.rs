@@ -1,0 +1,329 @@
+//! Keyboard: DOM `KeyboardEvent.key` / `.code` → X keysym, and the keys held down.
+//!
+//! Characters come from `key`, so the browser's keyboard layout has already done its work: shifted
+//! characters, AltGr characters and composed (dead key) characters arrive as the character typed.
+//! Named keys come from `key` too, with `code` telling left from right modifiers and the numeric
+//! keypad from the main block. Pure code, tested natively and in the browser.
+
+use std::collections::HashMap;
+
+use oxvnc_rfb::keysym::{self, from_char, function_key};
+
+/// Keysyms the engine's `keysym` module does not name.
+pub mod sym {
+    pub const LINEFEED: u32 = 0xff0a;
+    pub const CLEAR: u32 = 0xff0b;
+    pub const PAUSE: u32 = 0xff13;
+    pub const SCROLL_LOCK: u32 = 0xff14;
+    pub const SYS_REQ: u32 = 0xff15;
+    pub const SELECT: u32 = 0xff60;
+    pub const PRINT: u32 = 0xff61;
+    pub const EXECUTE: u32 = 0xff62;
+    pub const UNDO: u32 = 0xff65;
+    pub const REDO: u32 = 0xff66;
+    pub const MENU: u32 = 0xff67;
+    pub const FIND: u32 = 0xff68;
+    pub const CANCEL: u32 = 0xff69;
+    pub const HELP: u32 = 0xff6a;
+    pub const BREAK: u32 = 0xff6b;
+    pub const MODE_SWITCH: u32 = 0xff7e;
+    pub const NUM_LOCK: u32 = 0xff7f;
+    pub const KP_ENTER: u32 = 0xff8d;
+    pub const KP_HOME: u32 = 0xff95;
+    pub const KP_LEFT: u32 = 0xff96;
+    pub const KP_UP: u32 = 0xff97;
+    pub const KP_RIGHT: u32 = 0xff98;
+    pub const KP_DOWN: u32 = 0xff99;
+    pub const KP_PRIOR: u32 = 0xff9a;
+    pub const KP_NEXT: u32 = 0xff9b;
+    pub const KP_END: u32 = 0xff9c;
+    pub const KP_BEGIN: u32 = 0xff9d;
+    pub const KP_INSERT: u32 = 0xff9e;
+    pub const KP_DELETE: u32 = 0xff9f;
+    pub const KP_MULTIPLY: u32 = 0xffaa;
+    pub const KP_ADD: u32 = 0xffab;
+    pub const KP_SEPARATOR: u32 = 0xffac;
+    pub const KP_SUBTRACT: u32 = 0xffad;
+    pub const KP_DECIMAL: u32 = 0xffae;
+    pub const KP_DIVIDE: u32 = 0xffaf;
+    pub const KP_0: u32 = 0xffb0;
+    pub const KP_EQUAL: u32 = 0xffbd;
+    pub const META_R: u32 = 0xffe8;
+    pub const CAPS_LOCK: u32 = 0xffe5;
+    pub const SUPER_R: u32 = 0xffec;
+    pub const HYPER_L: u32 = 0xffed;
+}
+
+use sym::*;
+
+/// The keysym a key event stands for, or `None` for events the console leaves to the browser
+/// (dead keys waiting for their second key, IME composition, unknown keys).
+pub fn keysym_for(key: &str, code: &str) -> Option<u32> {
+    if let Some(k) = keypad(key, code) {
+        return Some(k);
+    }
+    let right = code.ends_with("Right");
+    let named = match key {
+        "Shift" => Some(if right { keysym::SHIFT_R } else { keysym::SHIFT_L }),
+        "Control" => Some(if right { keysym::CONTROL_R } else { keysym::CONTROL_L }),
+        "Alt" => Some(if right { keysym::ALT_R } else { keysym::ALT_L }),
+        "AltGraph" => Some(keysym::ISO_LEVEL3_SHIFT),
+        "Meta" | "OS" | "Super" | "Win" => Some(if right { SUPER_R } else { keysym::SUPER_L }),
+        "Hyper" => Some(HYPER_L),
+        "ModeChange" => Some(MODE_SWITCH),
+        "CapsLock" => Some(CAPS_LOCK),
+        "NumLock" => Some(NUM_LOCK),
+        "ScrollLock" | "Scroll" => Some(SCROLL_LOCK),
+        "Enter" => Some(keysym::RETURN),
+        "Tab" => Some(keysym::TAB),
+        "Backspace" => Some(keysym::BACKSPACE),
+        "Escape" | "Esc" => Some(keysym::ESCAPE),
+        "Delete" | "Del" => Some(keysym::DELETE),
+        "Insert" => Some(keysym::INSERT),
+        "Home" => Some(keysym::HOME),
+        "End" => Some(keysym::END),
+        "PageUp" => Some(keysym::PAGE_UP),
+        "PageDown" => Some(keysym::PAGE_DOWN),
+        "ArrowLeft" | "Left" => Some(keysym::LEFT),
+        "ArrowRight" | "Right" => Some(keysym::RIGHT),
+        "ArrowUp" | "Up" => Some(keysym::UP),
+        "ArrowDown" | "Down" => Some(keysym::DOWN),
+        "ContextMenu" | "Apps" => Some(MENU),
+        "Pause" => Some(PAUSE),
+        "Break" => Some(BREAK),
+        "PrintScreen" => Some(PRINT),
+        "Clear" => Some(CLEAR),
+        "Help" => Some(HELP),
+        "Cancel" => Some(CANCEL),
+        "Select" => Some(SELECT),
+        "Execute" => Some(EXECUTE),
+        "Undo" => Some(UNDO),
+        "Redo" => Some(REDO),
+        "Find" => Some(FIND),
+        // Waiting for the second key of a dead-key sequence, or an IME at work: the character
+        // arrives with a later event.
+        "Dead" | "Process" | "Compose" => return None,
+        _ => None,
+    };
+    if named.is_some() {
+        return named;
+    }
+    if let Some(n) = key.strip_prefix('F').and_then(|n| n.parse::<u8>().ok()) {
+        return function_key(n);
+    }
+    let mut chars = key.chars();
+    if let (Some(c), None) = (chars.next(), chars.next()) {
+        return Some(from_char(c));
+    }
+    // "Unidentified" (some virtual keyboards, old browsers): fall back to the US layout by code.
+    us_layout(code).and_then(|k| keysym_for(k, ""))
+}
+
+/// Keys of the numeric keypad, told apart by `code`; with NumLock off their `key` is the
+/// navigation key they double as.
+fn keypad(key: &str, code: &str) -> Option<u32> {
+    let rest = code.strip_prefix("Numpad")?;
+    Some(match rest {
+        "Enter" => KP_ENTER,
+        "Add" => KP_ADD,
+        "Subtract" => KP_SUBTRACT,
+        "Multiply" => KP_MULTIPLY,
+        "Divide" => KP_DIVIDE,
+        "Equal" => KP_EQUAL,
+        "Comma" => KP_SEPARATOR,
+        "Decimal" => match key {
+            "Delete" | "Del" => KP_DELETE,
+            _ => KP_DECIMAL,
+        },
+        d if d.len() == 1 && d.as_bytes()[0].is_ascii_digit() => match key {
+            "Insert" => KP_INSERT,
+            "End" => KP_END,
+            "ArrowDown" | "Down" => KP_DOWN,
+            "PageDown" => KP_NEXT,
+            "ArrowLeft" | "Left" => KP_LEFT,
+            "Clear" | "Unidentified" => KP_BEGIN,
+            "ArrowRight" | "Right" => KP_RIGHT,
+            "Home" => KP_HOME,
+            "ArrowUp" | "Up" => KP_UP,
+            "PageUp" => KP_PRIOR,
+            _ => KP_0 + u32::from(d.as_bytes()[0] - b'0'),
+        },
+        _ => return None,
+    })
+}
+
+/// The unshifted US-layout `key` of a physical key `code`.
+fn us_layout(code: &str) -> Option<&'static str> {
+    const LETTERS: [&str; 26] = [
+        "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r", "s",
+        "t", "u", "v", "w", "x", "y", "z",
+    ];
+    const DIGITS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+    if let Some(l) = code.strip_prefix("Key") {
+        let b = *l.as_bytes().first()?;
+        return (l.len() == 1 && b.is_ascii_uppercase()).then(|| LETTERS[(b - b'A') as usize]);
+    }
+    if let Some(d) = code.strip_prefix("Digit") {
+        let b = *d.as_bytes().first()?;
+        return (d.len() == 1 && b.is_ascii_digit()).then(|| DIGITS[(b - b'0') as usize]);
+    }
+    Some(match code {
+        "Space" => " ",
+        "Minus" => "-",
+        "Equal" => "=",
+        "BracketLeft" => "[",
+        "BracketRight" => "]",
+        "Backslash" => "\\",
+        "Semicolon" => ";",
+        "Quote" => "'",
+        "Backquote" => "`",
+        "Comma" => ",",
+        "Period" => ".",
+        "Slash" => "/",
+        "Enter" => "Enter",
+        "Tab" => "Tab",
+        "Backspace" => "Backspace",
+        "Escape" => "Escape",
+        _ => return None,
+    })
+}
+
+/// Which keysym each physical key pressed, so its release sends the same keysym even when the
+/// modifiers changed in between (press Shift, press 2 → '@', release Shift, release 2 → '@' up).
+#[derive(Debug, Default)]
+pub struct HeldKeys {
+    held: HashMap<String, u32>,
+}
+
+impl HeldKeys {
+    /// The identity of a physical key: its `code`, or its `key` when the browser gives no code.
+    pub fn id(key: &str, code: &str) -> String {
+        if code.is_empty() || code == "Unidentified" { format!("key:{key}") } else { code.to_string() }
+    }
+
+    /// A key went down (or repeats): the key events to send.
+    pub fn press(&mut self, id: String, keysym: u32) -> Vec<(u32, bool)> {
+        match self.held.insert(id, keysym) {
+            // The same key now means another keysym: release the old one first.
+            Some(old) if old != keysym => vec![(old, false), (keysym, true)],
+            _ => vec![(keysym, true)],
+        }
+    }
+
+    /// A key went up: the keysym it pressed, if it was held.
+    pub fn release(&mut self, id: &str) -> Option<u32> {
+        self.held.remove(id)
+    }
+
+    /// Releases everything (the page lost focus: the browser will not tell us about key-ups).
+    pub fn release_all(&mut self) -> Vec<u32> {
+        let mut keys: Vec<u32> = self.held.drain().map(|(_, k)| k).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn characters_come_from_key() {
+        assert_eq!(keysym_for("a", "KeyA"), Some(0x61));
+        assert_eq!(keysym_for("A", "KeyA"), Some(0x41));
+        assert_eq!(keysym_for("@", "Digit2"), Some(0x40));
+        assert_eq!(keysym_for(" ", "Space"), Some(0x20));
+        // AltGr+e on a German layout.
+        assert_eq!(keysym_for("€", "KeyE"), Some(0x0100_20ac));
+        assert_eq!(keysym_for("é", "Digit2"), Some(0xe9));
+        assert_eq!(keysym_for("z", "KeyY"), Some(0x7a));
+    }
+
+    #[test]
+    fn named_keys() {
+        assert_eq!(keysym_for("Enter", "Enter"), Some(keysym::RETURN));
+        assert_eq!(keysym_for("Backspace", "Backspace"), Some(keysym::BACKSPACE));
+        assert_eq!(keysym_for("Tab", "Tab"), Some(keysym::TAB));
+        assert_eq!(keysym_for("Escape", "Escape"), Some(keysym::ESCAPE));
+        assert_eq!(keysym_for("ArrowLeft", "ArrowLeft"), Some(keysym::LEFT));
+        assert_eq!(keysym_for("ArrowDown", "ArrowDown"), Some(keysym::DOWN));
+        assert_eq!(keysym_for("PageUp", "PageUp"), Some(keysym::PAGE_UP));
+        assert_eq!(keysym_for("End", "End"), Some(keysym::END));
+        assert_eq!(keysym_for("Insert", "Insert"), Some(keysym::INSERT));
+        assert_eq!(keysym_for("Delete", "Delete"), Some(keysym::DELETE));
+        assert_eq!(keysym_for("F1", "F1"), Some(0xffbe));
+        assert_eq!(keysym_for("F12", "F12"), Some(0xffc9));
+        assert_eq!(keysym_for("ContextMenu", "ContextMenu"), Some(MENU));
+    }
+
+    #[test]
+    fn modifiers_by_side() {
+        assert_eq!(keysym_for("Shift", "ShiftLeft"), Some(keysym::SHIFT_L));
+        assert_eq!(keysym_for("Shift", "ShiftRight"), Some(keysym::SHIFT_R));
+        assert_eq!(keysym_for("Control", "ControlLeft"), Some(keysym::CONTROL_L));
+        assert_eq!(keysym_for("Control", "ControlRight"), Some(keysym::CONTROL_R));
+        assert_eq!(keysym_for("Alt", "AltLeft"), Some(keysym::ALT_L));
+        assert_eq!(keysym_for("Alt", "AltRight"), Some(keysym::ALT_R));
+        assert_eq!(keysym_for("AltGraph", "AltRight"), Some(keysym::ISO_LEVEL3_SHIFT));
+        assert_eq!(keysym_for("Meta", "MetaLeft"), Some(keysym::SUPER_L));
+        assert_eq!(keysym_for("Meta", "MetaRight"), Some(SUPER_R));
+        assert_eq!(keysym_for("CapsLock", "CapsLock"), Some(CAPS_LOCK));
+    }
+
+    #[test]
+    fn keypad_by_code() {
+        assert_eq!(keysym_for("7", "Numpad7"), Some(0xffb7));
+        assert_eq!(keysym_for("0", "Numpad0"), Some(0xffb0));
+        assert_eq!(keysym_for("Home", "Numpad7"), Some(KP_HOME));
+        assert_eq!(keysym_for("Clear", "Numpad5"), Some(KP_BEGIN));
+        assert_eq!(keysym_for(".", "NumpadDecimal"), Some(KP_DECIMAL));
+        assert_eq!(keysym_for(",", "NumpadDecimal"), Some(KP_DECIMAL));
+        assert_eq!(keysym_for("Delete", "NumpadDecimal"), Some(KP_DELETE));
+        assert_eq!(keysym_for("Enter", "NumpadEnter"), Some(KP_ENTER));
+        assert_eq!(keysym_for("+", "NumpadAdd"), Some(KP_ADD));
+        assert_eq!(keysym_for("/", "NumpadDivide"), Some(KP_DIVIDE));
+        // The main block's 7 is not the keypad's.
+        assert_eq!(keysym_for("7", "Digit7"), Some(0x37));
+    }
+
+    #[test]
+    fn left_to_the_browser() {
+        assert_eq!(keysym_for("Dead", "BracketLeft"), None);
+        assert_eq!(keysym_for("Process", "KeyA"), None);
+        assert_eq!(keysym_for("Unidentified", ""), None);
+        assert_eq!(keysym_for("MediaPlayPause", "MediaPlayPause"), None);
+        assert_eq!(keysym_for("Unidentified", "KeyQ"), Some(0x71));
+        assert_eq!(keysym_for("Unidentified", "Digit5"), Some(0x35));
+        assert_eq!(keysym_for("Fx", ""), None);
+        assert_eq!(keysym_for("F0", "F0"), None);
+    }
+
+    #[test]
+    fn release_sends_what_press_sent() {
+        let mut held = HeldKeys::default();
+        assert_eq!(held.press(HeldKeys::id("Shift", "ShiftLeft"), keysym::SHIFT_L), vec![(keysym::SHIFT_L, true)]);
+        assert_eq!(held.press(HeldKeys::id("@", "Digit2"), 0x40), vec![(0x40, true)]);
+        // Shift goes up first; the 2 key now reads "2" but must release '@'.
+        assert_eq!(held.release(&HeldKeys::id("Shift", "ShiftLeft")), Some(keysym::SHIFT_L));
+        assert_eq!(held.release(&HeldKeys::id("2", "Digit2")), Some(0x40));
+        assert!(held.is_empty());
+        assert_eq!(held.release("Digit2"), None);
+    }
+
+    #[test]
+    fn repeat_and_changed_meaning() {
+        let mut held = HeldKeys::default();
+        let id = HeldKeys::id("a", "KeyA");
+        assert_eq!(held.press(id.clone(), 0x61), vec![(0x61, true)]);
+        assert_eq!(held.press(id.clone(), 0x61), vec![(0x61, true)]);
+        assert_eq!(held.press(id.clone(), 0x41), vec![(0x61, false), (0x41, true)]);
+        held.press(HeldKeys::id("x", ""), 0x78);
+        assert_eq!(held.release_all(), vec![0x41, 0x78]);
+        assert!(held.is_empty());
+    }
+}

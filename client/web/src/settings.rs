@@ -1,0 +1,305 @@
+//! Connection settings from the page URL, compatible with the parameters of noVNC's `vnc.html`
+//! (`host`, `port`, `path`, `encrypt`, `password`, `autoconnect`, `view_only`, `resize`, `shared`,
+//! `reconnect`, `reconnect_delay`, `show_dot`, `token`, `lossless`), and the WebSocket URL they
+//! make. Pure code: the browser glue passes in the page's location and query pairs.
+
+/// How the remote screen is fitted into the page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ResizeMode {
+    /// One framebuffer pixel per CSS pixel; the screen area scrolls.
+    #[default]
+    Off,
+    /// Scaled (CSS) to fit the screen area, keeping the aspect ratio.
+    Scale,
+}
+
+impl ResizeMode {
+    /// `resize=` values. noVNC's `remote` (ask the server to change its size) is not supported
+    /// yet; it falls back to `scale`, which also keeps the whole desktop in view.
+    pub fn parse(s: &str) -> Option<ResizeMode> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "off" | "none" | "" => Some(ResizeMode::Off),
+            "scale" | "remote" => Some(ResizeMode::Scale),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResizeMode::Off => "off",
+            ResizeMode::Scale => "scale",
+        }
+    }
+}
+
+/// The page the console was loaded from: defaults for host, port and encryption.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct PageLocation {
+    /// `location.protocol`, e.g. `https:`.
+    pub protocol: String,
+    /// `location.hostname` (IPv6 literals in brackets, as browsers give them).
+    pub hostname: String,
+    /// `location.port`; empty for the scheme's default port.
+    pub port: String,
+}
+
+impl PageLocation {
+    pub fn is_https(&self) -> bool {
+        self.protocol.eq_ignore_ascii_case("https:")
+    }
+
+    /// The page's own port, or the scheme's default.
+    pub fn effective_port(&self) -> String {
+        if !self.port.is_empty() {
+            self.port.clone()
+        } else if self.is_https() {
+            "443".into()
+        } else {
+            "80".into()
+        }
+    }
+}
+
+/// Everything needed to open one console session.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    pub host: String,
+    pub port: String,
+    /// WebSocket path without the leading slash; may carry a query (`websockify?token=…`).
+    pub path: String,
+    /// wss:// instead of ws://.
+    pub encrypt: bool,
+    pub password: Option<String>,
+    pub autoconnect: bool,
+    pub view_only: bool,
+    pub resize: ResizeMode,
+    pub shared: bool,
+    pub reconnect: bool,
+    /// Milliseconds between a lost connection and the next attempt.
+    pub reconnect_delay_ms: u32,
+    /// Show a small dot when the server hides its cursor.
+    pub show_dot: bool,
+    /// websockify / nova-novncproxy token, sent as `?token=` on the WebSocket URL.
+    pub token: Option<String>,
+    /// Ask for lossless pixels only. Every encoding the engine offers today is lossless, so this
+    /// changes nothing yet; it is kept so lossy encodings added later honour it.
+    pub lossless: bool,
+}
+
+/// noVNC's default pause before reconnecting.
+pub const DEFAULT_RECONNECT_DELAY_MS: u32 = 5000;
+
+impl Settings {
+    /// Defaults for a page at `page`: same host and port, path `websockify`, encrypted when the
+    /// page is.
+    pub fn defaults(page: &PageLocation) -> Settings {
+        Settings {
+            host: page.hostname.clone(),
+            port: page.effective_port(),
+            path: "websockify".into(),
+            encrypt: page.is_https(),
+            password: None,
+            autoconnect: false,
+            view_only: false,
+            resize: ResizeMode::Off,
+            shared: true,
+            reconnect: false,
+            reconnect_delay_ms: DEFAULT_RECONNECT_DELAY_MS,
+            show_dot: false,
+            token: None,
+            lossless: false,
+        }
+    }
+
+    /// Defaults for `page`, overridden by the query parameters `pairs` (already URL-decoded).
+    /// Unknown parameters and unparsable values are ignored (the default stays).
+    pub fn from_query<'a, I>(page: &PageLocation, pairs: I) -> Settings
+    where
+        I: IntoIterator<Item = (&'a str, &'a str)>,
+    {
+        let mut s = Settings::defaults(page);
+        for (key, value) in pairs {
+            match key {
+                "host" if !value.trim().is_empty() => s.host = value.trim().to_string(),
+                "port" if valid_port(value) => s.port = value.trim().to_string(),
+                "path" => s.path = value.trim().trim_start_matches('/').to_string(),
+                "encrypt" => set_bool(&mut s.encrypt, value),
+                "password" => s.password = Some(value.to_string()),
+                "autoconnect" => set_bool(&mut s.autoconnect, value),
+                "view_only" => set_bool(&mut s.view_only, value),
+                "resize" => {
+                    if let Some(m) = ResizeMode::parse(value) {
+                        s.resize = m;
+                    }
+                }
+                "shared" => set_bool(&mut s.shared, value),
+                "reconnect" => set_bool(&mut s.reconnect, value),
+                "reconnect_delay" => {
+                    if let Ok(ms) = value.trim().parse::<u32>() {
+                        s.reconnect_delay_ms = ms;
+                    }
+                }
+                "show_dot" => set_bool(&mut s.show_dot, value),
+                "token" if !value.is_empty() => s.token = Some(value.to_string()),
+                "lossless" => set_bool(&mut s.lossless, value),
+                _ => {}
+            }
+        }
+        s
+    }
+
+    /// `ws://host:port/path` (or `wss://`), with `token=` added to the query when a token is set
+    /// and the path does not carry one already.
+    pub fn websocket_url(&self) -> Result<String, String> {
+        let host = self.host.trim();
+        if host.is_empty() {
+            return Err("Enter the host name of the relay.".into());
+        }
+        if host.contains(['/', '?', '#', '@', ' ']) {
+            return Err(format!("\"{host}\" is not a host name; enter only the name or address, without a scheme or path."));
+        }
+        if !valid_port(&self.port) {
+            return Err(format!("\"{}\" is not a port number; enter a number from 1 to 65535.", self.port));
+        }
+        // A bare IPv6 address needs brackets in a URL.
+        let host = if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.to_string() };
+        let scheme = if self.encrypt { "wss" } else { "ws" };
+        let mut path = self.path.trim().trim_start_matches('/').to_string();
+        if let Some(token) = &self.token {
+            let has_token = path
+                .split_once('?')
+                .is_some_and(|(_, q)| q.split('&').any(|kv| kv == "token" || kv.starts_with("token=")));
+            if !has_token {
+                path.push(if path.contains('?') { '&' } else { '?' });
+                path.push_str("token=");
+                path.push_str(&encode_component(token));
+            }
+        }
+        Ok(format!("{scheme}://{host}:{}/{path}", self.port.trim()))
+    }
+}
+
+fn valid_port(s: &str) -> bool {
+    s.trim().parse::<u16>().is_ok_and(|p| p != 0)
+}
+
+/// noVNC reads `1`/`true`/`yes`/`on` as true and `0`/`false`/`no`/`off` as false.
+fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" | "" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+fn set_bool(field: &mut bool, value: &str) {
+    if let Some(b) = parse_bool(value) {
+        *field = b;
+    }
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+fn encode_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(protocol: &str, host: &str, port: &str) -> PageLocation {
+        PageLocation { protocol: protocol.into(), hostname: host.into(), port: port.into() }
+    }
+
+    #[test]
+    fn defaults_follow_the_page() {
+        let s = Settings::defaults(&page("http:", "127.0.0.1", "6080"));
+        assert_eq!(s.websocket_url().unwrap(), "ws://127.0.0.1:6080/websockify");
+        let s = Settings::defaults(&page("https:", "console.example", ""));
+        assert_eq!(s.port, "443");
+        assert!(s.encrypt);
+        assert_eq!(s.websocket_url().unwrap(), "wss://console.example:443/websockify");
+        assert_eq!(Settings::defaults(&page("http:", "h", "")).port, "80");
+    }
+
+    #[test]
+    fn novnc_parameters() {
+        let p = page("http:", "relay", "6080");
+        let s = Settings::from_query(
+            &p,
+            [
+                ("host", "10.0.0.5"),
+                ("port", "6090"),
+                ("path", "/vnc/websockify"),
+                ("encrypt", "1"),
+                ("password", "secret"),
+                ("autoconnect", "true"),
+                ("view_only", "yes"),
+                ("resize", "scale"),
+                ("shared", "0"),
+                ("reconnect", "1"),
+                ("reconnect_delay", "250"),
+                ("show_dot", "on"),
+                ("lossless", "1"),
+                ("unknown", "x"),
+            ],
+        );
+        assert_eq!(s.host, "10.0.0.5");
+        assert_eq!(s.port, "6090");
+        assert_eq!(s.path, "vnc/websockify");
+        assert!(s.encrypt && s.autoconnect && s.view_only && s.reconnect && s.show_dot && s.lossless);
+        assert!(!s.shared);
+        assert_eq!(s.password.as_deref(), Some("secret"));
+        assert_eq!(s.resize, ResizeMode::Scale);
+        assert_eq!(s.reconnect_delay_ms, 250);
+        assert_eq!(s.websocket_url().unwrap(), "wss://10.0.0.5:6090/vnc/websockify");
+    }
+
+    #[test]
+    fn bad_values_keep_defaults() {
+        let p = page("http:", "relay", "6080");
+        let s = Settings::from_query(
+            &p,
+            [("port", "70000"), ("resize", "sideways"), ("encrypt", "maybe"), ("reconnect_delay", "-1"), ("host", " ")],
+        );
+        assert_eq!(s, Settings::defaults(&p));
+        // `autoconnect` with no value (`?autoconnect`) means true, as in noVNC.
+        assert!(Settings::from_query(&p, [("autoconnect", "")]).autoconnect);
+        assert_eq!(ResizeMode::parse("remote"), Some(ResizeMode::Scale));
+    }
+
+    #[test]
+    fn token_goes_into_the_query() {
+        let p = page("http:", "relay", "6080");
+        let s = Settings::from_query(&p, [("token", "a b/c&d")]);
+        assert_eq!(s.websocket_url().unwrap(), "ws://relay:6080/websockify?token=a%20b%2Fc%26d");
+        let s = Settings::from_query(&p, [("token", "t1"), ("path", "websockify?x=1")]);
+        assert_eq!(s.websocket_url().unwrap(), "ws://relay:6080/websockify?x=1&token=t1");
+        // nova puts the token in the path itself; it is not added twice.
+        let s = Settings::from_query(&p, [("token", "t1"), ("path", "websockify?token=t2")]);
+        assert_eq!(s.websocket_url().unwrap(), "ws://relay:6080/websockify?token=t2");
+    }
+
+    #[test]
+    fn url_errors_and_ipv6() {
+        let p = page("http:", "", "");
+        assert!(Settings::defaults(&p).websocket_url().is_err());
+        let mut s = Settings::defaults(&page("http:", "relay", "6080"));
+        s.host = "ws://relay".into();
+        assert!(s.websocket_url().is_err());
+        s.host = "::1".into();
+        assert_eq!(s.websocket_url().unwrap(), "ws://[::1]:6080/websockify");
+        s.host = "[::1]".into();
+        assert_eq!(s.websocket_url().unwrap(), "ws://[::1]:6080/websockify");
+        s.port = "0".into();
+        assert!(s.websocket_url().is_err());
+    }
+}

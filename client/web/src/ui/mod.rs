@@ -1,0 +1,378 @@
+//! The console page: Yew function components around a [`Session`]. Yew renders only the chrome
+//! (forms, toolbar, status, clipboard); the canvas is rendered once and then belongs to the
+//! session, so pixels never pass through the virtual DOM.
+
+mod forms;
+mod toolbar;
+
+use std::rc::Rc;
+
+use gloo_timers::callback::Timeout;
+use oxvnc_rfb::Credentials;
+use web_sys::HtmlCanvasElement;
+use yew::prelude::*;
+
+use crate::clipboard;
+use crate::session::{Session, UiEvent};
+use crate::settings::{PageLocation, ResizeMode, Settings};
+use forms::{ConnectForm, CredentialsForm};
+use toolbar::{ClipboardPanel, Toolbar};
+
+/// Where the console is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Phase {
+    Idle,
+    Connecting { url: String },
+    Handshake,
+    Credentials { username: bool },
+    Connected,
+    Disconnected,
+}
+
+impl Phase {
+    fn name(&self) -> &'static str {
+        match self {
+            Phase::Idle => "idle",
+            Phase::Connecting { .. } => "connecting",
+            Phase::Handshake => "handshake",
+            Phase::Credentials { .. } => "credentials",
+            Phase::Connected => "connected",
+            Phase::Disconnected => "disconnected",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct UiState {
+    pub phase: Phase,
+    pub error: Option<String>,
+    /// Whether an automatic reconnect may follow the error.
+    pub retry: bool,
+    pub name: String,
+    pub size: (u16, u16),
+    /// The clipboard panel's text: the server's last clipboard, or what the user typed.
+    pub clipboard: String,
+    pub clipboard_open: bool,
+    /// Counts disconnects, so the reconnect effect runs once per disconnect.
+    pub disconnects: u32,
+    pub reconnecting: bool,
+}
+
+impl Default for UiState {
+    fn default() -> UiState {
+        UiState {
+            phase: Phase::Idle,
+            error: None,
+            retry: false,
+            name: String::new(),
+            size: (0, 0),
+            clipboard: String::new(),
+            clipboard_open: false,
+            disconnects: 0,
+            reconnecting: false,
+        }
+    }
+}
+
+pub enum Action {
+    Session(UiEvent),
+    /// The session could not even start.
+    Failed(String),
+    UserDisconnect,
+    CredentialsSent,
+    ToggleClipboard,
+    ClipboardEdited(String),
+    Reconnecting(bool),
+}
+
+impl Reducible for UiState {
+    type Action = Action;
+
+    fn reduce(self: Rc<Self>, action: Action) -> Rc<Self> {
+        let mut s = (*self).clone();
+        match action {
+            Action::Session(e) => match e {
+                UiEvent::Connecting { url } => {
+                    s.phase = Phase::Connecting { url };
+                    s.error = None;
+                    s.reconnecting = false;
+                }
+                UiEvent::Opened => s.phase = Phase::Handshake,
+                UiEvent::CredentialsRequired { username } => s.phase = Phase::Credentials { username },
+                UiEvent::Connected { name, width, height } => {
+                    s.phase = Phase::Connected;
+                    s.name = name;
+                    s.size = (width, height);
+                }
+                UiEvent::Resized { width, height } => s.size = (width, height),
+                UiEvent::DesktopName(name) => s.name = name,
+                UiEvent::Clipboard(text) => s.clipboard = text,
+                UiEvent::Disconnected { message, retry } => {
+                    s.phase = Phase::Disconnected;
+                    s.error = Some(message);
+                    s.retry = retry;
+                    s.disconnects += 1;
+                }
+            },
+            Action::Failed(message) => {
+                s.phase = Phase::Disconnected;
+                s.error = Some(message);
+                s.retry = false;
+                s.reconnecting = false;
+            }
+            Action::UserDisconnect => {
+                s.phase = Phase::Idle;
+                s.error = None;
+                s.retry = false;
+                s.reconnecting = false;
+            }
+            Action::CredentialsSent => s.phase = Phase::Handshake,
+            Action::ToggleClipboard => s.clipboard_open = !s.clipboard_open,
+            Action::ClipboardEdited(text) => s.clipboard = text,
+            Action::Reconnecting(on) => s.reconnecting = on,
+        }
+        Rc::new(s)
+    }
+}
+
+/// Settings from the page URL: its location, then the query, then the fragment (noVNC reads
+/// both; the fragment keeps a password out of server logs).
+pub fn page_settings() -> Settings {
+    let Some(window) = web_sys::window() else {
+        return Settings::defaults(&PageLocation::default());
+    };
+    let loc = window.location();
+    let page = PageLocation {
+        protocol: loc.protocol().unwrap_or_default(),
+        hostname: loc.hostname().unwrap_or_default(),
+        port: loc.port().unwrap_or_default(),
+    };
+    let mut pairs = query_pairs(&loc.search().unwrap_or_default());
+    pairs.extend(query_pairs(&loc.hash().unwrap_or_default()));
+    Settings::from_query(&page, pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+}
+
+/// `?a=1&b=2` (or `#a=1`) as decoded pairs.
+fn query_pairs(s: &str) -> Vec<(String, String)> {
+    let s = s.trim_start_matches(['?', '#']);
+    let Ok(params) = web_sys::UrlSearchParams::new_with_str(s) else { return Vec::new() };
+    let Ok(Some(iter)) = js_sys::try_iter(&params) else { return Vec::new() };
+    iter.filter_map(Result::ok)
+        .filter_map(|entry| {
+            let entry = js_sys::Array::from(&entry);
+            Some((entry.get(0).as_string()?, entry.get(1).as_string()?))
+        })
+        .collect()
+}
+
+#[function_component(App)]
+pub fn app() -> Html {
+    let initial = use_memo((), |_| page_settings());
+    let ui = use_reducer(UiState::default);
+    let session = use_mut_ref(|| None::<Session>);
+    let last_settings = use_mut_ref(|| (*initial).clone());
+    let reconnect_timer = use_mut_ref(|| None::<Timeout>);
+    let canvas_ref = use_node_ref();
+
+    let connect = {
+        let session = session.clone();
+        let canvas_ref = canvas_ref.clone();
+        let dispatcher = ui.dispatcher();
+        let last_settings = last_settings.clone();
+        let reconnect_timer = reconnect_timer.clone();
+        Callback::from(move |settings: Settings| {
+            reconnect_timer.borrow_mut().take();
+            // The old session (if any) closes before the new one opens.
+            drop(session.borrow_mut().take());
+            *last_settings.borrow_mut() = settings.clone();
+            let Some(canvas) = canvas_ref.cast::<HtmlCanvasElement>() else {
+                dispatcher.dispatch(Action::Failed("The page is not ready yet; try again.".into()));
+                return;
+            };
+            let d = dispatcher.clone();
+            let on_event: Rc<dyn Fn(UiEvent)> = Rc::new(move |e: UiEvent| {
+                if let UiEvent::Clipboard(text) = &e {
+                    clipboard::write_system(text);
+                }
+                d.dispatch(Action::Session(e));
+            });
+            match Session::start(settings, canvas, on_event) {
+                Ok(s) => *session.borrow_mut() = Some(s),
+                Err(message) => dispatcher.dispatch(Action::Failed(message)),
+            }
+        })
+    };
+
+    // ?autoconnect=1: connect once, right after the first render (the canvas exists by then).
+    {
+        let connect = connect.clone();
+        let initial = initial.clone();
+        use_effect_with((), move |_| {
+            if initial.autoconnect {
+                connect.emit((*initial).clone());
+            }
+        });
+    }
+
+    // Connected: take the keyboard focus and fit the canvas to the now final layout.
+    {
+        let session = session.clone();
+        use_effect_with((ui.phase.clone(), ui.clipboard_open), move |(phase, _)| {
+            if let Some(s) = session.borrow().as_ref() {
+                s.refit();
+                if *phase == Phase::Connected {
+                    s.focus();
+                }
+            }
+        });
+    }
+
+    // ?reconnect=1: after a disconnect that may heal, try again after reconnect_delay.
+    {
+        let connect = connect.clone();
+        let last_settings = last_settings.clone();
+        let reconnect_timer = reconnect_timer.clone();
+        let dispatcher = ui.dispatcher();
+        let wanted = ui.phase == Phase::Disconnected && ui.retry && last_settings.borrow().reconnect;
+        use_effect_with((ui.disconnects, wanted), move |&(_, wanted)| {
+            if wanted {
+                let settings = last_settings.borrow().clone();
+                dispatcher.dispatch(Action::Reconnecting(true));
+                *reconnect_timer.borrow_mut() =
+                    Some(Timeout::new(settings.reconnect_delay_ms, move || connect.emit(settings)));
+            }
+        });
+    }
+
+    let on_connect = {
+        let connect = connect.clone();
+        let initial = initial.clone();
+        Callback::from(move |form: forms::FormValues| connect.emit(form.apply(&initial)))
+    };
+    let on_disconnect = {
+        let session = session.clone();
+        let reconnect_timer = reconnect_timer.clone();
+        let dispatcher = ui.dispatcher();
+        Callback::from(move |_: ()| {
+            reconnect_timer.borrow_mut().take();
+            drop(session.borrow_mut().take());
+            dispatcher.dispatch(Action::UserDisconnect);
+        })
+    };
+    let on_credentials = {
+        let session = session.clone();
+        let dispatcher = ui.dispatcher();
+        Callback::from(move |c: Credentials| {
+            if let Some(s) = session.borrow().as_ref() {
+                s.send_credentials(c);
+                dispatcher.dispatch(Action::CredentialsSent);
+            }
+        })
+    };
+    let on_keys = {
+        let session = session.clone();
+        Callback::from(move |keys: Vec<(u32, bool)>| {
+            if let Some(s) = session.borrow().as_ref() {
+                s.send_keys(&keys);
+                s.focus();
+            }
+        })
+    };
+    let on_clipboard_send = {
+        let session = session.clone();
+        Callback::from(move |text: String| {
+            if let Some(s) = session.borrow().as_ref() {
+                s.send_clipboard(&text);
+            }
+        })
+    };
+    let on_clipboard_edit = {
+        let dispatcher = ui.dispatcher();
+        Callback::from(move |text: String| dispatcher.dispatch(Action::ClipboardEdited(text)))
+    };
+    let on_toggle_clipboard = {
+        let dispatcher = ui.dispatcher();
+        Callback::from(move |_| dispatcher.dispatch(Action::ToggleClipboard))
+    };
+    let on_fullscreen = Callback::from(|_| toggle_fullscreen());
+
+    let status = status_text(&ui, &last_settings.borrow());
+    let connected = ui.phase == Phase::Connected;
+    let view_only = last_settings.borrow().view_only;
+    let scale = last_settings.borrow().resize == ResizeMode::Scale;
+    let show_form = matches!(ui.phase, Phase::Idle | Phase::Disconnected) && !ui.reconnecting;
+
+    html! {
+        <div class="oxvnc" data-state={ui.phase.name()}>
+            <header class="oxvnc-bar">
+                <span class="oxvnc-brand">{ "oxvnc" }</span>
+                if connected {
+                    <Toolbar
+                        view_only={view_only}
+                        clipboard_open={ui.clipboard_open}
+                        on_keys={on_keys}
+                        on_toggle_clipboard={on_toggle_clipboard}
+                        on_fullscreen={on_fullscreen}
+                        on_disconnect={on_disconnect.clone()}
+                    />
+                } else if !show_form {
+                    <button type="button" onclick={on_disconnect.reform(|_: MouseEvent| ())}>{ "Cancel" }</button>
+                }
+                <span class="oxvnc-status" role="status" aria-live="polite">{ status }</span>
+            </header>
+            <div class="oxvnc-body">
+                <main class={classes!("oxvnc-screen", scale.then_some("scaled"))}>
+                    <canvas ref={canvas_ref} class="oxvnc-canvas" tabindex="0" aria-label="Remote desktop"/>
+                    if show_form {
+                        <ConnectForm initial={(*last_settings.borrow()).clone()} error={ui.error.clone()} on_connect={on_connect}/>
+                    }
+                    if let Phase::Credentials { username } = ui.phase {
+                        <CredentialsForm username={username} on_submit={on_credentials}/>
+                    }
+                </main>
+                if connected && ui.clipboard_open {
+                    <ClipboardPanel
+                        text={ui.clipboard.clone()}
+                        view_only={view_only}
+                        on_edit={on_clipboard_edit}
+                        on_send={on_clipboard_send}
+                    />
+                }
+            </div>
+        </div>
+    }
+}
+
+fn status_text(ui: &UiState, settings: &Settings) -> String {
+    match &ui.phase {
+        Phase::Idle => "Not connected.".into(),
+        Phase::Connecting { url } => format!("Connecting to {url}…"),
+        Phase::Handshake => "Connected to the relay; starting the VNC session…".into(),
+        Phase::Credentials { .. } => "The server asks for a password.".into(),
+        Phase::Connected => {
+            let name = if ui.name.is_empty() { "the remote desktop" } else { ui.name.as_str() };
+            let mode = if settings.view_only { " (view only)" } else { "" };
+            format!("Connected to {name}, {}×{}{mode}.", ui.size.0, ui.size.1)
+        }
+        Phase::Disconnected if ui.reconnecting => format!(
+            "{} Reconnecting in {} s…",
+            ui.error.clone().unwrap_or_default(),
+            settings.reconnect_delay_ms.div_ceil(1000)
+        ),
+        Phase::Disconnected => "Disconnected.".into(),
+    }
+}
+
+fn toggle_fullscreen() {
+    let Some(doc) = web_sys::window().and_then(|w| w.document()) else { return };
+    if doc.fullscreen_element().is_some() {
+        doc.exit_fullscreen();
+    } else if let Some(root) = doc.document_element() {
+        let _ = root.request_fullscreen();
+    }
+}
+
+/// Mounts the console into `root`.
+pub fn mount(root: web_sys::Element) {
+    yew::Renderer::<App>::with_root(root).render();
+}
