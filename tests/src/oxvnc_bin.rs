@@ -27,8 +27,7 @@ pub fn oxvnc_path() -> &'static Path {
 }
 
 fn build_oxvnc() -> PathBuf {
-    let profile_dir = servers::profile_dir()
-        .unwrap_or_else(|| servers::target_dir().join("debug"));
+    let profile_dir = servers::profile_dir().unwrap_or_else(|| servers::target_dir().join("debug"));
     let release = profile_dir.file_name().is_some_and(|n| n == "release");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -48,7 +47,11 @@ fn build_oxvnc() -> PathBuf {
         built.stderr
     );
     let exe = profile_dir.join(format!("oxvnc{}", std::env::consts::EXE_SUFFIX));
-    assert!(exe.is_file(), "cargo built oxvnc but {} does not exist", exe.display());
+    assert!(
+        exe.is_file(),
+        "cargo built oxvnc but {} does not exist",
+        exe.display()
+    );
     exe
 }
 
@@ -60,16 +63,26 @@ where
 {
     let mut cmd = Command::new(oxvnc_path());
     cmd.args(args);
-    // Keep settings from the developer's shell out of the runs the tests look at.
-    for var in ["RUST_LOG", "OXVNC_ENCODINGS", "OXVNC_PASSWORD_FILE", "OXVNC_TIMEOUT", "OXVNC_CA"] {
-        cmd.env_remove(var);
+    // Keep settings from the developer's shell (OXVNC_* options, log filters) out of the runs
+    // the tests look at.
+    for (var, _) in std::env::vars_os() {
+        if var.to_string_lossy().starts_with("OXVNC_") {
+            cmd.env_remove(var);
+        }
     }
+    cmd.env_remove("RUST_LOG");
     servers::run_with_limit(cmd, limit)
 }
 
 /// `oxvnc snapshot TARGET OUT.png [--encodings LIST] EXTRA...` with the PNG written under
 /// `target/test-artifacts/<dir>/<name>.png`. Returns what the command printed and the PNG path.
-pub fn snapshot(target: &str, encodings: Option<&str>, extra: &[&OsStr], dir: &str, name: &str) -> (Finished, PathBuf) {
+pub fn snapshot(
+    target: &str,
+    encodings: Option<&str>,
+    extra: &[&OsStr],
+    dir: &str,
+    name: &str,
+) -> (Finished, PathBuf) {
     let out = servers::artifacts_dir(dir).join(format!("{name}.png"));
     let _ = std::fs::remove_file(&out);
     let mut args: Vec<&OsStr> = vec![OsStr::new("snapshot"), OsStr::new(target), out.as_os_str()];

@@ -52,7 +52,10 @@ impl fmt::Display for Mismatch {
 
 /// Compares two images pixel for pixel (all four channels). `None` if they are identical.
 pub fn diff(expected: &RgbaImage, actual: &RgbaImage) -> Option<Mismatch> {
-    let (w, h) = (expected.width().min(actual.width()), expected.height().min(actual.height()));
+    let (w, h) = (
+        expected.width().min(actual.width()),
+        expected.height().min(actual.height()),
+    );
     let mut count = 0u64;
     let mut first = None;
     let mut bounds: Option<(u32, u32, u32, u32)> = None;
@@ -86,8 +89,15 @@ pub fn diff(expected: &RgbaImage, actual: &RgbaImage) -> Option<Mismatch> {
 /// Like [`diff`], but on a mismatch saves `<name>-expected.png`, `<name>-actual.png` and
 /// `<name>-diff.png` (differing pixels red over a dimmed copy of the expected image) under
 /// `target/test-artifacts/<dir>/` and returns a description of the mismatch.
-pub fn check_same(dir: &str, name: &str, expected: &RgbaImage, actual: &RgbaImage) -> Result<(), Mismatch> {
-    let Some(mut m) = diff(expected, actual) else { return Ok(()) };
+pub fn check_same(
+    dir: &str,
+    name: &str,
+    expected: &RgbaImage,
+    actual: &RgbaImage,
+) -> Result<(), Mismatch> {
+    let Some(mut m) = diff(expected, actual) else {
+        return Ok(());
+    };
     let out = servers::artifacts_dir(dir);
     let e = out.join(format!("{name}-expected.png"));
     let a = out.join(format!("{name}-actual.png"));
@@ -143,7 +153,11 @@ pub fn load_opaque_rgba_png(path: &Path) -> Result<RgbaImage> {
     );
     let img = img.into_rgba8();
     if let Some((x, y, p)) = img.enumerate_pixels().find(|(_, _, p)| p.0[3] != 255) {
-        anyhow::bail!("{}: pixel ({x},{y}) has alpha {}, expected 255", path.display(), p.0[3]);
+        anyhow::bail!(
+            "{}: pixel ({x},{y}) has alpha {}, expected 255",
+            path.display(),
+            p.0[3]
+        );
     }
     Ok(img)
 }

@@ -46,16 +46,20 @@ impl XDisplay {
     /// A capture of the root window.
     pub fn capture(&mut self) -> RgbaImage {
         self.server.assert_running();
-        xwd::capture_root(self.number).unwrap_or_else(|e| panic!("{e:#}\n{}", self.server.diagnostics()))
+        xwd::capture_root(self.number)
+            .unwrap_or_else(|e| panic!("{e:#}\n{}", self.server.diagnostics()))
     }
 }
 
 fn start_x(name: &str, cmd: Command) -> Result<XDisplay, String> {
     let mut server = Server::spawn(name, cmd);
     let line = server.stdout_line(START_LIMIT)?;
-    let number = line
-        .parse::<u32>()
-        .map_err(|_| format!("{name} wrote {line:?} instead of a display number\n{}", server.diagnostics()))?;
+    let number = line.parse::<u32>().map_err(|_| {
+        format!(
+            "{name} wrote {line:?} instead of a display number\n{}",
+            server.diagnostics()
+        )
+    })?;
     Ok(XDisplay { number, server })
 }
 
@@ -69,7 +73,16 @@ pub fn start_xvnc(geometry: (u32, u32), extra: &[&str]) -> (XDisplay, u16) {
         let mut cmd = Command::new("Xvnc");
         cmd.args(["-displayfd", "1", "-geometry"])
             .arg(format!("{}x{}", geometry.0, geometry.1))
-            .args(["-depth", "24", "-localhost", "-nolisten", "tcp", "-rfbport"])
+            // -noreset: the root window keeps its picture when the last X client disconnects.
+            .args([
+                "-depth",
+                "24",
+                "-localhost",
+                "-nolisten",
+                "tcp",
+                "-noreset",
+                "-rfbport",
+            ])
             .arg(port.to_string())
             .args(["-desktop", "oxvnc-interop"])
             .args(extra);
@@ -91,8 +104,17 @@ pub fn start_xvnc(geometry: (u32, u32), extra: &[&str]) -> (XDisplay, u16) {
 /// Starts `Xvfb` with one 24-bit screen of the given size.
 pub fn start_xvfb(geometry: (u32, u32)) -> XDisplay {
     let mut cmd = Command::new("Xvfb");
-    cmd.args(["-displayfd", "1", "-nolisten", "tcp", "-screen", "0"])
-        .arg(format!("{}x{}x24", geometry.0, geometry.1));
+    // -noreset: the root window keeps its picture when the last X client disconnects.
+    cmd.args([
+        "-displayfd",
+        "1",
+        "-nolisten",
+        "tcp",
+        "-noreset",
+        "-screen",
+        "0",
+    ])
+    .arg(format!("{}x{}x24", geometry.0, geometry.1));
     start_x("Xvfb", cmd).unwrap_or_else(|e| panic!("Xvfb did not start: {e}"))
 }
 
@@ -107,7 +129,14 @@ pub fn start_x11vnc(display: &XDisplay, extra: &[&str]) -> (Server, u16) {
             .arg(display.name())
             .arg("-rfbport")
             .arg(port.to_string())
-            .args(["-localhost", "-noipv6", "-forever", "-shared", "-nopw", "-noxdamage"])
+            .args([
+                "-localhost",
+                "-noipv6",
+                "-forever",
+                "-shared",
+                "-nopw",
+                "-noxdamage",
+            ])
             .args(extra);
         // x11vnc reads ~/.x11vncrc unless told not to.
         cmd.arg("-norc");
@@ -171,7 +200,11 @@ pub fn test_picture(width: u32, height: u32) -> RgbaImage {
             }
             2 => {
                 if x < width / 3 {
-                    if (x + y) % 2 == 0 { [255, 255, 255] } else { [20, 20, 60] }
+                    if (x + y) % 2 == 0 {
+                        [255, 255, 255]
+                    } else {
+                        [20, 20, 60]
+                    }
                 } else if x < 2 * width / 3 {
                     FEW[((x / 3 + y / 2) % 4) as usize]
                 } else {
@@ -212,7 +245,8 @@ pub fn test_picture(width: u32, height: u32) -> RgbaImage {
 /// `/usr/bin/display -window root`), then waits until a capture of the root window equals it
 /// pixel for pixel, which also checks the capture path (xwd and its decoder) end to end.
 pub fn show_on_root(display: &mut XDisplay, picture: &RgbaImage, name: &str) {
-    let path = servers::artifacts_dir("pictures").join(format!("{}.png", servers::unique_name(name)));
+    let path =
+        servers::artifacts_dir("pictures").join(format!("{}.png", servers::unique_name(name)));
     pixels::save_png(&path, picture).expect("save picture");
     let mut cmd = display.command("/usr/bin/display");
     cmd.arg("-window").arg("root").arg(&path);
@@ -222,7 +256,9 @@ pub fn show_on_root(display: &mut XDisplay, picture: &RgbaImage, name: &str) {
     let deadline = Instant::now() + SETTLE_LIMIT;
     loop {
         let shot = display.capture();
-        let Some(m) = pixels::diff(picture, &shot) else { return };
+        let Some(m) = pixels::diff(picture, &shot) else {
+            return;
+        };
         if Instant::now() >= deadline {
             let err = pixels::check_same("pictures", name, picture, &shot).unwrap_err();
             panic!(
@@ -237,12 +273,19 @@ pub fn show_on_root(display: &mut XDisplay, picture: &RgbaImage, name: &str) {
     }
 }
 
+/// What the xterm shows: fixed text, so every run draws the same pixels.
+const XTERM_TEXT: &str = "hello oxvnc\n\
+    The quick brown fox jumps over the lazy dog.\n\
+    0123456789 !\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~\n\
+    ABCDEFGHIJKLMNOPQRSTUVWXYZ abcdefghijklmnopqrstuvwxyz";
+
 /// Starts an `xterm` on `display` at +440+330 (away from the pointer, which X servers put in
-/// the middle of the screen) showing a line of text and a directory listing.
+/// the middle of the screen) showing a few lines of fixed text.
 pub fn start_xterm(display: &XDisplay) -> Server {
     let mut cmd = display.command("xterm");
-    cmd.args(["-geometry", "50x10+440+330", "-e", "sh", "-c"])
-        .arg("printf 'hello oxvnc\\n'; ls /; exec sleep 600")
+    cmd.args(["-geometry", "56x8+440+330", "-e", "sh", "-c"])
+        .arg("printf '%s\\n' \"$OXVNC_XTERM_TEXT\"; exec sleep 600")
+        .env("OXVNC_XTERM_TEXT", XTERM_TEXT)
         .env("LANG", "C")
         .env("LC_ALL", "C");
     Server::spawn("xterm", cmd)
@@ -250,15 +293,35 @@ pub fn start_xterm(display: &XDisplay) -> Server {
 
 /// Polls captures of the root window until three in a row are identical and differ from
 /// `background` (so whatever was started on top of it has drawn), and returns that capture.
-pub fn wait_stable_root(display: &mut XDisplay, background: &RgbaImage, watched: &mut Server) -> RgbaImage {
+/// Panics if most of the screen is no longer `background` (a window that small must not hide
+/// more than a fifth of it; a lost background would make the comparisons nearly blank).
+pub fn wait_stable_root(
+    display: &mut XDisplay,
+    background: &RgbaImage,
+    watched: &mut Server,
+) -> RgbaImage {
     let deadline = Instant::now() + SETTLE_LIMIT;
     let mut previous: Option<RgbaImage> = None;
     let mut same_in_a_row = 0;
     loop {
         watched.assert_running();
         let shot = display.capture();
-        let drawn = pixels::diff(background, &shot).is_some();
-        if drawn && previous.as_ref().is_some_and(|p| pixels::diff(p, &shot).is_none()) {
+        let changed = pixels::diff(background, &shot).map_or(0, |m| m.count);
+        let total = u64::from(shot.width()) * u64::from(shot.height());
+        if changed * 5 > total {
+            let saved =
+                pixels::check_same("pictures", "lost-background", background, &shot).unwrap_err();
+            panic!(
+                "the picture on the root window of {} was lost: {saved}",
+                display.name()
+            );
+        }
+        let drawn = changed > 0;
+        if drawn
+            && previous
+                .as_ref()
+                .is_some_and(|p| pixels::diff(p, &shot).is_none())
+        {
             same_in_a_row += 1;
             if same_in_a_row >= 2 {
                 return shot;
@@ -282,7 +345,9 @@ pub fn wait_stable_root(display: &mut XDisplay, background: &RgbaImage, watched:
 /// read with `-PasswordFile` / `-rfbauth`).
 pub fn write_vnc_password_file(password: &str, path: &Path) {
     let mut cmd = Command::new("sh");
-    cmd.arg("-c").arg("printf '%s\\n' \"$PW\" | vncpasswd -f").env("PW", password);
+    cmd.arg("-c")
+        .arg("printf '%s\\n' \"$PW\" | vncpasswd -f")
+        .env("PW", password);
     let done = servers::run_with_limit(cmd, Duration::from_secs(30));
     assert!(
         done.status.success() && done.stdout.len() == 8,

@@ -42,7 +42,11 @@ struct Header {
 }
 
 fn read_header(data: &[u8]) -> Result<Header> {
-    ensure!(data.len() >= HEADER_FIELDS * 4, "XWD file too short for its header ({} bytes)", data.len());
+    ensure!(
+        data.len() >= HEADER_FIELDS * 4,
+        "XWD file too short for its header ({} bytes)",
+        data.len()
+    );
     let f = |i: usize| u32::from_be_bytes(data[i * 4..i * 4 + 4].try_into().expect("4 bytes"));
     let version = f(1);
     ensure!(version == 7, "XWD file version {version}, expected 7");
@@ -77,7 +81,11 @@ fn channel(pixel: u32, mask: u32) -> u8 {
 /// Decodes an XWD file into an RGBA image (alpha 255).
 pub fn parse(data: &[u8]) -> Result<RgbaImage> {
     let h = read_header(data)?;
-    ensure!(h.pixmap_format == ZPIXMAP, "XWD pixmap format {} is not ZPixmap", h.pixmap_format);
+    ensure!(
+        h.pixmap_format == ZPIXMAP,
+        "XWD pixmap format {} is not ZPixmap",
+        h.pixmap_format
+    );
     ensure!(
         h.visual_class == TRUE_COLOR || h.visual_class == DIRECT_COLOR,
         "XWD visual class {} is not TrueColor/DirectColor",
@@ -89,10 +97,17 @@ pub fn parse(data: &[u8]) -> Result<RgbaImage> {
         h.width,
         h.height
     );
-    for (name, mask) in [("red", h.red_mask), ("green", h.green_mask), ("blue", h.blue_mask)] {
+    for (name, mask) in [
+        ("red", h.red_mask),
+        ("green", h.green_mask),
+        ("blue", h.blue_mask),
+    ] {
         ensure!(mask != 0, "XWD {name} mask is zero");
         let shifted = mask >> mask.trailing_zeros();
-        ensure!(shifted & (shifted + 1) == 0, "XWD {name} mask {mask:#x} is not contiguous");
+        ensure!(
+            shifted & (shifted + 1) == 0,
+            "XWD {name} mask {mask:#x} is not contiguous"
+        );
     }
     let bytes_pp = match h.bits_per_pixel {
         24 => 3usize,
@@ -107,12 +122,26 @@ pub fn parse(data: &[u8]) -> Result<RgbaImage> {
     let width = h.width as usize;
     let height = h.height as usize;
     let stride = h.bytes_per_line as usize;
-    ensure!(stride >= width * bytes_pp, "XWD bytes per line {stride} too small for width {width}");
+    ensure!(
+        stride >= width * bytes_pp,
+        "XWD bytes per line {stride} too small for width {width}"
+    );
     let pixels_at = (h.header_size as usize)
-        .checked_add((h.ncolors as usize).checked_mul(COLOR_ENTRY_SIZE).context("ncolors overflow")?)
+        .checked_add(
+            (h.ncolors as usize)
+                .checked_mul(COLOR_ENTRY_SIZE)
+                .context("ncolors overflow")?,
+        )
         .context("header size overflow")?;
-    ensure!(pixels_at >= HEADER_FIELDS * 4, "XWD header size {} too small", h.header_size);
-    let needed = stride.checked_mul(height).and_then(|n| n.checked_add(pixels_at)).context("size overflow")?;
+    ensure!(
+        pixels_at >= HEADER_FIELDS * 4,
+        "XWD header size {} too small",
+        h.header_size
+    );
+    let needed = stride
+        .checked_mul(height)
+        .and_then(|n| n.checked_add(pixels_at))
+        .context("size overflow")?;
     // The last row need not be padded to the full stride.
     let minimal = needed - stride + width * bytes_pp;
     ensure!(
@@ -151,7 +180,12 @@ pub fn capture_root(display: u32) -> Result<RgbaImage> {
     let mut cmd = Command::new("xwd");
     cmd.args(["-root", "-silent", "-display", &format!(":{display}")]);
     let done = servers::run_with_limit(cmd, Duration::from_secs(60));
-    ensure!(done.status.success(), "xwd -root on :{display} failed ({}): {}", done.status, done.stderr.trim());
+    ensure!(
+        done.status.success(),
+        "xwd -root on :{display} failed ({}): {}",
+        done.status,
+        done.stderr.trim()
+    );
     parse(&done.stdout).with_context(|| format!("parsing xwd capture of :{display}"))
 }
 
@@ -175,18 +209,47 @@ mod tests {
         let bytes_pp = (bpp / 8) as usize;
         let stride = width as usize * bytes_pp + pad;
         let fields: [u32; 25] = [
-            header_size, 7, ZPIXMAP, 24, width, height, 0, u32::from(msb_first), 32, 0, 32, bpp,
-            stride as u32, TRUE_COLOR, masks[0], masks[1], masks[2], 8, 256, ncolors, width,
-            height, 0, 0, 0,
+            header_size,
+            7,
+            ZPIXMAP,
+            24,
+            width,
+            height,
+            0,
+            u32::from(msb_first),
+            32,
+            0,
+            32,
+            bpp,
+            stride as u32,
+            TRUE_COLOR,
+            masks[0],
+            masks[1],
+            masks[2],
+            8,
+            256,
+            ncolors,
+            width,
+            height,
+            0,
+            0,
+            0,
         ];
         let mut v: Vec<u8> = fields.iter().flat_map(|f| f.to_be_bytes()).collect();
         v.extend_from_slice(name);
-        v.extend(std::iter::repeat_n(0xAA, ncolors as usize * COLOR_ENTRY_SIZE));
+        v.extend(std::iter::repeat_n(
+            0xAA,
+            ncolors as usize * COLOR_ENTRY_SIZE,
+        ));
         let pack = |c: u8, mask: u32| (u32::from(c) << mask.trailing_zeros()) & mask;
         for row in pixels.chunks(width as usize) {
             for &(r, g, b) in row {
                 let value = pack(r, masks[0]) | pack(g, masks[1]) | pack(b, masks[2]);
-                let bytes = if msb_first { value.to_be_bytes() } else { value.to_le_bytes() };
+                let bytes = if msb_first {
+                    value.to_be_bytes()
+                } else {
+                    value.to_le_bytes()
+                };
                 match (bytes_pp, msb_first) {
                     (4, _) => v.extend_from_slice(&bytes),
                     (_, false) => v.extend_from_slice(&bytes[..3]),
@@ -198,8 +261,14 @@ mod tests {
         v
     }
 
-    const PIXELS: [(u8, u8, u8); 6] =
-        [(255, 0, 0), (0, 255, 0), (0, 0, 255), (1, 2, 3), (250, 128, 7), (255, 255, 255)];
+    const PIXELS: [(u8, u8, u8); 6] = [
+        (255, 0, 0),
+        (0, 255, 0),
+        (0, 0, 255),
+        (1, 2, 3),
+        (250, 128, 7),
+        (255, 255, 255),
+    ];
 
     fn check(img: &RgbaImage) {
         assert_eq!(img.dimensions(), (3, 2));
@@ -219,7 +288,8 @@ mod tests {
                 for masks in [rgb, bgr] {
                     for pad in [0, 3] {
                         let data = build(3, 2, bpp, msb, masks, 16, pad, &PIXELS);
-                        let img = parse(&data).unwrap_or_else(|e| panic!("{bpp} {msb} {masks:x?}: {e}"));
+                        let img =
+                            parse(&data).unwrap_or_else(|e| panic!("{bpp} {msb} {masks:x?}: {e}"));
                         check(&img);
                     }
                 }
@@ -249,21 +319,24 @@ mod tests {
             d
         };
         for (field, value) in [
-            (1, 6),           // version
-            (2, 1),           // XYPixmap
-            (4, 0),           // width
-            (5, 100_000),     // height
-            (7, 2),           // byte order
-            (11, 16),         // bits per pixel
-            (12, 4),          // bytes per line too small
-            (13, 3),          // PseudoColor
-            (14, 0),          // red mask
-            (15, 0xf0f0),     // non-contiguous mask
-            (19, u32::MAX),   // ncolors
-            (0, u32::MAX),    // header size
-            (0, 8),           // header size smaller than the header
+            (1, 6),         // version
+            (2, 1),         // XYPixmap
+            (4, 0),         // width
+            (5, 100_000),   // height
+            (7, 2),         // byte order
+            (11, 16),       // bits per pixel
+            (12, 4),        // bytes per line too small
+            (13, 3),        // PseudoColor
+            (14, 0),        // red mask
+            (15, 0xf0f0),   // non-contiguous mask
+            (19, u32::MAX), // ncolors
+            (0, u32::MAX),  // header size
+            (0, 8),         // header size smaller than the header
         ] {
-            assert!(parse(&set(field, value)).is_err(), "field {field} = {value:#x}");
+            assert!(
+                parse(&set(field, value)).is_err(),
+                "field {field} = {value:#x}"
+            );
         }
     }
 }

@@ -22,24 +22,38 @@ const ARTIFACTS: &str = "interop-xvnc";
 /// The one line `oxvnc snapshot` printed on stderr (it promises exactly one on failure).
 fn one_line(done: &Finished) -> &str {
     let text = done.stderr.trim();
-    assert_eq!(text.lines().count(), 1, "expected one line on stderr, got:\n{text}");
+    assert_eq!(
+        text.lines().count(),
+        1,
+        "expected one line on stderr, got:\n{text}"
+    );
     text
 }
 
 /// Runs a snapshot that must succeed; returns the image or why not.
-fn snapshot_ok(target: &str, encodings: &str, extra: &[&OsStr], name: &str) -> Result<image::RgbaImage, String> {
+fn snapshot_ok(
+    target: &str,
+    encodings: &str,
+    extra: &[&OsStr],
+    name: &str,
+) -> Result<image::RgbaImage, String> {
     let (done, png) = snapshot(target, Some(encodings), extra, ARTIFACTS, name);
     if !done.status.success() {
-        return Err(format!("oxvnc snapshot --encodings {encodings} failed ({}): {}", done.status, done.stderr.trim()));
+        return Err(format!(
+            "oxvnc snapshot --encodings {encodings} failed ({}): {}",
+            done.status,
+            done.stderr.trim()
+        ));
     }
     pixels::load_opaque_rgba_png(&png).map_err(|e| format!("{e:#}"))
 }
 
-#[test]
-fn every_encoding_reproduces_the_screen_exactly() {
-    let (mut x, port) = x11::start_xvnc(SIZE, &["-SecurityTypes", "None"]);
-    let picture = x11::test_picture(SIZE.0, SIZE.1);
-    x11::show_on_root(&mut x, &picture, "xvnc-picture");
+/// Starts Xvnc with `args`, puts the picture and an xterm on it, and checks a snapshot per
+/// encoding list against an xwd capture, pixel for pixel.
+fn check_every_encoding(size: (u32, u32), args: &[&str], tag: &str) {
+    let (mut x, port) = x11::start_xvnc(size, args);
+    let picture = x11::test_picture(size.0, size.1);
+    x11::show_on_root(&mut x, &picture, &format!("{tag}-picture"));
     let mut xterm = x11::start_xterm(&x);
     let screen = x11::wait_stable_root(&mut x, &picture, &mut xterm);
 
@@ -47,7 +61,7 @@ fn every_encoding_reproduces_the_screen_exactly() {
     let timeout = [OsStr::new("--timeout"), OsStr::new("30")];
     let mut failures = Vec::new();
     for encodings in ENCODINGS {
-        let name = format!("xvnc-{}", encodings.replace(',', "+"));
+        let name = format!("{tag}-{}", encodings.replace(',', "+"));
         match snapshot_ok(&target, encodings, &timeout, &name) {
             Ok(shot) => {
                 if let Err(m) = pixels::check_same(ARTIFACTS, &name, &screen, &shot) {
@@ -60,10 +74,35 @@ fn every_encoding_reproduces_the_screen_exactly() {
     // A mismatch only means something if the screen itself stayed put meanwhile.
     let after = x.capture();
     if let Some(m) = pixels::diff(&screen, &after) {
-        failures.push(format!("the X screen changed during the test ({m}); comparisons are void"));
+        failures.push(format!(
+            "the X screen changed during the test ({m}); comparisons are void"
+        ));
     }
-    assert!(failures.is_empty(), "Xvnc interop failures:\n{}", failures.join("\n"));
-    drop(xterm);
+    x.server.assert_running();
+    assert!(
+        failures.is_empty(),
+        "Xvnc {}x{} {args:?} interop failures:\n{}\nXvnc log: {}",
+        size.0,
+        size.1,
+        failures.join("\n"),
+        x.server.log_path().display()
+    );
+}
+
+#[test]
+fn every_encoding_reproduces_the_screen_exactly() {
+    check_every_encoding(SIZE, &["-SecurityTypes", "None"], "xvnc");
+}
+
+/// A size that is no multiple of any tile size (Hextile 16, ZRLE 64), over protocol 3.3 (where
+/// the server picks the security type).
+#[test]
+fn odd_sized_screen_over_protocol_3_3() {
+    check_every_encoding(
+        (803, 597),
+        &["-SecurityTypes", "None", "-Protocol3.3"],
+        "xvnc-odd-3.3",
+    );
 }
 
 #[test]
@@ -75,7 +114,13 @@ fn vnc_authentication_right_wrong_and_missing_password() {
     // No blacklisting: the wrong-password attempt must not turn into a different refusal.
     let (mut x, port) = x11::start_xvnc(
         SIZE,
-        &["-SecurityTypes", "VncAuth", "-PasswordFile", &server_file_arg, "-UseBlacklist=0"],
+        &[
+            "-SecurityTypes",
+            "VncAuth",
+            "-PasswordFile",
+            &server_file_arg,
+            "-UseBlacklist=0",
+        ],
     );
     let picture = x11::test_picture(SIZE.0, SIZE.1);
     x11::show_on_root(&mut x, &picture, "xvnc-auth-picture");
@@ -89,7 +134,12 @@ fn vnc_authentication_right_wrong_and_missing_password() {
     let shot = snapshot_ok(
         &target,
         "zrle,hextile,raw",
-        &[OsStr::new("--password-file"), right.as_os_str(), OsStr::new("--timeout"), OsStr::new("30")],
+        &[
+            OsStr::new("--password-file"),
+            right.as_os_str(),
+            OsStr::new("--timeout"),
+            OsStr::new("30"),
+        ],
         "xvnc-auth-right",
     )
     .unwrap_or_else(|e| panic!("right password: {e}"));
@@ -98,19 +148,47 @@ fn vnc_authentication_right_wrong_and_missing_password() {
     let (done, png) = snapshot(
         &target,
         None,
-        &[OsStr::new("--password-file"), wrong.as_os_str(), OsStr::new("--timeout"), OsStr::new("30")],
+        &[
+            OsStr::new("--password-file"),
+            wrong.as_os_str(),
+            OsStr::new("--timeout"),
+            OsStr::new("30"),
+        ],
         ARTIFACTS,
         "xvnc-auth-wrong",
     );
-    assert!(!done.status.success(), "wrong password accepted: {}", done.stderr);
+    assert!(
+        !done.status.success(),
+        "wrong password accepted: {}",
+        done.stderr
+    );
     let line = one_line(&done);
-    assert!(line.contains("password was rejected"), "wrong password: {line}");
-    assert!(!png.exists(), "a PNG was written despite the wrong password");
+    assert!(
+        line.contains("password was rejected"),
+        "wrong password: {line}"
+    );
+    assert!(
+        !png.exists(),
+        "a PNG was written despite the wrong password"
+    );
 
-    let (done, png) = snapshot(&target, None, &[OsStr::new("--timeout"), OsStr::new("30")], ARTIFACTS, "xvnc-auth-none");
-    assert!(!done.status.success(), "no password given, yet it succeeded: {}", done.stderr);
+    let (done, png) = snapshot(
+        &target,
+        None,
+        &[OsStr::new("--timeout"), OsStr::new("30")],
+        ARTIFACTS,
+        "xvnc-auth-none",
+    );
+    assert!(
+        !done.status.success(),
+        "no password given, yet it succeeded: {}",
+        done.stderr
+    );
     let line = one_line(&done);
-    assert!(line.contains("--password-file"), "missing password should point at --password-file: {line}");
+    assert!(
+        line.contains("--password-file"),
+        "missing password should point at --password-file: {line}"
+    );
     assert!(!png.exists(), "a PNG was written without a password");
 
     // The server is still fine after the failed attempts.
@@ -128,9 +206,15 @@ fn closed_port_is_a_clear_refusal() {
         ARTIFACTS,
         "closed-port",
     );
-    assert!(!done.status.success(), "connecting to a closed port succeeded");
+    assert!(
+        !done.status.success(),
+        "connecting to a closed port succeeded"
+    );
     let line = one_line(&done);
-    assert!(line.to_lowercase().contains("refused"), "closed port: {line}");
+    assert!(
+        line.to_lowercase().contains("refused"),
+        "closed port: {line}"
+    );
     assert!(!png.exists());
 }
 
@@ -147,7 +231,9 @@ fn silent_server_times_out() {
         while !stop_flag.load(Ordering::Relaxed) {
             match listener.accept() {
                 Ok((stream, _)) => held.push(stream),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => thread::sleep(Duration::from_millis(20)),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    thread::sleep(Duration::from_millis(20))
+                }
                 Err(e) => panic!("accept: {e}"),
             }
         }
@@ -163,8 +249,14 @@ fn silent_server_times_out() {
     stop.store(true, Ordering::Relaxed);
     let accepted = silent.join().expect("silent listener");
     assert_eq!(accepted, 1, "oxvnc should have connected once");
-    assert!(!done.status.success(), "a silent server produced a snapshot");
+    assert!(
+        !done.status.success(),
+        "a silent server produced a snapshot"
+    );
     let line = one_line(&done).to_lowercase();
-    assert!(line.contains("timed out") || line.contains("timeout"), "silent server: {line}");
+    assert!(
+        line.contains("timed out") || line.contains("timeout"),
+        "silent server: {line}"
+    );
     assert!(!png.exists());
 }
