@@ -1,0 +1,543 @@
+//! `oxvnc serve` as a real process on loopback, driven by a real WebSocket client, with scripted
+//! TCP servers standing in for VNC servers (the relay never parses RFB, so none is needed here).
+
+#[path = "../src/relay_support.rs"]
+mod relay_support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use relay_support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Hang guard for one whole test.
+const TEST_LIMIT: Duration = Duration::from_secs(90);
+
+async fn roundtrip(ws: &mut Ws, data: &[u8]) {
+    ws.send(Message::binary(data.to_vec())).await.expect("send");
+    let mut got = Vec::new();
+    while got.len() < data.len() {
+        match timeout(Duration::from_secs(10), ws.next()).await.expect("echo within 10 s") {
+            Some(Ok(Message::Binary(b))) => got.extend_from_slice(&b),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+            other => panic!("expected the echo, got {other:?}"),
+        }
+    }
+    assert_eq!(got, data);
+}
+
+/// Reads until the close frame; returns its code and reason. Data before it is ignored.
+async fn close_frame(ws: &mut Ws) -> (u16, String) {
+    loop {
+        match timeout(Duration::from_secs(20), ws.next()).await.expect("a close frame within 20 s") {
+            Some(Ok(Message::Close(Some(f)))) => return (f.code.into(), f.reason.to_string()),
+            Some(Ok(Message::Close(None))) => panic!("close frame without a code"),
+            Some(Ok(_)) => {}
+            Some(Err(e)) => panic!("error before the close frame: {e}"),
+            None => panic!("connection ended without a close frame"),
+        }
+    }
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let d = oxvnc_tests::servers::artifacts_dir("relay").join(oxvnc_tests::servers::unique_name(name));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Runs a test body under its hang guard, after the `oxvnc` binary is built (which may take a
+/// while the first time and is not part of the guard).
+fn guard<F: std::future::Future>(f: F) -> impl std::future::Future<Output = F::Output> {
+    async move {
+        tokio::task::spawn_blocking(oxvnc_tests::oxvnc_bin::oxvnc_path).await.unwrap();
+        timeout(TEST_LIMIT, f).await.expect("test still running after its hang guard")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_file_known_unknown_missing_cookie_reload_and_unix_socket() {
+    guard(async {
+        let echo = Target::echo().await;
+        let dir = temp_dir("tokens");
+        let file = dir.join("tokens.conf");
+        std::fs::write(&file, format!("# test tokens\nknown: {}\n", echo.spec())).unwrap();
+        let relay = Relay::start(&["--token-file", file.to_str().unwrap()]);
+
+        let (mut ws, _) = ws_connect(&relay.ws_url("/websockify?token=known"), &[]).await.expect("known token");
+        roundtrip(&mut ws, b"hello through the relay").await;
+        ws.close(None).await.unwrap();
+
+        let e = ws_connect(&relay.ws_url("/websockify?token=nope"), &[]).await.expect_err("unknown token");
+        assert_eq!(refused_status(&e), 404);
+        let r = http_request(relay.addr(), "GET", "/websockify?token=nope", &upgrade_headers(&[])).await;
+        assert_eq!((r.status, r.body.trim()), (404, "unknown token"));
+
+        let e = ws_connect(&relay.ws_url("/websockify"), &[]).await.expect_err("missing token");
+        assert_eq!(refused_status(&e), 403);
+        let r = http_request(relay.addr(), "GET", "/websockify", &upgrade_headers(&[])).await;
+        assert_eq!(r.status, 403);
+        assert!(r.body.contains("missing token"), "{r:?}");
+
+        // The token may also come as a cookie (nova-novncproxy style).
+        let (mut ws, _) = ws_connect(&relay.ws_url("/websockify"), &[("Cookie", "lang=en; token=known")]).await.expect("cookie token");
+        roundtrip(&mut ws, b"cookie").await;
+        ws.close(None).await.unwrap();
+
+        // A token added while the relay runs works without a restart; so does a Unix socket target.
+        let e = ws_connect(&relay.ws_url("/?token=later"), &[]).await.expect_err("not yet added");
+        assert_eq!(refused_status(&e), 404);
+        let sock = dir.join("vnc.sock");
+        let unix = tokio::net::UnixListener::bind(&sock).unwrap();
+        let unix_task = tokio::spawn(async move {
+            let (mut s, _) = unix.accept().await.unwrap();
+            let (mut r, mut w) = s.split();
+            let _ = tokio::io::copy(&mut r, &mut w).await;
+        });
+        let mut f = std::fs::OpenOptions::new().append(true).open(&file).unwrap();
+        use std::io::Write;
+        writeln!(f, "later: {}\nunix: unix_socket:{}", echo.spec(), sock.display()).unwrap();
+        drop(f);
+        let (mut ws, _) = ws_connect(&relay.ws_url("/?token=later"), &[]).await.expect("token added at run time");
+        roundtrip(&mut ws, b"no restart needed").await;
+        ws.close(None).await.unwrap();
+        let (mut ws, _) = ws_connect(&relay.ws_url("/websockify?token=unix"), &[]).await.expect("unix socket target");
+        roundtrip(&mut ws, b"over a unix socket").await;
+        ws.close(None).await.unwrap();
+        unix_task.abort();
+
+        // Removing a token revokes it.
+        std::fs::write(&file, format!("unix: unix_socket:{}\n", sock.display())).unwrap();
+        let e = ws_connect(&relay.ws_url("/?token=known"), &[]).await.expect_err("removed token");
+        assert_eq!(refused_status(&e), 404);
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn origin_check() {
+    guard(async {
+        let echo = Target::echo().await;
+        let relay = Relay::start(&["--vnc", &echo.spec(), "--allowed-origin", "https://portal.example:8443"]);
+        let url = relay.ws_url("/websockify");
+        let own = format!("http://{}", relay.addr());
+
+        for origin in [own.as_str(), "https://portal.example:8443"] {
+            let (mut ws, _) = ws_connect(&url, &[("Origin", origin)]).await.unwrap_or_else(|e| panic!("origin {origin}: {e}"));
+            roundtrip(&mut ws, origin.as_bytes()).await;
+            ws.close(None).await.unwrap();
+        }
+        // No Origin at all (not a browser): allowed.
+        let (mut ws, _) = ws_connect(&url, &[]).await.expect("no origin");
+        roundtrip(&mut ws, b"no origin").await;
+        ws.close(None).await.unwrap();
+
+        for origin in ["https://evil.example", "http://portal.example:8443", "null"] {
+            let e = ws_connect(&url, &[("Origin", origin)]).await.expect_err(origin);
+            assert_eq!(refused_status(&e), 403, "origin {origin}");
+        }
+        let r = http_request(relay.addr(), "GET", "/websockify", &upgrade_headers(&[("Origin", "https://evil.example")])).await;
+        assert_eq!((r.status, r.body.trim()), (403, "origin not allowed"));
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_subprotocol_is_echoed_when_offered() {
+    guard(async {
+        let echo = Target::echo().await;
+        let relay = Relay::start(&["--vnc", &echo.spec()]);
+        let url = relay.ws_url("/websockify");
+
+        let (mut ws, resp) = ws_connect(&url, &[("Sec-WebSocket-Protocol", "binary")]).await.expect("binary offered");
+        assert_eq!(resp.headers().get("sec-websocket-protocol").map(|v| v.to_str().unwrap()), Some("binary"));
+        roundtrip(&mut ws, b"binary").await;
+        ws.close(None).await.unwrap();
+
+        let (mut ws, resp) = ws_connect(&url, &[("Sec-WebSocket-Protocol", "base64, binary")]).await.expect("binary among others");
+        assert_eq!(resp.headers().get("sec-websocket-protocol").map(|v| v.to_str().unwrap()), Some("binary"));
+        ws.close(None).await.unwrap();
+
+        let (mut ws, resp) = ws_connect(&url, &[]).await.expect("none offered");
+        assert!(resp.headers().get("sec-websocket-protocol").is_none());
+        roundtrip(&mut ws, b"no subprotocol").await;
+        ws.close(None).await.unwrap();
+
+        let r = http_request(relay.addr(), "GET", "/websockify", &upgrade_headers(&[("Sec-WebSocket-Protocol", "base64")])).await;
+        assert_eq!(r.status, 400, "{r:?}");
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_frame_closes_with_1003_and_oversized_message_with_1009() {
+    guard(async {
+        let echo = Target::echo().await;
+        let relay = Relay::start(&["--vnc", &echo.spec(), "--max-message-size", "64K"]);
+        let url = relay.ws_url("/websockify");
+
+        let (mut ws, _) = ws_connect(&url, &[]).await.unwrap();
+        roundtrip(&mut ws, b"fine").await;
+        ws.send(Message::text("RFB 003.008\n")).await.unwrap();
+        assert_eq!(close_frame(&mut ws).await.0, 1003);
+
+        let (mut ws, _) = ws_connect(&url, &[]).await.unwrap();
+        roundtrip(&mut ws, &vec![7u8; 64 * 1024]).await;
+        ws.send(Message::binary(vec![7u8; 64 * 1024 + 1])).await.unwrap();
+        let (code, reason) = close_frame(&mut ws).await;
+        assert_eq!(code, 1009, "{reason}");
+
+        relay.wait_log("session closed", 2, Duration::from_secs(10)).await;
+        let m = relay.metrics().await;
+        let get = |k: &str| m.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
+        assert_eq!(get("oxvnc_sessions_closed_total{reason=\"text_frame\"}"), Some(1.0));
+        assert_eq!(get("oxvnc_sessions_closed_total{reason=\"message_too_big\"}"), Some(1.0));
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_target_closes_with_1011_and_a_reason() {
+    guard(async {
+        let dead = closed_port_addr();
+        let relay = Relay::start(&["--vnc", &dead.to_string()]);
+        let (mut ws, _) = ws_connect(&relay.ws_url("/websockify"), &[]).await.expect("the upgrade itself succeeds");
+        let (code, reason) = close_frame(&mut ws).await;
+        assert_eq!(code, 1011);
+        assert!(reason.contains("cannot reach the VNC server"), "{reason}");
+        relay.wait_log("session closed", 1, Duration::from_secs(10)).await;
+        assert_eq!(relay.metric("oxvnc_failures_total{reason=\"target_unreachable\"}").await, 1.0);
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_timeout_and_session_limit_close() {
+    guard(async {
+        let echo = Target::echo().await;
+        let relay = Relay::start(&["--vnc", &echo.spec(), "--idle-timeout", "1"]);
+        let (mut ws, _) = ws_connect(&relay.ws_url("/"), &[]).await.unwrap();
+        // Traffic every 200 ms keeps the session open well past the idle timeout...
+        for i in 0..10u8 {
+            roundtrip(&mut ws, &[i; 10]).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        // ...and silence ends it.
+        let (code, reason) = close_frame(&mut ws).await;
+        assert_eq!((code, reason.as_str()), (1008, "idle timeout"));
+        drop(relay);
+
+        let relay = Relay::start(&["--vnc", &echo.spec(), "--max-session", "0.5"]);
+        let (mut ws, _) = ws_connect(&relay.ws_url("/"), &[]).await.unwrap();
+        let (code, reason) = close_frame(&mut ws).await;
+        assert_eq!((code, reason.as_str()), (1008, "session time limit reached"));
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeat_pings_and_closes_without_pong() {
+    guard(async {
+        let echo = Target::echo().await;
+        let relay = Relay::start(&["--vnc", &echo.spec(), "--heartbeat", "0.3"]);
+
+        // A client that keeps reading answers the pings (tungstenite does) and stays connected.
+        let (ws, _) = ws_connect(&relay.ws_url("/"), &[]).await.unwrap();
+        let (mut tx, mut rx) = ws.split();
+        let reader = tokio::spawn(async move {
+            let mut pings = 0;
+            while let Some(Ok(m)) = rx.next().await {
+                match m {
+                    Message::Ping(_) => pings += 1,
+                    Message::Close(_) => return (pings, true),
+                    _ => {}
+                }
+            }
+            (pings, false)
+        });
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        tx.send(Message::Close(None)).await.unwrap();
+        let (pings, saw_close) = reader.await.unwrap();
+        assert!(pings >= 2, "expected pings every 0.3 s, saw {pings}");
+        assert!(saw_close);
+        relay.wait_log("reason=\"client_closed\"", 1, Duration::from_secs(10)).await;
+
+        // A client that never reads never answers: the relay closes with 1001.
+        let (mut ws, _) = ws_connect(&relay.ws_url("/"), &[]).await.unwrap();
+        relay.wait_log("heartbeat_timeout", 1, Duration::from_secs(20)).await;
+        let (code, reason) = close_frame(&mut ws).await;
+        assert_eq!(code, 1001, "{reason}");
+        assert!(reason.contains("pong"), "{reason}");
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_a_live_session_then_exits() {
+    guard(async {
+        let echo = Target::echo().await;
+        let mut relay = Relay::start(&["--vnc", &echo.spec(), "--drain-timeout", "60"]);
+        let (mut ws, _) = ws_connect(&relay.ws_url("/"), &[]).await.unwrap();
+        roundtrip(&mut ws, b"before").await;
+
+        // SAFETY: kill(2) on the PID of a child we own that has not been waited for.
+        unsafe { libc::kill(relay.pid() as libc::pid_t, libc::SIGTERM) };
+        relay.wait_log("no longer accepting", 1, Duration::from_secs(10)).await;
+        assert!(TcpStream::connect(relay.addr()).await.is_err(), "the listener must be closed while draining");
+        roundtrip(&mut ws, b"the session keeps working while the relay drains").await;
+        assert!(relay.server.exited().is_none(), "exited before the session ended");
+
+        ws.close(None).await.unwrap();
+        let status = wait_exit(&mut relay).await;
+        assert!(status.success(), "{status}");
+        assert!(relay.log().contains("stopped"));
+
+        // When the drain time runs out, sessions are closed with 1001 and the relay exits.
+        let mut relay = Relay::start(&["--vnc", &echo.spec(), "--drain-timeout", "0.5"]);
+        let (mut ws, _) = ws_connect(&relay.ws_url("/"), &[]).await.unwrap();
+        roundtrip(&mut ws, b"x").await;
+        // SAFETY: as above.
+        unsafe { libc::kill(relay.pid() as libc::pid_t, libc::SIGTERM) };
+        let (code, reason) = close_frame(&mut ws).await;
+        assert_eq!((code, reason.as_str()), (1001, "server shutting down"));
+        drop(ws);
+        assert!(wait_exit(&mut relay).await.success());
+    })
+    .await
+}
+
+async fn wait_exit(relay: &mut Relay) -> std::process::ExitStatus {
+    for _ in 0..1000 {
+        if let Some(s) = relay.server.exited() {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the relay did not exit within 20 s\n{}", relay.server.diagnostics());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_metrics_and_log_lines() {
+    guard(async {
+        let echo = Target::echo().await;
+        let dir = temp_dir("metrics");
+        let file = dir.join("tokens");
+        let token = "0123456789abcdef-SECRET-TOKEN";
+        std::fs::write(&file, format!("{token}: {}\n", echo.spec())).unwrap();
+        let relay = Relay::start(&["--token-file", file.to_str().unwrap()]);
+
+        let r = http_request(relay.addr(), "GET", "/healthz", &[]).await;
+        assert_eq!((r.status, r.body.trim()), (200, "ok"));
+        let before = relay.metrics().await;
+        assert!(before.iter().all(|(k, _)| k.starts_with("oxvnc_")));
+        let r = http_request(relay.addr(), "GET", "/metrics", &[]).await;
+        assert!(r.header("content-type").unwrap().starts_with("text/plain; version=0.0.4"));
+
+        let (mut ws, _) = ws_connect(&relay.ws_url(&format!("/websockify?token={token}")), &[]).await.unwrap();
+        assert_eq!(relay.metric("oxvnc_connections_active").await, 1.0);
+        roundtrip(&mut ws, &[1u8; 1000]).await;
+        roundtrip(&mut ws, &[2u8; 234]).await;
+        ws.close(None).await.unwrap();
+        let _ = ws_connect(&relay.ws_url("/websockify?token=wrong"), &[]).await.expect_err("unknown");
+        let log = relay.wait_log("session closed", 1, Duration::from_secs(10)).await;
+
+        for _ in 0..100 {
+            if relay.metric("oxvnc_connections_active").await == 0.0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let m = relay.metrics().await;
+        let get = |k: &str| m.iter().find(|(n, _)| n == k).map(|(_, v)| *v).unwrap_or_else(|| panic!("no {k}"));
+        assert_eq!(get("oxvnc_connections_active"), 0.0);
+        assert_eq!(get("oxvnc_connections_total"), 1.0);
+        assert_eq!(get("oxvnc_bytes_to_client_total"), 1234.0);
+        assert_eq!(get("oxvnc_bytes_from_client_total"), 1234.0);
+        assert_eq!(get("oxvnc_failures_total{reason=\"unknown_token\"}"), 1.0);
+        assert_eq!(get("oxvnc_sessions_closed_total{reason=\"client_closed\"}"), 1.0);
+
+        // One line at open and one at close, with peer, target, bytes, duration and reason; the
+        // token never in full.
+        let open: Vec<&str> = log.lines().filter(|l| l.contains("session open")).collect();
+        let closed: Vec<&str> = log.lines().filter(|l| l.contains("session closed")).collect();
+        assert_eq!((open.len(), closed.len()), (1, 1), "{log}");
+        for field in ["peer=127.0.0.1:", &format!("target={}", echo.spec()), "to_client=1234", "from_client=1234", "duration=", "reason="] {
+            assert!(closed[0].contains(field), "{field} missing in {}", closed[0]);
+        }
+        assert!(open[0].contains("0123…(29 chars)"), "{}", open[0]);
+        assert!(!relay.log().contains("SECRET"), "the token leaked into the log:\n{}", relay.log());
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn static_files_without_listing_traversal_or_redirect() {
+    guard(async {
+        let root = temp_dir("web");
+        let web = root.join("www");
+        std::fs::create_dir_all(web.join("sub")).unwrap();
+        std::fs::write(web.join("index.html"), "<h1>console</h1>").unwrap();
+        std::fs::write(web.join("sub/app.js"), "console.log(1)").unwrap();
+        std::fs::write(root.join("secret.txt"), "TOP SECRET").unwrap();
+        let relay = Relay::start(&["--demo", "--web", web.to_str().unwrap()]);
+        let get = |path: &'static str| http_request(relay.addr(), "GET", path, &[]);
+
+        let r = get("/").await;
+        assert_eq!((r.status, r.body.as_str()), (200, "<h1>console</h1>"));
+        assert!(r.header("content-type").unwrap().starts_with("text/html"));
+        let r = get("/sub/app.js").await;
+        assert_eq!((r.status, r.body.as_str()), (200, "console.log(1)"));
+        assert_eq!(get("/sub/").await.status, 404, "no directory listing");
+        assert_eq!(get("/missing.html").await.status, 404);
+        for path in ["/../secret.txt", "/%2e%2e/secret.txt", "/sub/..%2f..%2fsecret.txt", "/sub/%2e%2e/%2e%2e/secret.txt"] {
+            let r = get(path).await;
+            assert!(r.status >= 400 && !r.body.contains("TOP SECRET"), "{path}: {r:?}");
+        }
+        for path in ["//evil.example/", "//evil.example/%2f..", "/\\evil.example"] {
+            let r = get(path).await;
+            assert!(!(300..400).contains(&r.status) && r.header("location").is_none(), "{path}: {r:?}");
+        }
+        assert_eq!(get("/healthz").await.status, 200);
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_serves_wss_and_https_on_one_listener() {
+    guard(async {
+        let echo = Target::echo().await;
+        let dir = temp_dir("tls");
+        let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, ck.cert.pem()).unwrap();
+        std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+        let relay = Relay::start(&["--vnc", &echo.spec(), "--cert", cert.to_str().unwrap(), "--key", key.to_str().unwrap()]);
+        assert!(relay.log().contains("listening on https://"));
+
+        let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+        roots.add(ck.cert.der().clone()).unwrap();
+        let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(Arc::new(
+            tokio_rustls::rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+        let addr = relay.addr();
+        let tls = |connector: tokio_rustls::TlsConnector| {
+            let name = name.clone();
+            async move {
+                let tcp = TcpStream::connect(addr).await.unwrap();
+                connector.connect(name, tcp).await.expect("TLS handshake with the relay")
+            }
+        };
+
+        let stream = tls(connector.clone()).await;
+        let url = format!("wss://localhost:{}/websockify", relay.addr().port());
+        let (mut ws, _) = tokio_tungstenite::client_async(url, stream).await.expect("wss handshake");
+        ws.send(Message::binary(b"over tls".to_vec())).await.unwrap();
+        match timeout(Duration::from_secs(10), ws.next()).await.unwrap() {
+            Some(Ok(Message::Binary(b))) => assert_eq!(&b[..], b"over tls"),
+            other => panic!("{other:?}"),
+        }
+        ws.close(None).await.unwrap();
+
+        let r = http_request_on(tls(connector.clone()).await, "localhost", "GET", "/healthz", &[]).await;
+        assert_eq!((r.status, r.body.trim()), (200, "ok"));
+        // Without --ssl-only the same port also answers plain HTTP.
+        assert_eq!(http_request(relay.addr(), "GET", "/healthz", &[]).await.status, 200);
+
+        // With --ssl-only, plain HTTP gets nothing.
+        let relay = Relay::start(&["--vnc", &echo.spec(), "--cert", cert.to_str().unwrap(), "--key", key.to_str().unwrap(), "--ssl-only"]);
+        let mut s = TcpStream::connect(relay.addr()).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        let mut buf = Vec::new();
+        let _ = timeout(Duration::from_secs(10), s.read_to_end(&mut buf)).await.expect("closed");
+        assert!(!String::from_utf8_lossy(&buf).contains("200 OK"));
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_reader_gets_every_byte_before_the_close() {
+    guard(async {
+        const TOTAL: usize = 10 << 20;
+        // Sends 10 MB and closes at once.
+        let target = Target::start(|mut s| async move {
+            let mut p = Pattern::new(42);
+            let mut chunk = vec![0u8; 256 * 1024];
+            let mut sent = 0;
+            while sent < TOTAL {
+                p.fill(&mut chunk);
+                s.write_all(&chunk).await.unwrap();
+                sent += chunk.len();
+            }
+        })
+        .await;
+        let relay = Relay::start(&["--vnc", &target.spec()]);
+        let (mut ws, _) = ws_connect(&relay.ws_url("/websockify"), &[]).await.unwrap();
+        let mut p = Pattern::new(42);
+        let mut got = 0usize;
+        let mut messages = 0;
+        loop {
+            match timeout(Duration::from_secs(20), ws.next()).await.expect("data or close within 20 s") {
+                Some(Ok(Message::Binary(b))) => {
+                    p.check(&b).unwrap_or_else(|at| panic!("wrong byte at offset {at}"));
+                    got += b.len();
+                    messages += 1;
+                    if messages % 4 == 0 {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+                Some(Ok(Message::Close(f))) => {
+                    assert_eq!(got, TOTAL, "the close came before every byte");
+                    assert_eq!(f.map(|f| u16::from(f.code)), Some(1000));
+                    break;
+                }
+                Some(Ok(_)) => {}
+                other => panic!("after {got} bytes: {other:?}"),
+            }
+        }
+        println!("10 MB arrived in {messages} messages before the close");
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_connections_refuses_with_503_and_ipv6_listen() {
+    guard(async {
+        let echo = Target::echo().await;
+        let relay = Relay::start(&["--vnc", &echo.spec(), "--max-connections", "1"]);
+        let (mut first, _) = ws_connect(&relay.ws_url("/"), &[]).await.unwrap();
+        let e = ws_connect(&relay.ws_url("/"), &[]).await.expect_err("over the limit");
+        assert_eq!(refused_status(&e), 503);
+        roundtrip(&mut first, b"still fine").await;
+        first.close(None).await.unwrap();
+        relay.wait_log("session closed", 1, Duration::from_secs(10)).await;
+        let mut second = None;
+        for _ in 0..100 {
+            if let Ok((ws, _)) = ws_connect(&relay.ws_url("/"), &[]).await {
+                second = Some(ws);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        roundtrip(second.as_mut().expect("a place frees up when a session ends"), b"again").await;
+
+        if std::net::TcpListener::bind("[::1]:0").is_err() {
+            println!("no IPv6 loopback here; skipping the IPv6 listener check");
+            return;
+        }
+        let relay = Relay::start(&["--vnc", &echo.spec(), "--listen", "[::1]:0", "--listen", "127.0.0.1:0"]);
+        assert_eq!(relay.addrs.len(), 2);
+        let v6 = relay.addrs.iter().find(|a| a.is_ipv6()).expect("an IPv6 listener");
+        let (mut ws, _) = ws_connect(&format!("ws://{v6}/websockify"), &[]).await.expect("ws over IPv6");
+        roundtrip(&mut ws, b"v6").await;
+    })
+    .await
+}
