@@ -1,0 +1,129 @@
+//! Relays with real peers, end to end with `oxvnc snapshot` as the client: a TigerVNC `Xvnc`
+//! reached through `oxvnc serve` and through the reference relay websockify 0.13 must come out
+//! pixel for pixel as `xwd` captures it, in every encoding; the built-in demo desktop must decode
+//! through the relay.
+
+use std::ffi::OsStr;
+use std::collections::HashSet;
+
+use image::RgbaImage;
+use oxvnc_tests::compat::{self, Relay, XvncDesktop};
+use oxvnc_tests::oxvnc_bin::snapshot;
+use oxvnc_tests::pixels;
+
+const SIZE: (u32, u32) = (800, 600);
+const ENCODINGS: [&str; 5] = ["zrle", "raw", "hextile", "rre", "copyrect,raw"];
+const ARTIFACTS: &str = "compat-relay";
+const TIMEOUT: [&str; 2] = ["--timeout", "30"];
+
+/// Runs `oxvnc snapshot TARGET` offering `encodings` (or the defaults); the image or why not.
+fn snapshot_ok(target: &str, encodings: Option<&str>, name: &str) -> Result<RgbaImage, String> {
+    let extra: Vec<&OsStr> = TIMEOUT.iter().map(OsStr::new).collect();
+    let (done, png) = snapshot(target, encodings, &extra, ARTIFACTS, name);
+    if !done.status.success() {
+        return Err(format!(
+            "oxvnc snapshot {target} --encodings {} failed ({}): {}",
+            encodings.unwrap_or("(default)"),
+            done.status,
+            done.stderr.trim()
+        ));
+    }
+    pixels::load_opaque_rgba_png(&png).map_err(|e| format!("{name}: {e:#}"))
+}
+
+/// Snapshots `target` once per encoding list and compares each with the desktop's capture;
+/// returns the failures.
+fn compare_every_encoding(desktop: &mut XvncDesktop, target: &str, tag: &str) -> Vec<String> {
+    let mut failures = Vec::new();
+    for encodings in ENCODINGS {
+        let name = format!("{tag}-{}", encodings.replace(',', "+"));
+        match snapshot_ok(target, Some(encodings), &name) {
+            Ok(shot) => {
+                if let Err(m) = pixels::check_same(ARTIFACTS, &name, &desktop.screen, &shot) {
+                    failures.push(format!("--encodings {encodings}: {m}"));
+                }
+            }
+            Err(e) => failures.push(e),
+        }
+    }
+    if let Err(e) = desktop.check_unchanged() {
+        failures.push(e);
+    }
+    failures
+}
+
+#[test]
+fn xvnc_through_oxvnc_serve_is_pixel_exact() {
+    let mut desktop = XvncDesktop::start(SIZE, "compat-serve");
+    let mut relay = Relay::start(&["--vnc", &desktop.vnc_addr()]);
+    let target = relay.ws_url("websockify");
+    let failures = compare_every_encoding(&mut desktop, &target, "serve");
+    relay.server.assert_running();
+    assert!(
+        failures.is_empty(),
+        "Xvnc through oxvnc serve ({target}):\n{}\nrelay log: {}",
+        failures.join("\n"),
+        relay.server.log_path().display()
+    );
+}
+
+#[test]
+fn xvnc_through_websockify_is_pixel_exact() {
+    let mut desktop = XvncDesktop::start(SIZE, "compat-websockify");
+    let (mut websockify, port) = compat::start_websockify(&desktop.vnc_addr());
+    let target = format!("ws://127.0.0.1:{port}/websockify");
+    let failures = compare_every_encoding(&mut desktop, &target, "websockify");
+    websockify.assert_running();
+    assert!(
+        failures.is_empty(),
+        "Xvnc through websockify ({target}):\n{}\n{}",
+        failures.join("\n"),
+        websockify.diagnostics()
+    );
+}
+
+/// Distinct colours in `img`, counting at most `cap`.
+fn distinct_colours(img: &RgbaImage, cap: usize) -> usize {
+    let mut seen = HashSet::new();
+    for p in img.pixels() {
+        seen.insert(p.0);
+        if seen.len() >= cap {
+            break;
+        }
+    }
+    seen.len()
+}
+
+/// The demo desktop animates (a moving sprite, a colour band, a clock line, a viewer count)
+/// but most of it is still: two snapshots taken one after the other, in different encodings,
+/// must agree on most rows, and on all of the title bar's left half (the title text).
+#[test]
+fn demo_through_oxvnc_serve_decodes() {
+    let mut relay = Relay::start(&["--demo"]);
+    let target = relay.ws_url("websockify");
+    let zrle = snapshot_ok(&target, None, "demo-default").unwrap_or_else(|e| panic!("{e}\n{}", relay.server.diagnostics()));
+    let raw = snapshot_ok(&target, Some("raw"), "demo-raw").unwrap_or_else(|e| panic!("{e}\n{}", relay.server.diagnostics()));
+    relay.server.assert_running();
+
+    for (name, img) in [("default encodings", &zrle), ("raw", &raw)] {
+        assert_eq!(img.dimensions(), (1280, 720), "demo snapshot ({name}) has the wrong size");
+        let colours = distinct_colours(img, 64);
+        assert!(colours >= 16, "demo snapshot ({name}) is nearly uniform: {colours} colour(s)");
+    }
+
+    let (w, h) = zrle.dimensions();
+    let same_rows = (0..h)
+        .filter(|&y| (0..w).all(|x| zrle.get_pixel(x, y) == raw.get_pixel(x, y)))
+        .count() as u32;
+    let differing = pixels::diff(&zrle, &raw).map_or(0, |m| m.count);
+    let title = |img: &RgbaImage| image::imageops::crop_imm(img, 0, 0, w / 2, 40).to_image();
+    let title_diff = pixels::diff(&title(&zrle), &title(&raw));
+    if same_rows * 2 < h || differing * 4 > u64::from(w * h) || title_diff.is_some() {
+        let saved = pixels::check_same(ARTIFACTS, "demo-default-vs-raw", &zrle, &raw).unwrap_err();
+        panic!(
+            "two demo snapshots disagree beyond the animated parts: {same_rows} of {h} rows equal, \
+             {differing} pixels differ, title bar {}: {saved}",
+            if title_diff.is_some() { "differs" } else { "equal" }
+        );
+    }
+}
