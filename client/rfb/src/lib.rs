@@ -12,6 +12,7 @@ pub mod error;
 pub mod framebuffer;
 pub mod keysym;
 pub mod pixel;
+pub mod replay;
 mod auth;
 
 pub use connection::{Config, Connection, Credentials, Event, PixelFormatChoice, State};
