@@ -308,6 +308,8 @@ impl Desktop {
         c.text(16, 6, 3, TITLE_FG, "oxvnc demo desktop");
         c.text(16, 56, TEXT_SCALE, HINT_FG, "Keys typed in any viewer appear below; the crosshair follows the mouse.");
         c.fill(l.text, PANEL_BG);
+        c.fill(l.status_time, STATUS_BG);
+        c.fill(l.status_input, STATUS_BG);
         c.fill(l.arena, ARENA_BG);
         if l.sprite > 0 {
             draw_sprite(c, self.sprite);
@@ -514,12 +516,18 @@ impl Desktop {
 
     // ---- status, viewers, animation -------------------------------------------------------
 
+    /// Shows `s` in the status line `r`, repainting only the character cells that changed.
     fn draw_line(&mut self, slot: usize, r: Rect, fg: u32, s: String) {
-        if self.shown[slot] == s {
+        let old: Vec<char> = self.shown[slot].chars().collect();
+        let new: Vec<char> = s.chars().collect();
+        let n = old.len().max(new.len());
+        let differs = |i: &usize| old.get(*i).unwrap_or(&' ') != new.get(*i).unwrap_or(&' ');
+        let (Some(first), Some(last)) = ((0..n).find(differs), (0..n).rev().find(differs)) else {
             return;
-        }
-        self.paint(r, |c| {
-            c.fill(r, STATUS_BG);
+        };
+        let area = Rect::new(r.x + 8 + first as i32 * CW, r.y, (last - first + 1) as i32 * CW, r.h).intersect(&r);
+        self.paint(area, |c| {
+            c.fill(area, STATUS_BG);
             c.text(r.x + 8, r.y, TEXT_SCALE, fg, &s);
         });
         self.shown[slot] = s;
@@ -675,6 +683,8 @@ fn draw_sprite(c: &mut Canvas, r: Rect) {
                 ARENA_BG
             } else if d > half - 3.0 {
                 0xffffff
+            } else if s >= 32 && d < half * 0.55 {
+                0x101010
             } else {
                 let deg = (fy.atan2(fx).to_degrees() + 360.0) as u32;
                 hue(deg)
@@ -685,7 +695,7 @@ fn draw_sprite(c: &mut Canvas, r: Rect) {
     if s >= 32 {
         let scale = 2;
         let tw = 2 * CELL_W as i32 * scale;
-        c.text(r.x + (s - tw) / 2 + 1, r.y + (s - CELL_H as i32 * scale) / 2 - 2, scale, 0x000000, "ox");
+        c.text(r.x + (s - tw) / 2 + 1, r.y + (s - CELL_H as i32 * scale) / 2 - 2, scale, 0xffffff, "ox");
     }
 }
 

@@ -331,11 +331,13 @@ impl Session {
         }
     }
 
-    /// What to send for the pending request, if anything is due.
+    /// What to send for the pending request, if anything is due. It replays the journal even
+    /// when no request is pending, so a quiet client does not fall so far behind that it needs
+    /// a full repaint.
     fn prepare(&mut self, demo: &Demo) -> Option<Update> {
-        let pending = self.pending.as_ref()?;
         let d = demo.lock();
         self.seen = d.replay(self.seen, &mut self.tracker);
+        let pending = self.pending.as_ref()?;
         let bounds = Rect::new(0, 0, i32::from(d.width()), i32::from(d.height()));
         let area = pending.area.intersect(&bounds);
         self.tracker.mark(&pending.full.intersect(&bounds));
