@@ -119,6 +119,14 @@ pub fn keysym_for(key: &str, code: &str) -> Option<u32> {
     us_layout(code).and_then(|k| keysym_for(k, ""))
 }
 
+/// [`keysym_for`] of a DOM keyboard event (`None` also while an IME is composing).
+pub fn keysym_for_event(e: &web_sys::KeyboardEvent) -> Option<u32> {
+    if e.is_composing() {
+        return None;
+    }
+    keysym_for(&e.key(), &e.code())
+}
+
 /// Keys of the numeric keypad, told apart by `code`; with NumLock off their `key` is the
 /// navigation key they double as.
 fn keypad(key: &str, code: &str) -> Option<u32> {

@@ -16,7 +16,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{HtmlCanvasElement, KeyboardEvent, PointerEvent, WheelEvent};
 
 use crate::display::Display;
-use crate::keys::{keysym_for, HeldKeys};
+use crate::keys::{keysym_for_event, HeldKeys};
 use crate::messages::{close_message, engine_error, Progress};
 use crate::pointer::{mask_from_buttons, to_framebuffer, WheelAccumulator};
 use crate::settings::{ResizeMode, Settings};
@@ -354,13 +354,12 @@ impl Inner {
     }
 
     fn key(&mut self, e: &KeyboardEvent, down: bool) {
-        if !self.input_allowed() || e.is_composing() {
+        if !self.input_allowed() {
             return;
         }
-        let (key, code) = (e.key(), e.code());
-        let id = HeldKeys::id(&key, &code);
+        let id = HeldKeys::id(&e.key(), &e.code());
         if down {
-            let Some(keysym) = keysym_for(&key, &code) else { return };
+            let Some(keysym) = keysym_for_event(e) else { return };
             e.prevent_default();
             for (k, d) in self.held.press(id, keysym) {
                 self.conn.key(k, d);
