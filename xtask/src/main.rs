@@ -23,6 +23,8 @@ commands:
   build                          release build of the `oxvnc` binary (and of the wasm client
                                  into www/pkg once client/web exists)
   bench [rfb] [-- <args>]        run the RFB engine benchmarks (`cargo bench -p oxvnc-rfb`)
+  bench relay [-- <args>]        oxvnc serve vs websockify vs direct TCP in one run (release
+                                 builds; `-- --help` for options); writes target/bench/relay.json
   install                        only install the prerequisites of `test`";
 
 /// The relay package and its binary.
@@ -206,17 +208,41 @@ fn bench(rest: &[String]) -> Result<ExitCode> {
             let status = util::status(cargo().args(["bench", "-p", "oxvnc-rfb"]).args(passthrough(rest)))?;
             Ok(util::exit_code(status))
         }
-        "relay" | "client" => {
-            eprintln!(
-                "xtask: `cargo xtask bench {suite}` does not exist yet; only the RFB engine benchmarks do (`cargo xtask bench`)"
-            );
+        "relay" => bench_relay(passthrough(rest)),
+        "client" => {
+            eprintln!("xtask: `cargo xtask bench client` does not exist yet (known: rfb, relay)");
             Ok(ExitCode::FAILURE)
         }
         other => {
-            eprintln!("xtask: unknown benchmark suite `{other}` (known: rfb; relay and client are planned)");
+            eprintln!("xtask: unknown benchmark suite `{other}` (known: rfb, relay; client is planned)");
             Ok(ExitCode::from(2))
         }
     }
+}
+
+/// The relay benchmark's load generator (package and binary).
+const TESTS_PACKAGE: &str = "oxvnc-tests";
+const RELAY_BENCH_BIN: &str = "relay_bench";
+
+/// `cargo xtask bench relay [-- ARGS]`: `oxvnc serve` against websockify (from the tools venv)
+/// and direct TCP, all in one run; both binaries in release. ARGS go to `relay_bench`
+/// (`-- --help` lists them). Writes target/bench/relay.json and relay.md.
+fn bench_relay(extra: &[String]) -> Result<ExitCode> {
+    // websockify + numpy in target/tools/venv, the reference relay.
+    prereqs::ensure_all()?;
+    run(cargo().args(["build", "--release", "-p", RELAY_PACKAGE, "--bin", RELAY_BIN]))?;
+    run(cargo().args(["build", "--release", "-p", TESTS_PACKAGE, "--bin", RELAY_BENCH_BIN]))?;
+    let release = util::target_dir().join("release");
+    let mut cmd = Command::new(release.join(RELAY_BENCH_BIN));
+    cmd.arg("--oxvnc")
+        .arg(release.join(RELAY_BIN))
+        .arg("--websockify")
+        .arg(util::tools_dir().join("venv").join("bin").join("websockify"))
+        .arg("--out")
+        .arg(util::target_dir().join("bench").join("relay.json"))
+        .args(extra)
+        .current_dir(workspace_root());
+    Ok(util::exit_code(util::status(&mut cmd)?))
 }
 
 #[cfg(test)]
