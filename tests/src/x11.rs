@@ -103,6 +103,12 @@ pub fn start_xvnc(geometry: (u32, u32), extra: &[&str]) -> (XDisplay, u16) {
 
 /// Starts `Xvfb` with one 24-bit screen of the given size.
 pub fn start_xvfb(geometry: (u32, u32)) -> XDisplay {
+    start_xvfb_depth(geometry, 24)
+}
+
+/// Starts `Xvfb` with one screen of the given size and depth (8 gives a PseudoColor visual, whose
+/// pixels are colour-map indices).
+pub fn start_xvfb_depth(geometry: (u32, u32), depth: u32) -> XDisplay {
     let mut cmd = Command::new("Xvfb");
     // -noreset: the root window keeps its picture when the last X client disconnects.
     cmd.args([
@@ -114,7 +120,7 @@ pub fn start_xvfb(geometry: (u32, u32)) -> XDisplay {
         "-screen",
         "0",
     ])
-    .arg(format!("{}x{}x24", geometry.0, geometry.1));
+    .arg(format!("{}x{}x{depth}", geometry.0, geometry.1));
     start_x("Xvfb", cmd).unwrap_or_else(|e| panic!("Xvfb did not start: {e}"))
 }
 
