@@ -74,6 +74,9 @@ struct Args {
     /// Where to write the JSON report (default: target/bench/relay.json)
     #[arg(long, value_name = "PATH")]
     out: Option<PathBuf>,
+    /// Which measurements to make
+    #[arg(long, value_delimiter = ',', default_value = "throughput,sessions,handshakes,idle,rtt")]
+    phases: Vec<Phase>,
     /// Which peers to measure
     #[arg(long, value_delimiter = ',', default_value = "direct,oxvnc,websockify")]
     peers: Vec<PeerKind>,
@@ -118,6 +121,20 @@ impl PeerKind {
     fn ws(self) -> bool {
         self != PeerKind::Direct
     }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Phase {
+    /// One session each way
+    Throughput,
+    /// Concurrent sessions each way
+    Sessions,
+    /// Simultaneous handshakes
+    Handshakes,
+    /// Memory of idle sessions
+    Idle,
+    /// Round trips on one CPU
+    Rtt,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -229,7 +246,7 @@ async fn run(args: Args) -> Result<()> {
         }
         // Rounds, each measuring every peer in turn, so that drift on the machine hits all alike.
         let bytes = args.mb * MB;
-        for round in 1..=args.rounds {
+        for round in (1..=args.rounds).filter(|_| args.phases.contains(&Phase::Throughput)) {
             for dir in [Dir::ToBrowser, Dir::ToServer] {
                 for peer in &mut peers {
                     peer.wait_sessions_gone(Duration::from_secs(5));
@@ -247,7 +264,7 @@ async fn run(args: Args) -> Result<()> {
             }
         }
         let each = args.session_mb * MB;
-        for round in 1..=args.rounds {
+        for round in (1..=args.rounds).filter(|_| args.phases.contains(&Phase::Sessions)) {
             for dir in [Dir::ToBrowser, Dir::ToServer] {
                 for peer in &mut peers {
                     peer.wait_sessions_gone(Duration::from_secs(5));
@@ -271,7 +288,7 @@ async fn run(args: Args) -> Result<()> {
                 }
             }
         }
-        for peer in &mut peers {
+        for peer in peers.iter_mut().filter(|_| args.phases.contains(&Phase::Handshakes)) {
             // Let the sessions of the previous step end (websockify reaps its processes).
             peer.wait_sessions_gone(Duration::from_secs(5));
             let h = timed(handshakes(peer.addr, peer.kind.ws(), args.handshakes))
@@ -290,7 +307,7 @@ async fn run(args: Args) -> Result<()> {
     }
 
     // Memory of idle sessions: a fresh relay each, measured before and after.
-    for &kind in kinds.iter().filter(|k| k.ws()) {
+    for &kind in kinds.iter().filter(|k| k.ws() && args.phases.contains(&Phase::Idle)) {
         let mut peer = Peer::start(kind, target.addr, false, &ctx, "idle")?;
         let m = idle_memory(&mut peer, args.idle).await.with_context(|| format!("{}: {} idle sessions", kind.key(), args.idle))?;
         eprintln!(
@@ -306,7 +323,9 @@ async fn run(args: Args) -> Result<()> {
     }
 
     // Round trips, with everything on CPU 0: fresh pinned relays, a pinned thread for the rest.
-    let rtts = {
+    let rtts = if !args.phases.contains(&Phase::Rtt) {
+        Vec::new()
+    } else {
         let kinds = kinds.clone();
         let ctx = ctx.clone();
         let samples = args.rtt_samples;
@@ -666,21 +685,40 @@ struct Rtt {
     mean_us: f64,
 }
 
-/// Runs in its own thread pinned to CPU 0 with a single-threaded runtime; the relays it starts
-/// are pinned to CPU 0 too (as with `taskset -c 0`), so no wake-up crosses CPUs.
+/// Runs in its own thread pinned to CPU 0 with a single-threaded runtime; the echo target runs
+/// in another such thread (a VNC server is another process: direct round trips cross between
+/// two threads too), and the relays are pinned to CPU 0 as well (as with `taskset -c 0`), so
+/// no wake-up crosses CPUs.
 fn rtt_phase(kinds: &[PeerKind], ctx: &Ctx, samples: usize) -> Result<Vec<(PeerKind, Rtt)>> {
     pin_to_cpu0(0).context("pinning the round-trip thread to CPU 0")?;
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let echo = std::thread::Builder::new().name("echo-target".into()).spawn(move || -> Result<()> {
+        pin_to_cpu0(0).context("pinning the target thread to CPU 0")?;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        rt.block_on(async {
+            let target = Target::start().await?;
+            let _ = addr_tx.send(target.addr);
+            let _ = stop_rx.await;
+            Ok(())
+        })
+    })?;
+    let Ok(target) = addr_rx.recv() else {
+        return Err(echo.join().map_err(|_| anyhow!("the target thread panicked"))?.err().unwrap_or_else(|| anyhow!("no target")));
+    };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    rt.block_on(async {
-        let target = Target::start().await?;
+    let result = rt.block_on(async {
         let mut out = Vec::new();
         for &kind in kinds {
-            let peer = Peer::start(kind, target.addr, true, ctx, "rtt")?;
+            let peer = Peer::start(kind, target, true, ctx, "rtt")?;
             let r = timed(round_trips(peer.addr, kind.ws(), samples)).await.with_context(|| format!("{}: round trips", kind.key()))?;
             out.push((kind, r));
         }
         Ok(out)
-    })
+    });
+    let _ = stop_tx.send(());
+    echo.join().map_err(|_| anyhow!("the target thread panicked"))??;
+    result
 }
 
 async fn round_trips(addr: SocketAddr, ws: bool, samples: usize) -> Result<Rtt> {
