@@ -1,6 +1,6 @@
 //! The real noVNC client (1.7, the npm package) in headless Chromium, driven over WebDriver,
 //! draws a TigerVNC `Xvnc` screen relayed by `oxvnc serve`: its canvas must equal the `xwd`
-//! capture of the X screen pixel for pixel.
+//! capture of the X screen pixel for pixel whenever the server's encoding is lossless.
 //!
 //! The npm package ships noVNC's library (`core/`, `vendor/`) but not its `vnc.html` /
 //! `vnc_lite.html` pages, so the test serves a minimal page of its own that embeds the library the
@@ -8,6 +8,13 @@
 //! with `oxvnc serve --web`: the page and the WebSocket share one origin, as in a deployment.
 //! noVNC draws the framebuffer 1:1 into its canvas (no scaling, no clipping; the cursor is a CSS
 //! cursor, not canvas pixels), so the canvas is compared whole.
+//!
+//! What decides exactness is the encoding TigerVNC picks, not noVNC or the relay: noVNC always
+//! sends a JPEG quality level, so as shipped it gets Tight JPEG for many-colour areas (and a
+//! "lossless" refresh that is JPEG at quality 9). The page therefore narrows noVNC's offer per
+//! run (lossless Tight, ZRLE, Hextile, RRE, Raw: each must be exact, and Xvnc's own per-session
+//! statistics must name that encoder), and the shipped default is checked for exact size,
+//! desktop name and solid colour bars, with the JPEG areas within a small rounding tolerance.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
