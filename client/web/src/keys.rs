@@ -127,6 +127,11 @@ pub fn keysym_for_event(e: &web_sys::KeyboardEvent) -> Option<u32> {
     keysym_for(&e.key(), &e.code())
 }
 
+/// The keysym that types character `c` (for `keypress` fallbacks and toolbar text).
+pub fn keysym_for_char(c: char) -> u32 {
+    from_char(c)
+}
+
 /// Keys of the numeric keypad, told apart by `code`; with NumLock off their `key` is the
 /// navigation key they double as.
 fn keypad(key: &str, code: &str) -> Option<u32> {

@@ -373,6 +373,22 @@ impl Inner {
         self.flush();
     }
 
+    /// `keypress` only reaches us for keys whose `keydown` we left alone: some synthetic or
+    /// virtual keyboards give `keydown` no `key` at all ("" or "Unidentified") and carry the
+    /// character only in `keypress`. Its release comes with the `keyup` of the same key.
+    fn key_press_char(&mut self, e: &KeyboardEvent) {
+        if !self.input_allowed() {
+            return;
+        }
+        let Some(c) = char::from_u32(e.char_code()).filter(|c| !c.is_control()) else { return };
+        e.prevent_default();
+        let id = HeldKeys::id(&e.key(), &e.code());
+        for (k, d) in self.held.press(id, crate::keys::keysym_for_char(c)) {
+            self.conn.key(k, d);
+        }
+        self.flush();
+    }
+
     fn release_keys(&mut self) {
         let keys = self.held.release_all();
         if self.input_allowed() {
@@ -456,6 +472,14 @@ fn listeners(canvas: &HtmlCanvasElement, weak: &Weak<RefCell<Inner>>) -> Vec<Eve
         out.push(EventListener::new_with_options(canvas, name, active, move |e| {
             if let Some(e) = e.dyn_ref::<KeyboardEvent>() {
                 with_inner(&weak, |i| i.key(e, down));
+            }
+        }));
+    }
+    {
+        let weak = weak.clone();
+        out.push(EventListener::new_with_options(canvas, "keypress", active, move |e| {
+            if let Some(e) = e.dyn_ref::<KeyboardEvent>() {
+                with_inner(&weak, |i| i.key_press_char(e));
             }
         }));
     }

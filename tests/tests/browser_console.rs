@@ -1,0 +1,639 @@
+//! The oxvnc console (`www/` + the `oxvnc-client` wasm) in headless Chromium, driven over
+//! WebDriver, served by `oxvnc serve --web`:
+//!
+//! - `?autoconnect=1` against the demo desktop: the canvas takes the desktop's size and shows it;
+//!   keys typed into the canvas reach the server and appear on it exactly as the same keysyms
+//!   typed by a native RFB client into a second, fresh demo desktop;
+//! - against TigerVNC's Xvnc: the canvas equals the `xwd` capture of the X screen pixel for pixel;
+//! - against a port nobody listens on: the page says so in a sentence.
+//!
+//! The wasm client is built here (release, as `cargo xtask build` does) into a private web root
+//! with a copy of `www/`, so the test always runs the current sources.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use fantoccini::{Client, ClientBuilder, Locator};
+use futures_util::{SinkExt, StreamExt};
+use image::RgbaImage;
+use oxvnc_rfb::{keysym, Config, Connection, Event};
+use oxvnc_tests::compat::{Relay, XvncDesktop};
+use oxvnc_tests::pixels;
+use oxvnc_tests::servers::{self, Server};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+const ARTIFACTS: &str = "browser-console";
+/// Hang guards (not timing checks).
+const BUILD_LIMIT: Duration = Duration::from_secs(1500);
+const BROWSER_LIMIT: Duration = Duration::from_secs(60);
+const CONNECT_LIMIT: Duration = Duration::from_secs(60);
+const DRAW_LIMIT: Duration = Duration::from_secs(60);
+
+/// The demo desktop's size (`oxvnc serve --demo` default).
+const DEMO_SIZE: (u32, u32) = (1280, 720);
+/// The first two rows of the demo's text area, where typed text appears
+/// (relay/src/demo/desktop.rs: the text area starts at (16, 84), rows are 24 pixels high).
+const TEXT_ROWS: [u32; 4] = [16, 84, 1248, 8 + 2 * 24];
+
+// ---------------------------------------------------------------------------------------------
+// The web root: www/ plus the freshly built wasm package.
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Builds the wasm client once per test process into `<artifacts>/web-<pid>/` with `www/`'s files.
+fn web_root() -> &'static Path {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut build = Command::new(cargo);
+        build
+            .current_dir(workspace())
+            .args(["build", "--quiet", "--release", "--target", "wasm32-unknown-unknown", "-p", "oxvnc-client"])
+            .env("CARGO_TARGET_DIR", servers::target_dir());
+        let built = servers::run_with_limit(build, BUILD_LIMIT);
+        assert!(
+            built.status.success(),
+            "building the wasm client failed ({}); `cargo xtask install` sets up the wasm32 target:\n{}",
+            built.status,
+            built.stderr
+        );
+        let wasm = servers::target_dir().join("wasm32-unknown-unknown/release/oxvnc_client.wasm");
+        let dir = servers::artifacts_dir(ARTIFACTS);
+        // Web roots of earlier test processes that are gone.
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("web-").and_then(|p| p.parse::<u32>().ok()) {
+                if !Path::new(&format!("/proc/{pid}")).exists() {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+        let root = dir.join(format!("web-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap_or_else(|e| panic!("create {}: {e}", root.display()));
+        let mut bindgen = Command::new("wasm-bindgen");
+        bindgen.args(["--target", "web", "--out-dir"]).arg(root.join("pkg")).arg(&wasm);
+        let generated = servers::run_with_limit(bindgen, BUILD_LIMIT);
+        assert!(
+            generated.status.success(),
+            "wasm-bindgen failed ({}); `cargo xtask install` installs wasm-bindgen-cli:\n{}",
+            generated.status,
+            generated.stderr
+        );
+        for entry in std::fs::read_dir(workspace().join("www")).expect("read www/") {
+            let entry = entry.expect("www/ entry");
+            if entry.file_type().expect("file type").is_file() {
+                std::fs::copy(entry.path(), root.join(entry.file_name())).expect("copy www/ file");
+            }
+        }
+        assert!(root.join("index.html").is_file(), "www/index.html is missing");
+        root
+    })
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("artifact paths are UTF-8")
+}
+
+// ---------------------------------------------------------------------------------------------
+// The browser.
+
+/// Headless Chromium with remote debugging, and a chromedriver attached to it; each is stopped by
+/// PID on drop (driver first), then the throw-away profile is removed.
+struct Browser {
+    driver: Option<Server>,
+    chromium: Option<Server>,
+    driver_port: u16,
+    debug_port: u16,
+    profile: PathBuf,
+}
+
+impl Browser {
+    fn start() -> Browser {
+        let profile = servers::artifacts_dir(ARTIFACTS).join(servers::unique_name("chromium-profile"));
+        std::fs::create_dir_all(&profile).unwrap_or_else(|e| panic!("create {}: {e}", profile.display()));
+        let mut cmd = Command::new("/usr/bin/chromium");
+        cmd.args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--force-color-profile=srgb",
+            "--window-size=1400,900",
+            "--remote-debugging-port=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("about:blank");
+        let mut browser = Browser { driver: None, chromium: None, driver_port: 0, debug_port: 0, profile };
+        let chromium = browser.chromium.insert(Server::spawn("chromium", cmd));
+        // Chromium picks its debugging port and writes it as the first line of this file.
+        let port_file = browser.profile.join("DevToolsActivePort");
+        let deadline = Instant::now() + BROWSER_LIMIT;
+        browser.debug_port = loop {
+            let text = std::fs::read_to_string(&port_file).unwrap_or_default();
+            if let Some(port) = text.lines().next().and_then(|l| l.trim().parse::<u16>().ok()) {
+                break port;
+            }
+            chromium.assert_running();
+            assert!(
+                Instant::now() < deadline,
+                "chromium wrote no {} within {BROWSER_LIMIT:?}\n{}",
+                port_file.display(),
+                chromium.diagnostics()
+            );
+            thread::sleep(Duration::from_millis(50));
+        };
+        let mut last_error = String::new();
+        for _ in 0..3 {
+            let port = servers::free_port();
+            let mut cmd = Command::new("/usr/bin/chromedriver");
+            cmd.arg(format!("--port={port}"));
+            let mut driver = Server::spawn("chromedriver", cmd);
+            match driver.wait_for_port(port, BROWSER_LIMIT) {
+                Ok(()) => {
+                    browser.driver = Some(driver);
+                    browser.driver_port = port;
+                    return browser;
+                }
+                Err(e) => last_error = e,
+            }
+        }
+        panic!("chromedriver did not start in 3 attempts; last error:\n{last_error}");
+    }
+
+    async fn session(&self) -> Client {
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({ "debuggerAddress": format!("127.0.0.1:{}", self.debug_port) }),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{}", self.driver_port))
+            .await
+            .unwrap_or_else(|e| panic!("WebDriver session: {e}\n{}", self.diagnostics()))
+    }
+
+    fn diagnostics(&self) -> String {
+        [&self.chromium, &self.driver]
+            .iter()
+            .filter_map(|s| s.as_ref().map(Server::diagnostics))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        drop(self.driver.take());
+        drop(self.chromium.take());
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading the page.
+
+/// The console's state, its status and error texts, the canvas size, how many of 1 in 97 canvas
+/// pixels are not black, and (when `arguments[0]` is `[x, y, w, h]`) that region as base64 RGBA.
+const READ_SCRIPT: &str = r#"
+const root = document.querySelector('.oxvnc');
+const canvas = document.querySelector('canvas.oxvnc-canvas');
+const text = (sel) => { const e = document.querySelector(sel); return e ? e.textContent : null; };
+const out = { state: root ? root.dataset.state : 'no app', status: text('.oxvnc-status'), error: text('.oxvnc-error') };
+if (!canvas || canvas.width === 0 || canvas.height === 0) { return out; }
+out.width = canvas.width;
+out.height = canvas.height;
+const ctx = canvas.getContext('2d');
+const all = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+let lit = 0;
+for (let i = 0; i < all.length; i += 4 * 97) {
+    if (all[i] | all[i + 1] | all[i + 2]) { lit++; }
+}
+out.lit = lit;
+out.sampled = Math.ceil(all.length / (4 * 97));
+const r = arguments[0];
+if (r && r[0] + r[2] <= canvas.width && r[1] + r[3] <= canvas.height) {
+    const data = ctx.getImageData(r[0], r[1], r[2], r[3]).data;
+    let bin = '';
+    for (let i = 0; i < data.length; i += 0x8000) {
+        bin += String.fromCharCode.apply(null, data.subarray(i, i + 0x8000));
+    }
+    out.rgba = btoa(bin);
+}
+return out;
+"#;
+
+struct Page {
+    state: String,
+    status: String,
+    error: Option<String>,
+    size: Option<(u32, u32)>,
+    lit: u64,
+    sampled: u64,
+    region: Option<RgbaImage>,
+}
+
+impl std::fmt::Debug for Page {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Page")
+            .field("state", &self.state)
+            .field("status", &self.status)
+            .field("error", &self.error)
+            .field("size", &self.size)
+            .field("lit", &format_args!("{} of {} sampled pixels", self.lit, self.sampled))
+            .field("region", &self.region.as_ref().map(|r| r.dimensions()))
+            .finish()
+    }
+}
+
+async fn read_page(client: &Client, region: Option<[u32; 4]>) -> Result<Page, String> {
+    let arg = region.map_or(Value::Null, |r| json!(r));
+    let v = client.execute(READ_SCRIPT, vec![arg]).await.map_err(|e| format!("executing the read script: {e}"))?;
+    let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+    let num = |k: &str| v.get(k).and_then(Value::as_u64);
+    let size = match (num("width"), num("height")) {
+        (Some(w), Some(h)) => Some((w as u32, h as u32)),
+        _ => None,
+    };
+    let region = match (region, text("rgba")) {
+        (Some([_, _, w, h]), Some(b64)) => {
+            let raw = base64::engine::general_purpose::STANDARD.decode(b64).map_err(|e| format!("canvas data: {e}"))?;
+            Some(RgbaImage::from_raw(w, h, raw).ok_or("canvas region of the wrong length")?)
+        }
+        _ => None,
+    };
+    Ok(Page {
+        state: text("state").unwrap_or_default(),
+        status: text("status").unwrap_or_default(),
+        error: text("error"),
+        size,
+        lit: num("lit").unwrap_or(0),
+        sampled: num("sampled").unwrap_or(0),
+        region,
+    })
+}
+
+/// Reads the page until `done` holds; `Err` when the console reports a disconnect or `limit`
+/// passes first.
+async fn wait_page(
+    client: &Client,
+    region: Option<[u32; 4]>,
+    limit: Duration,
+    what: &str,
+    mut done: impl FnMut(&Page) -> bool,
+) -> Result<Page, String> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let page = read_page(client, region).await?;
+        if done(&page) {
+            return Ok(page);
+        }
+        if page.state == "disconnected" {
+            return Err(format!("waiting for {what}, the console disconnected: {:?}", page.error));
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("{what} did not happen within {limit:?}; last page state: {page:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Opens `url` and waits until the console is connected with a canvas of `size` that shows
+/// something (at least a quarter of the sampled pixels not black).
+async fn open_console(client: &Client, url: &str, size: (u32, u32)) -> Result<Page, String> {
+    client.goto(url).await.map_err(|e| format!("opening {url}: {e}"))?;
+    wait_page(client, None, CONNECT_LIMIT, "connecting and drawing", |p| {
+        p.state == "connected" && p.size == Some(size) && p.sampled > 0 && p.lit * 4 >= p.sampled
+    })
+    .await
+}
+
+fn crop(img: &RgbaImage, r: [u32; 4]) -> RgbaImage {
+    image::imageops::crop_imm(img, r[0], r[1], r[2], r[3]).to_image()
+}
+
+// ---------------------------------------------------------------------------------------------
+// A native reference viewer: the oxvnc-rfb engine over a WebSocket, typing keysyms itself.
+
+/// Input the reference viewer sends.
+#[derive(Clone, Copy, Debug)]
+enum Input {
+    Key(u32, bool),
+    Pointer(u16, u16, u8),
+}
+
+/// Connects to `ws_url`, sends `inputs` once connected, and keeps the latest framebuffer region
+/// `region` in the returned slot after every complete update.
+fn reference_viewer(
+    ws_url: String,
+    inputs: Vec<Input>,
+    region: [u32; 4],
+) -> (Arc<Mutex<Option<RgbaImage>>>, tokio::task::JoinHandle<Result<(), String>>) {
+    let slot = Arc::new(Mutex::new(None));
+    let out = Arc::clone(&slot);
+    let task = tokio::spawn(async move {
+        let url = ws_url.trim_start_matches("ws://");
+        let host = url.split('/').next().unwrap_or_default().to_owned();
+        let tcp = tokio::net::TcpStream::connect(&host).await.map_err(|e| format!("connect {host}: {e}"))?;
+        let (mut ws, _) = tokio_tungstenite::client_async(ws_url.as_str(), tcp)
+            .await
+            .map_err(|e| format!("WebSocket handshake with {ws_url}: {e}"))?;
+        let mut conn = Connection::new(Config::default());
+        let mut inputs = Some(inputs);
+        while let Some(msg) = ws.next().await {
+            match msg.map_err(|e| format!("reading from the relay: {e}"))? {
+                Message::Binary(b) => conn.receive(&b).map_err(|e| format!("reference viewer: {e}"))?,
+                Message::Close(f) => return Err(format!("the relay closed the reference viewer: {f:?}")),
+                _ => {}
+            }
+            while let Some(ev) = conn.poll_event() {
+                match ev {
+                    Event::Connected { .. } => {
+                        for input in inputs.take().unwrap_or_default() {
+                            match input {
+                                Input::Key(k, down) => conn.key(k, down),
+                                Input::Pointer(x, y, buttons) => conn.pointer(x, y, buttons),
+                            }
+                        }
+                    }
+                    Event::UpdateComplete => {
+                        let fb = conn.framebuffer();
+                        let img = RgbaImage::from_raw(fb.width().into(), fb.height().into(), fb.data().to_vec())
+                            .expect("framebuffer size");
+                        *out.lock().unwrap() = Some(crop(&img, region));
+                    }
+                    Event::Disconnected(e) => return Err(format!("reference viewer disconnected: {e}")),
+                    _ => {}
+                }
+            }
+            let bytes = conn.take_output();
+            if !bytes.is_empty() {
+                ws.send(Message::binary(bytes)).await.map_err(|e| format!("writing to the relay: {e}"))?;
+            }
+        }
+        Ok(())
+    });
+    (slot, task)
+}
+
+/// What WebDriver types: letters, digits, Enter (U+E007), shifted symbols, and characters that
+/// are not on chromedriver's US keyboard (it sends those as a `keydown` without `key` and a
+/// `keypress` with the character).
+const TYPED: &str = "oxvnc 42\u{E007}Hi! ~é€";
+
+/// The keysyms typing `TYPED` must produce: each character pressed and released (WebDriver also
+/// presses Shift around capitals and shifted symbols; the demo ignores modifiers).
+fn typed_keysyms() -> Vec<Input> {
+    TYPED
+        .chars()
+        .map(|c| if c == '\u{E007}' { keysym::RETURN } else { keysym::from_char(c) })
+        .flat_map(|k| [Input::Key(k, true), Input::Key(k, false)])
+        .collect()
+}
+
+/// Sends `inputs` from a reference viewer of `reference_relay`'s fresh demo desktop, then reads
+/// the console's canvas until its `region` equals the reference's (and differs from `before`).
+/// On failure both pictures are kept as `<name>-*.png` artifacts.
+async fn match_reference(
+    client: &Client,
+    reference_relay: &Relay,
+    inputs: Vec<Input>,
+    region: [u32; 4],
+    before: Option<&RgbaImage>,
+    name: &str,
+) -> Result<(RgbaImage, RgbaImage), String> {
+    let (reference, task) = reference_viewer(reference_relay.ws_url("websockify"), inputs, region);
+    let mut last = (None, None);
+    let what = format!("the canvas to match the reference viewer ({name})");
+    let page = wait_page(client, Some(region), DRAW_LIMIT, &what, |p| {
+        let want = reference.lock().unwrap().clone();
+        let same = match (&want, &p.region) {
+            (Some(w), Some(shown)) => {
+                pixels::diff(w, shown).is_none() && before.is_none_or(|b| pixels::diff(b, shown).is_some())
+            }
+            _ => false,
+        };
+        last = (want, p.region.clone());
+        same
+    })
+    .await;
+    task.abort();
+    match (page, last) {
+        (Ok(_), (Some(want), Some(shown))) => Ok((shown, want)),
+        (Ok(_), _) => unreachable!("wait_page returns Ok only when both pictures were there"),
+        (Err(e), (want, shown)) => {
+            if let (Some(want), Some(shown)) = (&want, &shown) {
+                let _ = pixels::check_same(ARTIFACTS, name, want, shown);
+            }
+            let finished = if want.is_none() { " (the reference viewer drew nothing)" } else { "" };
+            Err(format!("{e}{finished}"))
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests.
+
+#[test]
+fn console_autoconnects_to_the_demo_and_types_into_it() {
+    let web = web_root();
+    let relay = Relay::start(&["--demo", "--web", path_str(web)]);
+    // A second, untouched demo desktop for the reference viewer.
+    let reference_relay = Relay::start(&["--demo"]);
+    let browser = Browser::start();
+    let url = format!("http://127.0.0.1:{}/?autoconnect=1", relay.port());
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let result: Result<(RgbaImage, RgbaImage, RgbaImage), String> = rt.block_on(async {
+        let client = browser.session().await;
+        let result = async {
+            let page = open_console(&client, &url, DEMO_SIZE).await?;
+            assert!(page.status.contains("1280×720"), "status line: {:?}", page.status);
+            let before = read_page(&client, Some(TEXT_ROWS)).await?.region.ok_or("no canvas region")?;
+
+            // WebDriver types into the focused canvas: real keydown/keyup events with key and code.
+            let canvas = client
+                .find(Locator::Css("canvas.oxvnc-canvas"))
+                .await
+                .map_err(|e| format!("finding the canvas: {e}"))?;
+            canvas.send_keys(TYPED).await.map_err(|e| format!("typing: {e}"))?;
+
+            let (shown, reference) =
+                match_reference(&client, &reference_relay, typed_keysyms(), TEXT_ROWS, Some(&before), "typed-text").await?;
+            Ok((before, shown, reference))
+        }
+        .await;
+        let _ = client.close().await;
+        result
+    });
+    let (before, shown, reference) = result.unwrap_or_else(|e| {
+        panic!("{e}\n{}\n{}", relay.server.diagnostics(), browser.diagnostics())
+    });
+    assert!(pixels::diff(&before, &shown).is_some(), "typing changed nothing on the canvas");
+    pixels::assert_same(ARTIFACTS, "typed-text", &reference, &shown);
+}
+
+/// The demo's status line that shows the pointer position and buttons (relay/src/demo/desktop.rs:
+/// below the 11-row text area and the time line of a 1280×720 desktop).
+const POINTER_LINE: [u32; 4] = [16, 400, 1248, 24];
+
+/// A viewport coordinate near `want_fb` (a framebuffer coordinate) whose framebuffer coordinate
+/// is unambiguous: the scaled position lies well inside a framebuffer pixel, not on an edge.
+fn viewport_coordinate(start: f64, css_size: f64, fb_size: u32, want_fb: u32) -> (i64, u16) {
+    let scale = f64::from(fb_size) / css_size;
+    let mut v = (start + f64::from(want_fb) / scale).round() as i64;
+    loop {
+        let fb = (v as f64 - start) * scale;
+        let frac = fb - fb.floor();
+        if (0.25..=0.75).contains(&frac) {
+            return (v, fb.floor() as u16);
+        }
+        v += 1;
+    }
+}
+
+#[test]
+fn console_scales_to_the_window_and_points_where_the_mouse_is() {
+    use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
+
+    let web = web_root();
+    let relay = Relay::start(&["--demo", "--web", path_str(web)]);
+    let reference_relay = Relay::start(&["--demo"]);
+    let browser = Browser::start();
+    let url = format!("http://127.0.0.1:{}/?autoconnect=1&resize=scale", relay.port());
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let result = rt.block_on(async {
+        let client = browser.session().await;
+        let result = async {
+            open_console(&client, &url, DEMO_SIZE).await?;
+            let rect = client
+                .execute(
+                    "const r = document.querySelector('canvas.oxvnc-canvas').getBoundingClientRect(); \
+                     return [r.left, r.top, r.width, r.height, innerWidth, innerHeight];",
+                    vec![],
+                )
+                .await
+                .map_err(|e| format!("reading the canvas position: {e}"))?;
+            let r: Vec<f64> = rect.as_array().ok_or("no rectangle")?.iter().filter_map(Value::as_f64).collect();
+            let [left, top, width, height, view_w, view_h] = r[..] else { return Err(format!("bad rectangle {rect}")) };
+            // Fitted: as wide as the window (1400 px) or as tall as the screen area, aspect kept.
+            let fits = (width - view_w).abs() < 1.0 || top + height <= view_h + 1.0;
+            let aspect = (width / height - 1280.0 / 720.0).abs() < 0.01;
+            if !(fits && aspect && (width - 1280.0).abs() >= 1.0) {
+                return Err(format!("the canvas is {width}×{height} at ({left}, {top}) in a {view_w}×{view_h} window: not scaled to fit"));
+            }
+            let (vx, fx) = viewport_coordinate(left, width, DEMO_SIZE.0, 901);
+            let (vy, fy) = viewport_coordinate(top, height, DEMO_SIZE.1, 611);
+            let mouse = MouseActions::new("mouse".into())
+                .then(PointerAction::MoveTo { duration: None, x: vx as f64, y: vy as f64 })
+                .then(PointerAction::Down { button: MOUSE_BUTTON_LEFT });
+            client.perform_actions(mouse).await.map_err(|e| format!("moving and pressing the mouse: {e}"))?;
+            let inputs = vec![Input::Pointer(fx, fy, 0), Input::Pointer(fx, fy, 1)];
+            let matched = match_reference(&client, &reference_relay, inputs, POINTER_LINE, None, "pointer-line").await;
+            let _ = client.release_actions().await;
+            matched.map(|_| (fx, fy))
+        }
+        .await;
+        let _ = client.close().await;
+        result
+    });
+    let (fx, fy) = result.unwrap_or_else(|e| panic!("{e}\n{}\n{}", relay.server.diagnostics(), browser.diagnostics()));
+    eprintln!("the mouse at framebuffer ({fx}, {fy}) with the left button down, as the reference viewer sent it");
+}
+
+#[test]
+fn console_draws_xvnc_exactly() {
+    const SIZE: (u32, u32) = (800, 600);
+    let mut desktop = XvncDesktop::start(SIZE, "browser-console");
+    let web = web_root();
+    let relay = Relay::start(&["--web", path_str(web), "--vnc", &desktop.vnc_addr()]);
+    let browser = Browser::start();
+    let url = format!("http://127.0.0.1:{}/?autoconnect=1&view_only=1", relay.port());
+    let full = [0, 0, SIZE.0, SIZE.1];
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let result = rt.block_on(async {
+        let client = browser.session().await;
+        let result = async {
+            open_console(&client, &url, SIZE).await?;
+            let screen = desktop.screen.clone();
+            wait_page(&client, Some(full), DRAW_LIMIT, "the canvas to equal the X screen", |p| {
+                p.region.as_ref().is_some_and(|c| pixels::diff(&screen, c).is_none())
+            })
+            .await
+        }
+        .await;
+        let last = if result.is_err() { read_page(&client, Some(full)).await.ok().and_then(|p| p.region) } else { None };
+        let _ = client.close().await;
+        (result, last)
+    });
+    match result {
+        (Ok(page), _) => {
+            let canvas = page.region.expect("checked");
+            pixels::assert_same(ARTIFACTS, "xvnc-canvas", &desktop.screen, &canvas);
+            assert!(page.status.contains("view only"), "status line: {:?}", page.status);
+        }
+        (Err(e), last) => {
+            if let Some(canvas) = last {
+                let _ = pixels::check_same(ARTIFACTS, "xvnc-canvas", &desktop.screen, &canvas);
+            }
+            panic!("{e}\n{}\n{}", relay.server.diagnostics(), browser.diagnostics());
+        }
+    }
+    desktop.check_unchanged().unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn console_explains_an_unreachable_relay() {
+    let web = web_root();
+    let relay = Relay::start(&["--demo", "--web", path_str(web)]);
+    let browser = Browser::start();
+    // A port that was free a moment ago: nothing answers there.
+    let dead = servers::free_port();
+    let url = format!("http://127.0.0.1:{}/?autoconnect=1&port={dead}", relay.port());
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let result = rt.block_on(async {
+        let client = browser.session().await;
+        let result = async {
+            client.goto(&url).await.map_err(|e| format!("opening {url}: {e}"))?;
+            let deadline = Instant::now() + CONNECT_LIMIT;
+            loop {
+                let page = read_page(&client, None).await?;
+                if page.state == "disconnected" {
+                    return Ok(page);
+                }
+                if Instant::now() >= deadline {
+                    return Err(format!("the console did not give up within {CONNECT_LIMIT:?}: {page:?}"));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        .await;
+        let _ = client.close().await;
+        result
+    });
+    let page = result.unwrap_or_else(|e| panic!("{e}\n{}", browser.diagnostics()));
+    let error = page.error.unwrap_or_default();
+    assert!(
+        error.starts_with(&format!("Could not connect to the relay at ws://127.0.0.1:{dead}/websockify.")),
+        "error shown: {error:?}"
+    );
+    assert!(error.contains("Check the host, port and path"), "error shown: {error:?}");
+    drop(relay);
+}
+
