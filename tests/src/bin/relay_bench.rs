@@ -24,7 +24,7 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdListener};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -101,6 +101,10 @@ struct Args {
     /// Measured round trips per peer (after 2000 warm-up ones)
     #[arg(long, default_value_t = 20_000)]
     rtt_samples: usize,
+    /// Run the round-trip phase (client, target, relays, all on CPU 0) as SCHED_FIFO, so that
+    /// other processes on a busy machine do not preempt it (needs root or CAP_SYS_NICE)
+    #[arg(long)]
+    realtime: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
@@ -156,6 +160,7 @@ impl Dir {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    REALTIME.store(args.realtime, Ordering::Relaxed);
     raise_fd_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
@@ -407,6 +412,8 @@ struct Transfer {
     secs: f64,
     /// CPU time of the relay's process tree (None for direct TCP).
     relay_cpu_s: Option<f64>,
+    /// Of `relay_cpu_s`, the part spent in the kernel (from 10 ms ticks).
+    relay_system_s: Option<f64>,
     /// CPU time of this process (client and target together).
     bench_cpu_s: f64,
     /// WebSocket messages the client received (server→browser through a relay).
@@ -432,6 +439,9 @@ impl Transfer {
         let mut s = format!("{:.2} GB/s ({:.2} s)", self.gb_per_s(), self.secs);
         if let Some(c) = self.relay_cpu_per_gb() {
             s += &format!(", relay {c:.2} CPU-s/GB");
+            if let (Some(sys), Some(all)) = (self.relay_system_s, self.relay_cpu_s.filter(|a| *a > 0.0)) {
+                s += &format!(" ({:.0}% kernel)", 100.0 * (sys / all).min(1.0));
+            }
         }
         s += &format!(", bench {:.2} CPU-s/GB", self.bench_cpu_per_gb());
         if let Some(m) = self.mean_message() {
@@ -453,6 +463,7 @@ impl Transfer {
             "gb_per_s": self.gb_per_s(),
             "relay_cpu_s": self.relay_cpu_s,
             "relay_cpu_s_per_gb": self.relay_cpu_per_gb(),
+            "relay_system_s": self.relay_system_s,
             "bench_cpu_s": self.bench_cpu_s,
             "messages_received": self.messages,
             "others_cpu_s": self.others_cpu_s,
@@ -465,6 +476,7 @@ impl Transfer {
 async fn single_transfer(peer: &Peer, dir: Dir, bytes: u64) -> Result<Transfer> {
     let mut c = Conn::open(peer.addr, peer.kind.ws()).await?;
     let cpu0 = peer.cpu_s();
+    let sys0 = peer.system_s();
     let me0 = self_cpu_s();
     let all0 = machine_busy_s();
     let t0 = Instant::now();
@@ -475,9 +487,10 @@ async fn single_transfer(peer: &Peer, dir: Dir, bytes: u64) -> Result<Transfer> 
     let relay_cpu_s = peer.cpu_s().zip(cpu0).map(|(b, a)| b - a);
     let bench_cpu_s = self_cpu_s() - me0;
     let others_cpu_s = (all - bench_cpu_s - relay_cpu_s.unwrap_or(0.0)).max(0.0);
+    let relay_system_s = peer.system_s().zip(sys0).map(|(b, a)| b - a);
     let messages = (c.ws && dir == Dir::ToBrowser).then_some(c.frames - frames0);
     c.close().await;
-    Ok(Transfer { bytes, secs, relay_cpu_s, bench_cpu_s, messages, others_cpu_s })
+    Ok(Transfer { bytes, secs, relay_cpu_s, relay_system_s, bench_cpu_s, messages, others_cpu_s })
 }
 
 /// `n` sessions opened first, then all moving `each` bytes at once; the time is from the start
@@ -485,6 +498,7 @@ async fn single_transfer(peer: &Peer, dir: Dir, bytes: u64) -> Result<Transfer> 
 async fn concurrent_transfer(peer: &Peer, dir: Dir, n: usize, each: u64) -> Result<Transfer> {
     let conns = open_many(peer.addr, peer.kind.ws(), n, n).await?;
     let cpu0 = peer.cpu_s();
+    let sys0 = peer.system_s();
     let me0 = self_cpu_s();
     let all0 = machine_busy_s();
     let t0 = Instant::now();
@@ -505,6 +519,7 @@ async fn concurrent_transfer(peer: &Peer, dir: Dir, n: usize, each: u64) -> Resu
     let relay_cpu_s = peer.cpu_s().zip(cpu0).map(|(b, a)| b - a);
     let bench_cpu_s = self_cpu_s() - me0;
     let others_cpu_s = (all - bench_cpu_s - relay_cpu_s.unwrap_or(0.0)).max(0.0);
+    let relay_system_s = peer.system_s().zip(sys0).map(|(b, a)| b - a);
     let frames: u64 = done.iter().map(|c| c.frames).sum();
     let messages = (peer.kind.ws() && dir == Dir::ToBrowser).then_some(frames - frames0);
     let mut set = JoinSet::new();
@@ -512,7 +527,7 @@ async fn concurrent_transfer(peer: &Peer, dir: Dir, n: usize, each: u64) -> Resu
         set.spawn(c.close());
     }
     while set.join_next().await.is_some() {}
-    Ok(Transfer { bytes: each * n as u64, secs, relay_cpu_s, bench_cpu_s, messages, others_cpu_s })
+    Ok(Transfer { bytes: each * n as u64, secs, relay_cpu_s, relay_system_s, bench_cpu_s, messages, others_cpu_s })
 }
 
 /// Opens `n` sessions (at most `concurrency` handshakes at a time), each past the greeting.
@@ -1295,6 +1310,13 @@ impl Peer {
         Some(total)
     }
 
+    /// System (kernel) CPU seconds of the relay's tree, reaped children included, in 10 ms ticks.
+    fn system_s(&self) -> Option<f64> {
+        self.proc.as_ref()?;
+        let ticks: u64 = self.tree().iter().filter_map(|&p| proc_stat(p)).map(|s| s.stime + s.cstime).sum();
+        Some(ticks as f64 / clock_ticks())
+    }
+
     /// Proportional set size of the relay's tree, KiB.
     fn pss_kib(&self) -> Result<u64> {
         let mut total = 0;
@@ -1473,8 +1495,20 @@ fn self_cpu_s() -> f64 {
     tv(u.ru_utime) + tv(u.ru_stime)
 }
 
-/// Pins the thread `tid` (0: the calling thread or, before exec, the new process) to CPU 0.
+/// `--realtime`: the round-trip phase's threads and relays run SCHED_FIFO.
+static REALTIME: AtomicBool = AtomicBool::new(false);
+
+/// Pins the thread `tid` (0: the calling thread or, before exec, the new process) to CPU 0, and
+/// with `--realtime` makes it SCHED_FIFO (priority 1) so that other processes on a busy machine
+/// cannot preempt it. Async-signal-safe (it also runs between fork and exec).
 fn pin_to_cpu0(tid: libc::pid_t) -> io::Result<()> {
+    if REALTIME.load(Ordering::Relaxed) {
+        let param = libc::sched_param { sched_priority: 1 };
+        // SAFETY: sched_setscheduler reads the parameter we pass.
+        if unsafe { libc::sched_setscheduler(tid, libc::SCHED_FIFO, &param) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
     // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET and sched_setaffinity only touch it.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
@@ -1626,8 +1660,9 @@ impl Report {
         row(format!("{n} sessions × {each} MB browser→server, aggregate (GB/s)"), "GB/s", &|p| gbps(&p.many_to_server), true, None, 2);
         row(format!("relay CPU per GB, {n} sessions server→browser (CPU-s)"), "s", &|p| cpu(&p.many_to_browser), true, None, 2);
         row(format!("relay CPU per GB, {n} sessions browser→server (CPU-s)"), "s", &|p| cpu(&p.many_to_server), true, None, 2);
-        row(format!("RTT p50, {RTT_BYTES} B, all on CPU 0 (µs)"), "µs", &|p| p.rtt.as_ref().map(|x| x.p50_us), false, None, 1);
-        row(format!("RTT p99, {RTT_BYTES} B, all on CPU 0 (µs)"), "µs", &|p| p.rtt.as_ref().map(|x| x.p99_us), false, None, 1);
+        let cpu0 = if args.realtime { "all on CPU 0, SCHED_FIFO" } else { "all on CPU 0" };
+        row(format!("RTT p50, {RTT_BYTES} B, {cpu0} (µs)"), "µs", &|p| p.rtt.as_ref().map(|x| x.p50_us), false, None, 1);
+        row(format!("RTT p99, {RTT_BYTES} B, {cpu0} (µs)"), "µs", &|p| p.rtt.as_ref().map(|x| x.p99_us), false, None, 1);
         let direct_rtt = r.get(&PeerKind::Direct).and_then(|p| p.rtt.clone());
         let added = |q: fn(&Rtt) -> f64| {
             let d = direct_rtt.clone();
@@ -1760,6 +1795,7 @@ impl Report {
                 "rtt_samples": args.rtt_samples,
                 "rtt_warmup": RTT_WARMUP,
                 "rtt_message_bytes": RTT_BYTES,
+                "rtt_sched_fifo": args.realtime,
                 "client_message_bytes": MSG,
                 "websockify_mode": "default: one forked process per connection (not --libserver), not verbose, no heartbeat, stderr to a log file",
                 "oxvnc_mode": "default settings: oxvnc serve --vnc TARGET --listen ADDR (info log to a file)",
