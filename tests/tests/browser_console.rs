@@ -598,6 +598,69 @@ fn console_draws_xvnc_exactly() {
 }
 
 #[test]
+fn console_asks_for_the_password_and_says_when_it_is_wrong() {
+    const SIZE: (u32, u32) = (640, 480);
+    const PASSWORD: &str = "s3cret!";
+    let dir = servers::artifacts_dir(ARTIFACTS).join(servers::unique_name("vncauth"));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+    let passwd = dir.join("passwd");
+    oxvnc_tests::x11::write_vnc_password_file(PASSWORD, &passwd);
+    let (_x, port) =
+        oxvnc_tests::x11::start_xvnc(SIZE, &["-SecurityTypes", "VncAuth", "-PasswordFile", path_str(&passwd)]);
+    let web = web_root();
+    let relay = Relay::start(&["--web", path_str(web), "--vnc", &format!("127.0.0.1:{port}")]);
+    let browser = Browser::start();
+    let url = format!("http://127.0.0.1:{}/?autoconnect=1", relay.port());
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let result: Result<(String, Page), String> = rt.block_on(async {
+        let client = browser.session().await;
+        let result = async {
+            client.goto(&url).await.map_err(|e| format!("opening {url}: {e}"))?;
+            let prompt = |client: &Client| {
+                let client = client.clone();
+                async move {
+                    wait_page(&client, None, CONNECT_LIMIT, "the password prompt", |p| p.state == "credentials").await?;
+                    client
+                        .find(Locator::Css("#oxvnc-cred-password"))
+                        .await
+                        .map_err(|e| format!("finding the password field: {e}"))
+                }
+            };
+            // A wrong password: the server refuses, the page says so.
+            let field = prompt(&client).await?;
+            field.send_keys("wrong\u{E007}").await.map_err(|e| format!("typing the password: {e}"))?;
+            let refused = wait_page(&client, None, CONNECT_LIMIT, "the refusal", |p| p.state == "disconnected").await?;
+            let refusal = refused.error.unwrap_or_default();
+            // Again from the connect form, with the right password in the prompt.
+            client
+                .find(Locator::Css("form.oxvnc-connect button[type=submit]"))
+                .await
+                .map_err(|e| format!("finding the Connect button: {e}"))?
+                .click()
+                .await
+                .map_err(|e| format!("clicking Connect: {e}"))?;
+            let field = prompt(&client).await?;
+            field.send_keys(&format!("{PASSWORD}\u{E007}")).await.map_err(|e| format!("typing the password: {e}"))?;
+            let page = wait_page(&client, None, CONNECT_LIMIT, "connecting with the password", |p| {
+                p.state == "connected" && p.size == Some(SIZE)
+            })
+            .await?;
+            Ok((refusal, page))
+        }
+        .await;
+        let _ = client.close().await;
+        result
+    });
+    let (refusal, page) =
+        result.unwrap_or_else(|e| panic!("{e}\n{}\n{}", relay.server.diagnostics(), browser.diagnostics()));
+    assert!(refusal.starts_with("The password was not accepted"), "error shown: {refusal:?}");
+    assert!(refusal.contains("Check it and connect again."), "error shown: {refusal:?}");
+    assert!(page.status.contains("640×480"), "status line: {:?}", page.status);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn console_explains_an_unreachable_relay() {
     let web = web_root();
     let relay = Relay::start(&["--demo", "--web", path_str(web)]);
