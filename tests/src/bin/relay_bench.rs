@@ -1708,7 +1708,7 @@ impl Report {
                 fmt(r.direct, r.decimals),
                 fmt(r.oxvnc, r.decimals),
                 fmt(r.websockify, r.decimals),
-                r.ratio.map_or("—".into(), |x| format!("{x:.2}×")),
+                r.ratio.map_or("—".into(), |x| if x < 0.1 { format!("{x:.3}×") } else { format!("{x:.2}×") }),
                 r.target_text(),
                 match r.verdict() {
                     None if r.target.is_some() => "n/a".into(),
