@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use oxvnc_tests::oxvnc_bin::oxvnc_path;
 use oxvnc_tests::servers::Server;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -115,12 +115,7 @@ impl Relay {
     }
 
     pub async fn metric(&self, name: &str) -> f64 {
-        self.metrics()
-            .await
-            .into_iter()
-            .find(|(k, _)| k == name)
-            .unwrap_or_else(|| panic!("no metric {name}"))
-            .1
+        self.metrics().await.into_iter().find(|(k, _)| k == name).unwrap_or_else(|| panic!("no metric {name}")).1
     }
 }
 
@@ -151,7 +146,22 @@ impl Target {
         F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind target");
+        Target::start_with_buffers(None, handle).await
+    }
+
+    /// [`Target::start`] with SO_SNDBUF/SO_RCVBUF of the accepted sockets set to `buffer`.
+    pub async fn start_with_buffers<F, Fut>(buffer: Option<u32>, handle: F) -> Target
+    where
+        F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let socket = TcpSocket::new_v4().unwrap();
+        if let Some(n) = buffer {
+            socket.set_send_buffer_size(n).unwrap();
+            socket.set_recv_buffer_size(n).unwrap();
+        }
+        socket.bind("127.0.0.1:0".parse().unwrap()).expect("bind target");
+        let listener = socket.listen(4096).expect("listen");
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
             let mut conns = tokio::task::JoinSet::new();
@@ -195,7 +205,19 @@ pub fn closed_port_addr() -> SocketAddr {
 
 /// Opens a WebSocket to `url` over TCP with extra request headers. `Err` carries the HTTP
 /// response of a refused handshake (`tungstenite::Error::Http`).
-pub async fn ws_connect(url: &str, headers: &[(&str, &str)]) -> Result<(Ws, tungstenite::handshake::client::Response), tungstenite::Error> {
+pub async fn ws_connect(
+    url: &str,
+    headers: &[(&str, &str)],
+) -> Result<(Ws, tungstenite::handshake::client::Response), tungstenite::Error> {
+    ws_connect_with_buffers(url, headers, None).await
+}
+
+/// [`ws_connect`] with the socket's SO_SNDBUF/SO_RCVBUF set to `buffer`.
+pub async fn ws_connect_with_buffers(
+    url: &str,
+    headers: &[(&str, &str)],
+    buffer: Option<u32>,
+) -> Result<(Ws, tungstenite::handshake::client::Response), tungstenite::Error> {
     let mut req = url.into_client_request()?;
     for (k, v) in headers {
         req.headers_mut().append(
@@ -205,8 +227,14 @@ pub async fn ws_connect(url: &str, headers: &[(&str, &str)]) -> Result<(Ws, tung
     }
     let host = req.uri().host().unwrap().trim_start_matches('[').trim_end_matches(']').to_owned();
     let port = req.uri().port_u16().unwrap();
-    let tcp = TcpStream::connect((host.as_str(), port)).await.map_err(tungstenite::Error::Io)?;
-    tcp.set_nodelay(true).unwrap();
+    let addr = tokio::net::lookup_host((host.as_str(), port)).await?.next().expect("an address");
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    if let Some(n) = buffer {
+        socket.set_send_buffer_size(n)?;
+        socket.set_recv_buffer_size(n)?;
+    }
+    let tcp = socket.connect(addr).await?;
+    tcp.set_nodelay(true)?;
     tokio_tungstenite::client_async_with_config(req, tcp, Some(WebSocketConfig::default())).await
 }
 
@@ -281,7 +309,8 @@ pub async fn http_request_on<S: AsyncRead + AsyncWrite + Unpin>(
     let mut body = buf[head_end + 4..].to_vec();
     while body.len() < len && method != "HEAD" {
         let mut chunk = [0u8; 4096];
-        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut chunk)).await.expect("body within 10 s").unwrap();
+        let n =
+            tokio::time::timeout(Duration::from_secs(10), s.read(&mut chunk)).await.expect("body within 10 s").unwrap();
         assert!(n > 0, "connection closed in the body");
         body.extend_from_slice(&chunk[..n]);
     }
@@ -326,15 +355,23 @@ impl Pattern {
     }
 
     pub fn fill(&mut self, out: &mut [u8]) {
-        let mut i = 0;
-        while i < out.len() {
+        // Up to the next multiple of 8 byte by byte, then whole words, then the tail.
+        let head = (((8 - self.pos % 8) % 8) as usize).min(out.len());
+        let (first, rest) = out.split_at_mut(head);
+        for (i, b) in first.iter_mut().enumerate() {
             let p = self.pos + i as u64;
-            let w = self.word(p / 8);
-            let off = (p % 8) as usize;
-            let n = (8 - off).min(out.len() - i);
-            out[i..i + n].copy_from_slice(&w[off..off + n]);
-            i += n;
+            *b = self.word(p / 8)[(p % 8) as usize];
         }
+        let mut block = (self.pos + head as u64) / 8;
+        let mut words = rest.chunks_exact_mut(8);
+        for w in &mut words {
+            w.copy_from_slice(&self.word(block));
+            block += 1;
+        }
+        let tail = words.into_remainder();
+        let w = self.word(block);
+        let n = tail.len();
+        tail.copy_from_slice(&w[..n]);
         self.pos += out.len() as u64;
     }
 

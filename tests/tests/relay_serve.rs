@@ -83,7 +83,9 @@ async fn token_file_known_unknown_missing_cookie_reload_and_unix_socket() {
         assert!(r.body.contains("missing token"), "{r:?}");
 
         // The token may also come as a cookie (nova-novncproxy style).
-        let (mut ws, _) = ws_connect(&relay.ws_url("/websockify"), &[("Cookie", "lang=en; token=known")]).await.expect("cookie token");
+        let (mut ws, _) = ws_connect(&relay.ws_url("/websockify"), &[("Cookie", "lang=en; token=known")])
+            .await
+            .expect("cookie token");
         roundtrip(&mut ws, b"cookie").await;
         ws.close(None).await.unwrap();
 
@@ -126,7 +128,8 @@ async fn origin_check() {
         let own = format!("http://{}", relay.addr());
 
         for origin in [own.as_str(), "https://portal.example:8443"] {
-            let (mut ws, _) = ws_connect(&url, &[("Origin", origin)]).await.unwrap_or_else(|e| panic!("origin {origin}: {e}"));
+            let (mut ws, _) =
+                ws_connect(&url, &[("Origin", origin)]).await.unwrap_or_else(|e| panic!("origin {origin}: {e}"));
             roundtrip(&mut ws, origin.as_bytes()).await;
             ws.close(None).await.unwrap();
         }
@@ -139,7 +142,9 @@ async fn origin_check() {
             let e = ws_connect(&url, &[("Origin", origin)]).await.expect_err(origin);
             assert_eq!(refused_status(&e), 403, "origin {origin}");
         }
-        let r = http_request(relay.addr(), "GET", "/websockify", &upgrade_headers(&[("Origin", "https://evil.example")])).await;
+        let r =
+            http_request(relay.addr(), "GET", "/websockify", &upgrade_headers(&[("Origin", "https://evil.example")]))
+                .await;
         assert_eq!((r.status, r.body.trim()), (403, "origin not allowed"));
     })
     .await
@@ -157,7 +162,8 @@ async fn binary_subprotocol_is_echoed_when_offered() {
         roundtrip(&mut ws, b"binary").await;
         ws.close(None).await.unwrap();
 
-        let (mut ws, resp) = ws_connect(&url, &[("Sec-WebSocket-Protocol", "base64, binary")]).await.expect("binary among others");
+        let (mut ws, resp) =
+            ws_connect(&url, &[("Sec-WebSocket-Protocol", "base64, binary")]).await.expect("binary among others");
         assert_eq!(resp.headers().get("sec-websocket-protocol").map(|v| v.to_str().unwrap()), Some("binary"));
         ws.close(None).await.unwrap();
 
@@ -166,7 +172,9 @@ async fn binary_subprotocol_is_echoed_when_offered() {
         roundtrip(&mut ws, b"no subprotocol").await;
         ws.close(None).await.unwrap();
 
-        let r = http_request(relay.addr(), "GET", "/websockify", &upgrade_headers(&[("Sec-WebSocket-Protocol", "base64")])).await;
+        let r =
+            http_request(relay.addr(), "GET", "/websockify", &upgrade_headers(&[("Sec-WebSocket-Protocol", "base64")]))
+                .await;
         assert_eq!(r.status, 400, "{r:?}");
     })
     .await
@@ -364,7 +372,14 @@ async fn healthz_metrics_and_log_lines() {
         let open: Vec<&str> = log.lines().filter(|l| l.contains("session open")).collect();
         let closed: Vec<&str> = log.lines().filter(|l| l.contains("session closed")).collect();
         assert_eq!((open.len(), closed.len()), (1, 1), "{log}");
-        for field in ["peer=127.0.0.1:", &format!("target={}", echo.spec()), "to_client=1234", "from_client=1234", "duration=", "reason="] {
+        for field in [
+            "peer=127.0.0.1:",
+            &format!("target={}", echo.spec()),
+            "to_client=1234",
+            "from_client=1234",
+            "duration=",
+            "reason=",
+        ] {
             assert!(closed[0].contains(field), "{field} missing in {}", closed[0]);
         }
         assert!(open[0].contains("0123…(29 chars)"), "{}", open[0]);
@@ -392,7 +407,9 @@ async fn static_files_without_listing_traversal_or_redirect() {
         assert_eq!((r.status, r.body.as_str()), (200, "console.log(1)"));
         assert_eq!(get("/sub/").await.status, 404, "no directory listing");
         assert_eq!(get("/missing.html").await.status, 404);
-        for path in ["/../secret.txt", "/%2e%2e/secret.txt", "/sub/..%2f..%2fsecret.txt", "/sub/%2e%2e/%2e%2e/secret.txt"] {
+        for path in
+            ["/../secret.txt", "/%2e%2e/secret.txt", "/sub/..%2f..%2fsecret.txt", "/sub/%2e%2e/%2e%2e/secret.txt"]
+        {
             let r = get(path).await;
             assert!(r.status >= 400 && !r.body.contains("TOP SECRET"), "{path}: {r:?}");
         }
@@ -414,7 +431,8 @@ async fn tls_serves_wss_and_https_on_one_listener() {
         let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
         std::fs::write(&cert, ck.cert.pem()).unwrap();
         std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
-        let relay = Relay::start(&["--vnc", &echo.spec(), "--cert", cert.to_str().unwrap(), "--key", key.to_str().unwrap()]);
+        let relay =
+            Relay::start(&["--vnc", &echo.spec(), "--cert", cert.to_str().unwrap(), "--key", key.to_str().unwrap()]);
         assert!(relay.log().contains("listening on https://"));
 
         let mut roots = tokio_rustls::rustls::RootCertStore::empty();
@@ -453,7 +471,15 @@ async fn tls_serves_wss_and_https_on_one_listener() {
         assert_eq!(http_request(relay.addr(), "GET", "/healthz", &[]).await.status, 200);
 
         // With --ssl-only, plain HTTP gets nothing.
-        let relay = Relay::start(&["--vnc", &echo.spec(), "--cert", cert.to_str().unwrap(), "--key", key.to_str().unwrap(), "--ssl-only"]);
+        let relay = Relay::start(&[
+            "--vnc",
+            &echo.spec(),
+            "--cert",
+            cert.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+            "--ssl-only",
+        ]);
         let mut s = TcpStream::connect(relay.addr()).await.unwrap();
         s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
         let mut buf = Vec::new();
@@ -538,6 +564,96 @@ async fn max_connections_refuses_with_503_and_ipv6_listen() {
         let v6 = relay.addrs.iter().find(|a| a.is_ipv6()).expect("an IPv6 listener");
         let (mut ws, _) = ws_connect(&format!("ws://{v6}/websockify"), &[]).await.expect("ws over IPv6");
         roundtrip(&mut ws, b"v6").await;
+    })
+    .await
+}
+
+#[test]
+fn the_check_pattern_does_not_depend_on_how_it_is_split() {
+    let whole = Pattern::new(7).next_vec(1000);
+    let mut p = Pattern::new(7);
+    let mut pieces = Vec::new();
+    for n in [1, 7, 8, 9, 3, 100, 0, 872] {
+        pieces.extend(p.next_vec(n));
+    }
+    assert_eq!(pieces, whole);
+    let mut c = Pattern::new(7);
+    assert_eq!(c.check(&whole[..500]), Ok(()));
+    let mut bad = whole[500..].to_vec();
+    bad[17] ^= 1;
+    assert_eq!(c.check(&bad), Err(517));
+    assert_ne!(Pattern::new(8).next_vec(64), whole[..64]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_timeout_closes_silent_and_slow_clients() {
+    guard(async {
+        let echo = Target::echo().await;
+        let relay = Relay::start(&["--vnc", &echo.spec(), "--handshake-timeout", "0.5"]);
+        // Says nothing at all; then sends half a request head and stalls.
+        for opening in [&b""[..], b"GET /websockify HTTP/1.1\r\nHost: x\r\n"] {
+            let mut s = TcpStream::connect(relay.addr()).await.unwrap();
+            s.write_all(opening).await.unwrap();
+            let mut buf = Vec::new();
+            let read = timeout(Duration::from_secs(15), s.read_to_end(&mut buf)).await;
+            assert!(read.is_ok(), "the relay kept a stalled handshake open ({opening:?})");
+        }
+        // A prompt client is unaffected.
+        let (mut ws, _) = ws_connect(&relay.ws_url("/"), &[]).await.unwrap();
+        roundtrip(&mut ws, b"fine").await;
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn x_forwarded_for_is_logged_only_with_trust_proxy() {
+    guard(async {
+        let echo = Target::echo().await;
+        let spec = echo.spec();
+        for (trust, expect) in [(false, "peer=127.0.0.1:"), (true, "peer=203.0.113.7 ")] {
+            let mut args = vec!["--vnc", spec.as_str()];
+            if trust {
+                args.push("--trust-proxy");
+            }
+            let relay = Relay::start(&args);
+            let (mut ws, _) =
+                ws_connect(&relay.ws_url("/"), &[("X-Forwarded-For", "198.51.100.1, 203.0.113.7")]).await.unwrap();
+            roundtrip(&mut ws, b"via a proxy").await;
+            ws.close(None).await.unwrap();
+            let log = relay.wait_log("session closed", 1, Duration::from_secs(10)).await;
+            let line = log.lines().find(|l| l.contains("session closed")).unwrap();
+            assert!(line.contains(expect), "trust_proxy={trust}: {line}");
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_desktop_answers_through_the_relay() {
+    guard(async {
+        async fn greeting(url: &str) -> Vec<u8> {
+            let (mut ws, _) = ws_connect(url, &[("Sec-WebSocket-Protocol", "binary")]).await.expect("demo session");
+            let mut got = Vec::new();
+            while got.len() < 12 {
+                match timeout(Duration::from_secs(10), ws.next()).await.expect("the demo speaks first") {
+                    Some(Ok(Message::Binary(b))) => got.extend_from_slice(&b),
+                    other => panic!("{other:?}"),
+                }
+            }
+            got.truncate(12);
+            got
+        }
+        // --demo alone: every session is the demo desktop.
+        let relay = Relay::start(&["--demo"]);
+        assert_eq!(greeting(&relay.ws_url("/websockify")).await, b"RFB 003.008\n");
+        // With a token file, the token "demo" reaches it.
+        let dir = temp_dir("demo-tokens");
+        let file = dir.join("tokens");
+        std::fs::write(&file, "other: 127.0.0.1:1\n").unwrap();
+        let relay = Relay::start(&["--demo", "--token-file", file.to_str().unwrap()]);
+        assert_eq!(greeting(&relay.ws_url("/websockify?token=demo")).await, b"RFB 003.008\n");
+        let e = ws_connect(&relay.ws_url("/websockify?token=nope"), &[]).await.expect_err("unknown");
+        assert_eq!(refused_status(&e), 404);
     })
     .await
 }

@@ -69,7 +69,9 @@ pub enum Targets {
 pub fn routes(state: Arc<State>, web: Option<PathBuf>) -> BoxedFilter<(Response,)> {
     let st = Arc::clone(&state);
     let ws = warp::header::headers_cloned()
-        .and_then(|h: HeaderMap| async move { if wants_websocket(&h) { Ok(h) } else { Err(warp::reject::not_found()) } })
+        .and_then(
+            |h: HeaderMap| async move { if wants_websocket(&h) { Ok(h) } else { Err(warp::reject::not_found()) } },
+        )
         .and(warp::method())
         .and(warp::ext::get::<ConnInfo>())
         .and(warp::ext::optional::<UpgradeSlot>())
@@ -78,9 +80,7 @@ pub fn routes(state: Arc<State>, web: Option<PathBuf>) -> BoxedFilter<(Response,
             websocket(&st, &headers, &method, conn, upgrade, &query)
         });
 
-    let healthz = warp::path!("healthz")
-        .and(warp::get().or(warp::head()).unify())
-        .map(|| text(StatusCode::OK, "ok"));
+    let healthz = warp::path!("healthz").and(warp::get().or(warp::head()).unify()).map(|| text(StatusCode::OK, "ok"));
 
     let st = Arc::clone(&state);
     let metrics = warp::path!("metrics").and(warp::get()).map(move || {
@@ -111,7 +111,8 @@ async fn refusal(rej: Rejection) -> Result<Response, Infallible> {
         text(StatusCode::NOT_FOUND, "not found")
     } else if rej.find::<warp::reject::MethodNotAllowed>().is_some() {
         text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
-    } else if rej.find::<warp::reject::InvalidHeader>().is_some() || rej.find::<warp::reject::MissingHeader>().is_some() {
+    } else if rej.find::<warp::reject::InvalidHeader>().is_some() || rej.find::<warp::reject::MissingHeader>().is_some()
+    {
         text(StatusCode::BAD_REQUEST, "bad request header")
     } else {
         text(StatusCode::BAD_REQUEST, "bad request")
@@ -146,7 +147,13 @@ fn websocket(
     let get = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
 
     if method != Method::GET {
-        return refuse(state, peer, Failure::BadHandshake, StatusCode::METHOD_NOT_ALLOWED, "WebSocket handshakes use GET");
+        return refuse(
+            state,
+            peer,
+            Failure::BadHandshake,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "WebSocket handshakes use GET",
+        );
     }
     let connection_upgrade = headers
         .get_all(header::CONNECTION)
@@ -157,7 +164,13 @@ fn websocket(
         return refuse(state, peer, Failure::BadHandshake, StatusCode::BAD_REQUEST, "missing Connection: upgrade");
     }
     if get(header::SEC_WEBSOCKET_VERSION).map(str::trim) != Some("13") {
-        let mut r = refuse(state, peer, Failure::BadHandshake, StatusCode::UPGRADE_REQUIRED, "unsupported WebSocket version (use 13)");
+        let mut r = refuse(
+            state,
+            peer,
+            Failure::BadHandshake,
+            StatusCode::UPGRADE_REQUIRED,
+            "unsupported WebSocket version (use 13)",
+        );
         r.headers_mut().insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
         return r;
     }
@@ -178,9 +191,15 @@ fn websocket(
         .map(str::trim)
         .filter(|p| !p.is_empty())
         .collect();
-    let binary = offered.iter().any(|p| *p == "binary");
+    let binary = offered.contains(&"binary");
     if !offered.is_empty() && !binary {
-        return refuse(state, peer, Failure::BadHandshake, StatusCode::BAD_REQUEST, "unsupported WebSocket subprotocol (only binary)");
+        return refuse(
+            state,
+            peer,
+            Failure::BadHandshake,
+            StatusCode::BAD_REQUEST,
+            "unsupported WebSocket subprotocol (only binary)",
+        );
     }
 
     let token = form_urlencoded::parse(query.as_bytes())
@@ -193,7 +212,13 @@ fn websocket(
         Targets::Demo => Target::Demo,
         Targets::Tokens { file, demo } => {
             let Some(token) = token.as_deref() else {
-                return refuse(state, peer, Failure::MissingToken, StatusCode::FORBIDDEN, "missing token (use ?token=)");
+                return refuse(
+                    state,
+                    peer,
+                    Failure::MissingToken,
+                    StatusCode::FORBIDDEN,
+                    "missing token (use ?token=)",
+                );
             };
             match file.lookup(token) {
                 Some(t) => t,
@@ -204,7 +229,13 @@ fn websocket(
     };
 
     let Some(slot) = Slot::acquire(state) else {
-        return refuse(state, peer, Failure::TooManyConnections, StatusCode::SERVICE_UNAVAILABLE, "too many connections");
+        return refuse(
+            state,
+            peer,
+            Failure::TooManyConnections,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many connections",
+        );
     };
     let Some(on_upgrade) = upgrade.and_then(|u| u.take()) else {
         return refuse(state, peer, Failure::BadHandshake, StatusCode::BAD_REQUEST, "connection cannot be upgraded");

@@ -36,9 +36,15 @@ const TLS_HANDSHAKE: u8 = 0x16;
 
 /// Binds a listening socket with a large backlog (IPv6 sockets are IPv6-only, so `[::]` and
 /// `0.0.0.0` can both be given).
-pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+/// `socket_buffer` sets SO_SNDBUF/SO_RCVBUF, inherited by accepted sockets (`None`: the kernel's
+/// autotuning).
+pub fn bind(addr: SocketAddr, socket_buffer: Option<u32>) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
+    if let Some(n) = socket_buffer {
+        socket.set_send_buffer_size(n as usize)?;
+        socket.set_recv_buffer_size(n as usize)?;
+    }
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
     }

@@ -47,7 +47,7 @@ impl Failure {
 
 /// How a session ended (`oxvnc_sessions_closed_total{reason=...}`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Closed {
+pub enum CloseReason {
     TargetClosed,
     TargetError,
     TargetUnreachable,
@@ -62,36 +62,36 @@ pub enum Closed {
     Shutdown,
 }
 
-impl Closed {
-    pub const ALL: [Closed; 12] = [
-        Closed::TargetClosed,
-        Closed::TargetError,
-        Closed::TargetUnreachable,
-        Closed::ClientClosed,
-        Closed::ClientGone,
-        Closed::TextFrame,
-        Closed::MessageTooBig,
-        Closed::ProtocolError,
-        Closed::IdleTimeout,
-        Closed::SessionLimit,
-        Closed::HeartbeatTimeout,
-        Closed::Shutdown,
+impl CloseReason {
+    pub const ALL: [CloseReason; 12] = [
+        CloseReason::TargetClosed,
+        CloseReason::TargetError,
+        CloseReason::TargetUnreachable,
+        CloseReason::ClientClosed,
+        CloseReason::ClientGone,
+        CloseReason::TextFrame,
+        CloseReason::MessageTooBig,
+        CloseReason::ProtocolError,
+        CloseReason::IdleTimeout,
+        CloseReason::SessionLimit,
+        CloseReason::HeartbeatTimeout,
+        CloseReason::Shutdown,
     ];
 
     pub fn label(self) -> &'static str {
         match self {
-            Closed::TargetClosed => "target_closed",
-            Closed::TargetError => "target_error",
-            Closed::TargetUnreachable => "target_unreachable",
-            Closed::ClientClosed => "client_closed",
-            Closed::ClientGone => "client_gone",
-            Closed::TextFrame => "text_frame",
-            Closed::MessageTooBig => "message_too_big",
-            Closed::ProtocolError => "protocol_error",
-            Closed::IdleTimeout => "idle_timeout",
-            Closed::SessionLimit => "max_session",
-            Closed::HeartbeatTimeout => "heartbeat_timeout",
-            Closed::Shutdown => "shutdown",
+            CloseReason::TargetClosed => "target_closed",
+            CloseReason::TargetError => "target_error",
+            CloseReason::TargetUnreachable => "target_unreachable",
+            CloseReason::ClientClosed => "client_closed",
+            CloseReason::ClientGone => "client_gone",
+            CloseReason::TextFrame => "text_frame",
+            CloseReason::MessageTooBig => "message_too_big",
+            CloseReason::ProtocolError => "protocol_error",
+            CloseReason::IdleTimeout => "idle_timeout",
+            CloseReason::SessionLimit => "max_session",
+            CloseReason::HeartbeatTimeout => "heartbeat_timeout",
+            CloseReason::Shutdown => "shutdown",
         }
     }
 }
@@ -104,7 +104,7 @@ pub struct Metrics {
     pub bytes_to_client: AtomicU64,
     pub bytes_from_client: AtomicU64,
     failures: [AtomicU64; Failure::ALL.len()],
-    closed: [AtomicU64; Closed::ALL.len()],
+    closed: [AtomicU64; CloseReason::ALL.len()],
 }
 
 impl Metrics {
@@ -112,7 +112,7 @@ impl Metrics {
         self.failures[f as usize].fetch_add(1, Relaxed);
     }
 
-    pub fn closed(&self, c: Closed) {
+    pub fn closed(&self, c: CloseReason) {
         self.closed[c as usize].fetch_add(1, Relaxed);
     }
 
@@ -145,12 +145,22 @@ impl Metrics {
         s.push_str("# HELP oxvnc_failures_total Refused handshakes and failed sessions, by reason.\n");
         s.push_str("# TYPE oxvnc_failures_total counter\n");
         for f in Failure::ALL {
-            let _ = writeln!(s, "oxvnc_failures_total{{reason=\"{}\"}} {}", f.label(), self.failures[f as usize].load(Relaxed));
+            let _ = writeln!(
+                s,
+                "oxvnc_failures_total{{reason=\"{}\"}} {}",
+                f.label(),
+                self.failures[f as usize].load(Relaxed)
+            );
         }
         s.push_str("# HELP oxvnc_sessions_closed_total Sessions ended, by reason.\n");
         s.push_str("# TYPE oxvnc_sessions_closed_total counter\n");
-        for c in Closed::ALL {
-            let _ = writeln!(s, "oxvnc_sessions_closed_total{{reason=\"{}\"}} {}", c.label(), self.closed[c as usize].load(Relaxed));
+        for c in CloseReason::ALL {
+            let _ = writeln!(
+                s,
+                "oxvnc_sessions_closed_total{{reason=\"{}\"}} {}",
+                c.label(),
+                self.closed[c as usize].load(Relaxed)
+            );
         }
         s
     }
@@ -165,7 +175,7 @@ mod tests {
         for (i, f) in Failure::ALL.iter().enumerate() {
             assert_eq!(*f as usize, i);
         }
-        for (i, c) in Closed::ALL.iter().enumerate() {
+        for (i, c) in CloseReason::ALL.iter().enumerate() {
             assert_eq!(*c as usize, i);
         }
     }
@@ -175,7 +185,7 @@ mod tests {
         let m = Metrics::default();
         m.fail(Failure::UnknownToken);
         m.fail(Failure::UnknownToken);
-        m.closed(Closed::IdleTimeout);
+        m.closed(CloseReason::IdleTimeout);
         m.bytes_to_client.fetch_add(42, Relaxed);
         let t = m.render();
         assert!(t.contains("oxvnc_failures_total{reason=\"unknown_token\"} 2\n"), "{t}");

@@ -46,7 +46,13 @@ Prometheus metrics. SIGTERM or SIGINT stops accepting and lets sessions finish f
 --drain-timeout seconds.")]
 pub struct Args {
     /// Address to listen on, HOST:PORT; repeatable (IPv6 as [::1]:6080; port 0 picks a free one)
-    #[arg(long = "listen", value_name = "ADDR", env = "OXVNC_LISTEN", value_delimiter = ',', default_value = "127.0.0.1:6080")]
+    #[arg(
+        long = "listen",
+        value_name = "ADDR",
+        env = "OXVNC_LISTEN",
+        value_delimiter = ',',
+        default_value = "127.0.0.1:6080"
+    )]
     listen: Vec<String>,
     /// Serve the static files of DIR (the web client); `/` serves DIR/index.html
     #[arg(long, value_name = "DIR", env = "OXVNC_WEB")]
@@ -97,13 +103,18 @@ pub struct Args {
     /// session with 1009
     #[arg(long, value_name = "BYTES", env = "OXVNC_MAX_MESSAGE_SIZE", default_value = "4M", value_parser = parse_bytes)]
     max_message_size: usize,
-    /// Ping each browser every SECS and close the session when the pong has not come by the
-    /// next ping (0: never)
+    /// Ping each browser every SECS; close the session when by the next ping neither the pong
+    /// nor any other sign of life came (a message from the browser, or data it took) (0: never)
     #[arg(long, value_name = "SECS", env = "OXVNC_HEARTBEAT", default_value = "30", value_parser = parse_secs)]
     heartbeat: Duration,
     /// On SIGTERM/SIGINT, stop accepting and let open sessions run up to SECS before closing them
     #[arg(long, value_name = "SECS", env = "OXVNC_DRAIN_TIMEOUT", default_value = "30", value_parser = parse_secs)]
     drain_timeout: Duration,
+    /// Kernel socket buffer size (SO_SNDBUF and SO_RCVBUF) for browser and VNC server
+    /// connections, bytes (K and M suffixes); caps what the kernel queues per connection. 0: the
+    /// kernel's autotuning
+    #[arg(long, value_name = "BYTES", env = "OXVNC_SOCKET_BUFFER", default_value = "0", value_parser = parse_bytes_or_zero)]
+    socket_buffer: usize,
     /// Log the client address from X-Forwarded-For (only behind a reverse proxy you run)
     #[arg(long, env = "OXVNC_TRUST_PROXY")]
     trust_proxy: bool,
@@ -121,6 +132,7 @@ pub struct Limits {
     pub connect_timeout: Duration,
     pub max_message_size: usize,
     pub heartbeat: Option<Duration>,
+    pub socket_buffer: Option<u32>,
 }
 
 /// What every connection shares.
@@ -187,6 +199,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     let nonzero = |d: Duration| (!d.is_zero()).then_some(d);
+    let socket_buffer = match args.socket_buffer {
+        0 => None,
+        n => Some(u32::try_from(n).ok().filter(|n| *n <= 1 << 30).context("--socket-buffer: at most 1G")?),
+    };
     let (shutdown, _) = watch::channel(false);
     let state = Arc::new(State {
         limits: Limits {
@@ -197,6 +213,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             connect_timeout: nonzero(args.connect_timeout).unwrap_or(Duration::from_secs(10)),
             max_message_size: args.max_message_size,
             heartbeat: nonzero(args.heartbeat),
+            socket_buffer,
         },
         targets,
         origins: AllowedOrigins::new(&args.allowed_origins),
@@ -210,7 +227,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut listeners = Vec::new();
     for spec in &args.listen {
         for addr in resolve(spec)? {
-            let l = listen::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+            let l = listen::bind(addr, socket_buffer).with_context(|| format!("cannot listen on {addr}"))?;
             listeners.push(l);
         }
     }
@@ -219,7 +236,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     let target = match &state.targets {
         Targets::Fixed(t) => t.to_string(),
-        Targets::Tokens { .. } => format!("tokens from {}", args.token_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
+        Targets::Tokens { .. } => {
+            format!("tokens from {}", args.token_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default())
+        }
         Targets::Demo => "the demo desktop".to_owned(),
     };
     let (stop, _) = watch::channel(false);
@@ -278,7 +297,9 @@ async fn sessions_ended(state: &State) {
 fn resolve(spec: &str) -> anyhow::Result<Vec<SocketAddr>> {
     let spec = spec.trim();
     if spec.parse::<u16>().is_ok() {
-        bail!("--listen {spec}: give HOST:PORT (127.0.0.1:{spec} for this machine only, 0.0.0.0:{spec} for all interfaces)");
+        bail!(
+            "--listen {spec}: give HOST:PORT (127.0.0.1:{spec} for this machine only, 0.0.0.0:{spec} for all interfaces)"
+        );
     }
     let mut addrs: Vec<SocketAddr> = spec
         .to_socket_addrs()
@@ -313,6 +334,10 @@ fn parse_bytes(s: &str) -> Result<usize, String> {
     };
     let n: usize = num.trim().parse().map_err(|_| format!("{s:?} is not a size in bytes"))?;
     n.checked_mul(mult).filter(|n| *n >= 1).ok_or_else(|| format!("{s:?} is not a usable size"))
+}
+
+fn parse_bytes_or_zero(s: &str) -> Result<usize, String> {
+    if s.trim() == "0" { Ok(0) } else { parse_bytes(s) }
 }
 
 fn parse_size(s: &str) -> Result<(u16, u16), String> {

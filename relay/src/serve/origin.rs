@@ -36,7 +36,7 @@ impl AllowedOrigins {
             return true;
         }
         let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
-        if self.origins.iter().any(|o| *o == origin) {
+        if self.origins.contains(&origin) {
             return true;
         }
         let Some(origin_authority) = origin.parse::<Uri>().ok().and_then(|u| u.authority().cloned()) else {

@@ -19,6 +19,7 @@ use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -27,7 +28,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tracing::{debug, info};
 
 use super::State;
-use super::metrics::{Closed, Failure};
+use super::metrics::{CloseReason, Failure};
 use super::target::{Conn, Target};
 
 /// The most read from the VNC server into one WebSocket message.
@@ -92,7 +93,13 @@ struct Shared {
     start: Instant,
     /// Milliseconds after `start` of the last data either way.
     last_data_ms: AtomicU64,
-    pong_seen: AtomicBool,
+    /// Evidence that the browser is alive since the last heartbeat: any message from it (a pong,
+    /// data), or a message to it that its TCP stack took. A ping is queued behind the data sent
+    /// before it, so on a busy or slow link its pong can take long; the data moving is proof
+    /// enough. A dead browser stops both.
+    alive: AtomicBool,
+    /// Asks the sending direction to send a ping.
+    ping: Notify,
     to_client: AtomicU64,
     from_client: AtomicU64,
 }
@@ -131,19 +138,34 @@ impl End {
     }
 
     /// The metric label, and the close frame to send (none when the client is gone or closed first).
-    fn outcome(&self) -> (Closed, Option<(CloseCode, String)>) {
+    fn outcome(&self) -> (CloseReason, Option<(CloseCode, String)>) {
         match self {
-            End::TargetEof => (Closed::TargetClosed, Some((CloseCode::Normal, "the VNC server closed the connection".into()))),
-            End::TargetError(e) => (Closed::TargetError, Some((CloseCode::Error, short(format!("VNC server connection failed: {e}"))))),
-            End::ClientClose => (Closed::ClientClosed, None),
-            End::ClientGone => (Closed::ClientGone, None),
-            End::Text => (Closed::TextFrame, Some((CloseCode::Unsupported, "text messages are not supported; send binary".into()))),
-            End::TooBig => (Closed::MessageTooBig, Some((CloseCode::Size, "message too big".into()))),
-            End::Protocol(p) => (Closed::ProtocolError, Some((CloseCode::Protocol, short(format!("WebSocket protocol error: {p}"))))),
-            End::Idle => (Closed::IdleTimeout, Some((CloseCode::Policy, "idle timeout".into()))),
-            End::SessionLimit => (Closed::SessionLimit, Some((CloseCode::Policy, "session time limit reached".into()))),
-            End::Heartbeat => (Closed::HeartbeatTimeout, Some((CloseCode::Away, "no pong to heartbeat ping".into()))),
-            End::Shutdown => (Closed::Shutdown, Some((CloseCode::Away, "server shutting down".into()))),
+            End::TargetEof => {
+                (CloseReason::TargetClosed, Some((CloseCode::Normal, "the VNC server closed the connection".into())))
+            }
+            End::TargetError(e) => (
+                CloseReason::TargetError,
+                Some((CloseCode::Error, short(format!("VNC server connection failed: {e}")))),
+            ),
+            End::ClientClose => (CloseReason::ClientClosed, None),
+            End::ClientGone => (CloseReason::ClientGone, None),
+            End::Text => (
+                CloseReason::TextFrame,
+                Some((CloseCode::Unsupported, "text messages are not supported; send binary".into())),
+            ),
+            End::TooBig => (CloseReason::MessageTooBig, Some((CloseCode::Size, "message too big".into()))),
+            End::Protocol(p) => (
+                CloseReason::ProtocolError,
+                Some((CloseCode::Protocol, short(format!("WebSocket protocol error: {p}")))),
+            ),
+            End::Idle => (CloseReason::IdleTimeout, Some((CloseCode::Policy, "idle timeout".into()))),
+            End::SessionLimit => {
+                (CloseReason::SessionLimit, Some((CloseCode::Policy, "session time limit reached".into())))
+            }
+            End::Heartbeat => {
+                (CloseReason::HeartbeatTimeout, Some((CloseCode::Away, "no pong to heartbeat ping".into())))
+            }
+            End::Shutdown => (CloseReason::Shutdown, Some((CloseCode::Away, "server shutting down".into()))),
         }
     }
 }
@@ -194,17 +216,22 @@ pub async fn run(state: Arc<State>, upgrade: OnUpgrade, plan: Plan) {
     let shared = Shared {
         start: Instant::now(),
         last_data_ms: AtomicU64::new(0),
-        pong_seen: AtomicBool::new(false),
+        alive: AtomicBool::new(false),
+        ping: Notify::new(),
         to_client: AtomicU64::new(0),
         from_client: AtomicU64::new(0),
     };
     let (mut tx, mut rx) = ws.split();
-    let (closed, reason) = match plan.target.connect(state.limits.connect_timeout, state.demo.as_ref()).await {
+    let (closed, reason) = match plan
+        .target
+        .connect(state.limits.connect_timeout, state.limits.socket_buffer, state.demo.as_ref())
+        .await
+    {
         Err(e) => {
             state.metrics.fail(Failure::TargetUnreachable);
             let reason = short(format!("cannot reach the VNC server: {e}"));
             close(&mut tx, &mut rx, Some((CloseCode::Error, reason.clone()))).await;
-            (Closed::TargetUnreachable, reason)
+            (CloseReason::TargetUnreachable, reason)
         }
         Ok(conn) => {
             let end = relay(&state, &shared, &mut tx, &mut rx, conn).await;
@@ -297,6 +324,7 @@ async fn client_to_target<W: AsyncWrite + Unpin>(state: &State, sh: &Shared, rx:
             Some(Err(e)) => return End::from_ws(e),
             Some(Ok(m)) => m,
         };
+        sh.alive.store(true, Relaxed);
         match msg {
             Message::Binary(data) => {
                 sh.touch();
@@ -313,9 +341,8 @@ async fn client_to_target<W: AsyncWrite + Unpin>(state: &State, sh: &Shared, rx:
                 }
             }
             Message::Text(_) => return End::Text,
-            Message::Pong(_) => sh.pong_seen.store(true, Relaxed),
-            // tungstenite answers pings itself.
-            Message::Ping(_) | Message::Frame(_) => {}
+            // tungstenite answers pings itself; a pong is what `alive` is set for below.
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
             Message::Close(_) => return End::ClientClose,
         }
     }
@@ -323,12 +350,6 @@ async fn client_to_target<W: AsyncWrite + Unpin>(state: &State, sh: &Shared, rx:
 
 async fn target_to_client<R: ChunkRead>(state: &State, sh: &Shared, tx: &mut WsTx, mut r: R) -> End {
     let mut buf = BytesMut::new();
-    let mut heartbeat = state.limits.heartbeat.map(|d| {
-        let mut i = tokio::time::interval_at(Instant::now() + d, d);
-        i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        i
-    });
-    let mut awaiting_pong = false;
     loop {
         tokio::select! {
             read = r.read_chunk(&mut buf) => match read {
@@ -339,17 +360,13 @@ async fn target_to_client<R: ChunkRead>(state: &State, sh: &Shared, tx: &mut WsT
                         return End::from_ws(e);
                     }
                     sh.touch();
+                    sh.alive.store(true, Relaxed);
                     sh.to_client.fetch_add(n as u64, Relaxed);
                     state.metrics.bytes_to_client.fetch_add(n as u64, Relaxed);
                 }
                 Err(e) => return End::TargetError(e),
             },
-            () = tick(&mut heartbeat) => {
-                if awaiting_pong && !sh.pong_seen.load(Relaxed) {
-                    return End::Heartbeat;
-                }
-                sh.pong_seen.store(false, Relaxed);
-                awaiting_pong = true;
+            () = sh.ping.notified() => {
                 if let Err(e) = tx.send(Message::Ping(bytes::Bytes::from_static(b"oxvnc"))).await {
                     return End::from_ws(e);
                 }
@@ -358,34 +375,33 @@ async fn target_to_client<R: ChunkRead>(state: &State, sh: &Shared, tx: &mut WsT
     }
 }
 
-async fn tick(i: &mut Option<tokio::time::Interval>) {
-    match i {
-        Some(i) => {
-            i.tick().await;
-        }
-        None => std::future::pending().await,
-    }
-}
-
-/// Idle timeout, session time limit, and the end of the drain after SIGTERM.
+/// Idle timeout, session time limit, heartbeat, and the end of the drain after SIGTERM.
 async fn limits(state: &State, sh: &Shared, shutdown: &mut tokio::sync::watch::Receiver<bool>) -> End {
     let lim = &state.limits;
     let session_end = lim.max_session.map(|d| sh.start + d);
+    let mut next_beat = lim.heartbeat.map(|d| sh.start + d);
+    let mut ping_outstanding = false;
+    let idle_end = || lim.idle_timeout.map(|d| sh.start + Duration::from_millis(sh.last_data_ms.load(Relaxed)) + d);
     loop {
-        let idle_end = lim.idle_timeout.map(|d| sh.start + Duration::from_millis(sh.last_data_ms.load(Relaxed)) + d);
-        let next = match (session_end, idle_end) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let next = [session_end, idle_end(), next_beat].into_iter().flatten().min();
         tokio::select! {
             () = sleep_until(next) => {
                 let now = Instant::now();
                 if session_end.is_some_and(|t| now >= t) {
                     return End::SessionLimit;
                 }
-                if let Some(d) = lim.idle_timeout {
-                    if now >= sh.start + Duration::from_millis(sh.last_data_ms.load(Relaxed)) + d {
-                        return End::Idle;
+                if idle_end().is_some_and(|t| now >= t) {
+                    return End::Idle;
+                }
+                if let (Some(beat), Some(every)) = (next_beat, lim.heartbeat) {
+                    if now >= beat {
+                        // No pong, no message and no data taken since the last ping: gone.
+                        if !sh.alive.swap(false, Relaxed) && ping_outstanding {
+                            return End::Heartbeat;
+                        }
+                        ping_outstanding = true;
+                        sh.ping.notify_one();
+                        next_beat = Some(now + every);
                     }
                 }
             }
@@ -417,7 +433,10 @@ trait ChunkRead: Send {
 macro_rules! socket_chunk_read {
     ($t:ty) => {
         impl ChunkRead for $t {
-            fn read_chunk<'a>(&'a mut self, buf: &'a mut BytesMut) -> impl Future<Output = io::Result<usize>> + Send + 'a {
+            fn read_chunk<'a>(
+                &'a mut self,
+                buf: &'a mut BytesMut,
+            ) -> impl Future<Output = io::Result<usize>> + Send + 'a {
                 async move {
                     loop {
                         if buf.capacity() == 0 {
@@ -441,11 +460,9 @@ socket_chunk_read!(tokio::net::unix::ReadHalf<'_>);
 
 /// The in-process demo server.
 impl ChunkRead for tokio::io::ReadHalf<DuplexStream> {
-    fn read_chunk<'a>(&'a mut self, buf: &'a mut BytesMut) -> impl Future<Output = io::Result<usize>> + Send + 'a {
-        async move {
-            buf.reserve(CHUNK);
-            self.read_buf(buf).await
-        }
+    async fn read_chunk(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
+        buf.reserve(CHUNK);
+        self.read_buf(buf).await
     }
 }
 

@@ -7,8 +7,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::net::SocketAddr;
 use tokio::io::DuplexStream;
-use tokio::net::{TcpStream, UnixStream};
+
+use tokio::net::{TcpSocket, TcpStream, UnixStream};
 
 use crate::demo::Demo;
 
@@ -57,22 +59,31 @@ impl Target {
         if host.contains(':') && host.parse::<std::net::Ipv6Addr>().is_err() {
             return Err(BadTarget(format!("{s:?}: write IPv6 addresses as [addr]:port")));
         }
-        let port: u16 = port
-            .parse()
-            .ok()
-            .filter(|p| *p != 0)
-            .ok_or_else(|| BadTarget(format!("{s:?}: bad port {port:?}")))?;
+        let port: u16 =
+            port.parse().ok().filter(|p| *p != 0).ok_or_else(|| BadTarget(format!("{s:?}: bad port {port:?}")))?;
         Ok(Target::Tcp { host: host.to_owned(), port })
     }
 
     /// Opens a byte stream to the target, giving up after `timeout`.
-    pub async fn connect(&self, timeout: Duration, demo: Option<&Arc<Demo>>) -> io::Result<Conn> {
+    /// `socket_buffer`: SO_SNDBUF/SO_RCVBUF for a TCP target (`None`: the kernel's autotuning).
+    pub async fn connect(
+        &self,
+        timeout: Duration,
+        socket_buffer: Option<u32>,
+        demo: Option<&Arc<Demo>>,
+    ) -> io::Result<Conn> {
         let fut = async {
             match self {
                 Target::Tcp { host, port } => {
-                    let stream = TcpStream::connect((host.as_str(), *port)).await?;
-                    stream.set_nodelay(true)?;
-                    Ok(Conn::Tcp(stream))
+                    let mut last = None;
+                    for addr in tokio::net::lookup_host((host.as_str(), *port)).await? {
+                        match connect_tcp(addr, socket_buffer).await {
+                            Ok(stream) => return Ok(Conn::Tcp(stream)),
+                            Err(e) => last = Some(e),
+                        }
+                    }
+                    Err(last
+                        .unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "the name resolves to no address")))
                 }
                 Target::Unix(path) => Ok(Conn::Unix(UnixStream::connect(path).await?)),
                 Target::Demo => {
@@ -93,6 +104,16 @@ impl Target {
             Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "timed out")),
         }
     }
+}
+
+async fn connect_tcp(addr: SocketAddr, socket_buffer: Option<u32>) -> io::Result<TcpStream> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    if let Some(n) = socket_buffer {
+        socket.set_send_buffer_size(n)?;
+        socket.set_recv_buffer_size(n)?;
+    }
+    socket.set_nodelay(true)?;
+    socket.connect(addr).await
 }
 
 impl fmt::Display for Target {

@@ -23,7 +23,12 @@ struct Stamp {
 impl Stamp {
     fn of(path: &Path) -> Option<Stamp> {
         let m = fs::metadata(path).ok()?;
-        Some(Stamp { mtime: (m.mtime(), m.mtime_nsec()), ctime: (m.ctime(), m.ctime_nsec()), len: m.len(), ino: m.ino() })
+        Some(Stamp {
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+            len: m.len(),
+            ino: m.ino(),
+        })
     }
 }
 
@@ -45,8 +50,8 @@ impl TokenFile {
     /// Opens and reads the token source once; fails when the path cannot be read at all, so a
     /// typo in `--token-file` is reported at start-up.
     pub fn open(path: PathBuf) -> anyhow::Result<TokenFile> {
-        let meta = fs::metadata(&path)
-            .map_err(|e| anyhow::anyhow!("cannot read --token-file {}: {e}", path.display()))?;
+        let meta =
+            fs::metadata(&path).map_err(|e| anyhow::anyhow!("cannot read --token-file {}: {e}", path.display()))?;
         if meta.is_dir() {
             fs::read_dir(&path).map_err(|e| anyhow::anyhow!("cannot list --token-file {}: {e}", path.display()))?;
         }
