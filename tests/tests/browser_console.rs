@@ -335,13 +335,16 @@ enum Input {
     Pointer(u16, u16, u8),
 }
 
+/// The reference viewer's region after its last complete update.
+type LatestRegion = Arc<Mutex<Option<RgbaImage>>>;
+
 /// Connects to `ws_url`, sends `inputs` once connected, and keeps the latest framebuffer region
 /// `region` in the returned slot after every complete update.
 fn reference_viewer(
     ws_url: String,
     inputs: Vec<Input>,
     region: [u32; 4],
-) -> (Arc<Mutex<Option<RgbaImage>>>, tokio::task::JoinHandle<Result<(), String>>) {
+) -> (LatestRegion, tokio::task::JoinHandle<Result<(), String>>) {
     let slot = Arc::new(Mutex::new(None));
     let out = Arc::clone(&slot);
     let task = tokio::spawn(async move {

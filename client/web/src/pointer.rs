@@ -120,7 +120,8 @@ pub fn to_framebuffer(x: f64, y: f64, css_w: f64, css_h: f64, fb_w: u16, fb_h: u
 /// CSS size of a `fb_w`×`fb_h` screen fitted into a `box_w`×`box_h` area, keeping the aspect
 /// ratio (scaled up or down).
 pub fn fit(fb_w: u16, fb_h: u16, box_w: f64, box_h: f64) -> (f64, f64) {
-    if fb_w == 0 || fb_h == 0 || !(box_w > 0.0) || !(box_h > 0.0) {
+    let usable = |v: f64| v.is_finite() && v > 0.0;
+    if fb_w == 0 || fb_h == 0 || !usable(box_w) || !usable(box_h) {
         return (f64::from(fb_w), f64::from(fb_h));
     }
     let scale = (box_w / f64::from(fb_w)).min(box_h / f64::from(fb_h));
