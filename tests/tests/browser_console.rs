@@ -329,10 +329,11 @@ fn crop(img: &RgbaImage, r: [u32; 4]) -> RgbaImage {
 // A native reference viewer: the oxvnc-rfb engine over a WebSocket, typing keysyms itself.
 
 /// Input the reference viewer sends.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 enum Input {
     Key(u32, bool),
     Pointer(u16, u16, u8),
+    Clipboard(String),
 }
 
 /// The reference viewer's region after its last complete update.
@@ -369,6 +370,7 @@ fn reference_viewer(
                             match input {
                                 Input::Key(k, down) => conn.key(k, down),
                                 Input::Pointer(x, y, buttons) => conn.pointer(x, y, buttons),
+                                Input::Clipboard(text) => conn.clipboard(&text),
                             }
                         }
                     }
@@ -396,6 +398,9 @@ fn reference_viewer(
 /// are not on chromedriver's US keyboard (it sends those as a `keydown` without `key` and a
 /// `keypress` with the character).
 const TYPED: &str = "oxvnc 42\u{E007}Hi! ~é€";
+
+/// What is typed into the clipboard panel and sent to the server.
+const PASTED: &str = " pasted";
 
 /// The keysyms typing `TYPED` must produce: each character pressed and released (WebDriver also
 /// presses Shift around capitals and shifted symbols; the demo ignores modifiers).
@@ -476,6 +481,19 @@ fn console_autoconnects_to_the_demo_and_types_into_it() {
 
             let (shown, reference) =
                 match_reference(&client, &reference_relay, typed_keysyms(), TEXT_ROWS, Some(&before), "typed-text").await?;
+
+            // The clipboard panel: text typed there goes to the server's clipboard when the text
+            // area loses focus or the button is pressed (the demo shows a paste as typed text).
+            let find = |css: &'static str| {
+                let client = client.clone();
+                async move { client.find(Locator::Css(css)).await.map_err(|e| format!("finding {css}: {e}")) }
+            };
+            find("button[data-tool=clipboard]").await?.click().await.map_err(|e| format!("opening the clipboard panel: {e}"))?;
+            find("#oxvnc-clipboard-text").await?.send_keys(PASTED).await.map_err(|e| format!("typing into the clipboard panel: {e}"))?;
+            find("button[data-tool=send-clipboard]").await?.click().await.map_err(|e| format!("sending the clipboard: {e}"))?;
+            // The reference desktop already shows the typed text; a new viewer pastes there.
+            let inputs = vec![Input::Clipboard(PASTED.into())];
+            match_reference(&client, &reference_relay, inputs, TEXT_ROWS, Some(&shown), "pasted-text").await?;
             Ok((before, shown, reference))
         }
         .await;

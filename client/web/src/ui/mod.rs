@@ -172,6 +172,9 @@ pub fn app() -> Html {
     let session = use_mut_ref(|| None::<Session>);
     let last_settings = use_mut_ref(|| (*initial).clone());
     let reconnect_timer = use_mut_ref(|| None::<Timeout>);
+    // The clipboard text last sent to the server (the panel sends on change and on its button;
+    // the same text twice in a row is sent once). Forgotten when the server's clipboard changes.
+    let clipboard_sent = use_mut_ref(|| None::<String>);
     let canvas_ref = use_node_ref();
 
     let connect = {
@@ -180,6 +183,7 @@ pub fn app() -> Html {
         let dispatcher = ui.dispatcher();
         let last_settings = last_settings.clone();
         let reconnect_timer = reconnect_timer.clone();
+        let clipboard_sent = clipboard_sent.clone();
         Callback::from(move |settings: Settings| {
             reconnect_timer.borrow_mut().take();
             // The old session (if any) closes before the new one opens.
@@ -190,8 +194,11 @@ pub fn app() -> Html {
                 return;
             };
             let d = dispatcher.clone();
+            clipboard_sent.borrow_mut().take();
+            let clipboard_sent = clipboard_sent.clone();
             let on_event: Rc<dyn Fn(UiEvent)> = Rc::new(move |e: UiEvent| {
                 if let UiEvent::Clipboard(text) = &e {
+                    clipboard_sent.borrow_mut().take();
                     clipboard::write_system(text);
                 }
                 d.dispatch(Action::Session(e));
@@ -280,9 +287,14 @@ pub fn app() -> Html {
     };
     let on_clipboard_send = {
         let session = session.clone();
+        let clipboard_sent = clipboard_sent.clone();
         Callback::from(move |text: String| {
+            if clipboard_sent.borrow().as_deref() == Some(text.as_str()) {
+                return;
+            }
             if let Some(s) = session.borrow().as_ref() {
                 s.send_clipboard(&text);
+                *clipboard_sent.borrow_mut() = Some(text);
             }
         })
     };

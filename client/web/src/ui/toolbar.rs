@@ -38,7 +38,7 @@ pub fn toolbar(props: &ToolbarProps) -> Html {
                 onclick={send(vec![keysym::ESCAPE])}>{ "Esc" }</button>
             <button type="button" disabled={props.view_only} title="Send Tab"
                 onclick={send(vec![keysym::TAB])}>{ "Tab" }</button>
-            <button type="button" aria-pressed={props.clipboard_open.to_string()} onclick={clip}>{ "Clipboard" }</button>
+            <button type="button" data-tool="clipboard" aria-pressed={props.clipboard_open.to_string()} onclick={clip}>{ "Clipboard" }</button>
             <button type="button" onclick={full}>{ "Fullscreen" }</button>
             <button type="button" class="oxvnc-danger" onclick={disconnect}>{ "Disconnect" }</button>
         </nav>
@@ -69,7 +69,7 @@ pub fn clipboard_panel(props: &ClipboardProps) -> Html {
             <label for="oxvnc-clipboard-text">{ "Clipboard" }</label>
             <p class="oxvnc-hint">{ "Text copied on the remote desktop appears here. Edit it to paste it there." }</p>
             <textarea id="oxvnc-clipboard-text" value={props.text.clone()} readonly={props.view_only} {oninput} {onchange}/>
-            <button type="button" disabled={props.view_only} {onclick}>{ "Send to remote" }</button>
+            <button type="button" data-tool="send-clipboard" disabled={props.view_only} {onclick}>{ "Send to remote" }</button>
         </aside>
     }
 }
