@@ -6,6 +6,7 @@
 //! - [`tokens`], [`target`], [`origin`], [`metrics`], [`tls`]: the pieces they use.
 
 mod http;
+mod io;
 mod listen;
 mod metrics;
 mod origin;

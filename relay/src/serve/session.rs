@@ -16,9 +16,10 @@ use std::time::Duration;
 use bytes::BytesMut;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
+use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
@@ -28,20 +29,22 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tracing::{debug, info};
 
 use super::State;
+use super::io::{CHUNK, ClientIo, ReadySocket, read_chunk as read_socket};
 use super::metrics::{CloseReason, Failure};
 use super::target::{Conn, Target};
 
-/// The most read from the VNC server into one WebSocket message.
-const CHUNK: usize = 64 * 1024;
 /// tungstenite's read granularity. Its buffer is zero-filled up to this size on the first read, so
 /// it is what an idle session costs; client-to-server traffic (input events) is small.
 const WS_READ_BUFFER: usize = 4 * 1024;
 /// How long to wait for the client's half of the closing handshake after ours.
 const CLOSE_WAIT: Duration = Duration::from_secs(10);
 
-type Ws = WebSocketStream<TokioIo<Upgraded>>;
-type WsTx = SplitSink<Ws, Message>;
-type WsRx = SplitStream<Ws>;
+/// What a WebSocket can run over: the browser's TCP socket, or TLS (any upgraded connection).
+pub trait ClientStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> ClientStream for T {}
+
+type WsTx<S> = SplitSink<WebSocketStream<S>, Message>;
+type WsRx<S> = SplitStream<WebSocketStream<S>>;
 
 /// A session that passed the handshake checks, waiting for the upgraded connection.
 pub struct Plan {
@@ -208,7 +211,16 @@ pub async fn run(state: Arc<State>, upgrade: OnUpgrade, plan: Plan) {
             return;
         }
     };
-    let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config(&state))).await;
+    // Plain ws:// gets the browser's socket back from hyper for the read-ahead reads of
+    // [`ClientIo`]; anything else (TLS) stays behind hyper's `Upgraded`.
+    match upgraded.downcast::<TokioIo<TcpStream>>() {
+        Ok(parts) => session(state, plan, ClientIo::new(parts.io.into_inner(), parts.read_buf)).await,
+        Err(upgraded) => session(state, plan, TokioIo::new(upgraded)).await,
+    }
+}
+
+async fn session<S: ClientStream>(state: Arc<State>, plan: Plan, io: S) {
+    let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config(&state))).await;
     state.metrics.sessions_total.fetch_add(1, Relaxed);
     let token = plan.token.as_deref().unwrap_or("-");
     info!(peer = %plan.peer, target = %plan.target, token, "session open");
@@ -270,7 +282,7 @@ pub async fn run(state: Arc<State>, upgrade: OnUpgrade, plan: Plan) {
 
 /// Sends our close frame and waits (bounded) for the client's, reading and dropping whatever it
 /// still sends so that closing our socket does not reset data the client has yet to read.
-async fn close(tx: &mut WsTx, rx: &mut WsRx, frame: Option<(CloseCode, String)>) {
+async fn close<S: ClientStream>(tx: &mut WsTx<S>, rx: &mut WsRx<S>, frame: Option<(CloseCode, String)>) {
     let Some((code, reason)) = frame else { return };
     let frame = CloseFrame { code, reason: reason.into() };
     if tokio::time::timeout(CLOSE_WAIT, tx.send(Message::Close(Some(frame)))).await.is_err() {
@@ -286,15 +298,15 @@ async fn close(tx: &mut WsTx, rx: &mut WsRx, frame: Option<(CloseCode, String)>)
     .await;
 }
 
-async fn relay(state: &State, sh: &Shared, tx: &mut WsTx, rx: &mut WsRx, conn: Conn) -> End {
+async fn relay<S: ClientStream>(state: &State, sh: &Shared, tx: &mut WsTx<S>, rx: &mut WsRx<S>, conn: Conn) -> End {
     match conn {
         Conn::Tcp(mut s) => {
             let (r, w) = s.split();
-            pump(state, sh, tx, rx, r, w).await
+            pump(state, sh, tx, rx, SocketRead(r.as_ref()), w).await
         }
         Conn::Unix(mut s) => {
             let (r, w) = s.split();
-            pump(state, sh, tx, rx, r, w).await
+            pump(state, sh, tx, rx, SocketRead(r.as_ref()), w).await
         }
         Conn::Duplex(s) => {
             let (r, w) = tokio::io::split(s);
@@ -303,8 +315,9 @@ async fn relay(state: &State, sh: &Shared, tx: &mut WsTx, rx: &mut WsRx, conn: C
     }
 }
 
-async fn pump<R, W>(state: &State, sh: &Shared, tx: &mut WsTx, rx: &mut WsRx, r: R, w: W) -> End
+async fn pump<S, R, W>(state: &State, sh: &Shared, tx: &mut WsTx<S>, rx: &mut WsRx<S>, r: R, w: W) -> End
 where
+    S: ClientStream,
     R: ChunkRead,
     W: AsyncWrite + Unpin,
 {
@@ -316,7 +329,12 @@ where
     }
 }
 
-async fn client_to_target<W: AsyncWrite + Unpin>(state: &State, sh: &Shared, rx: &mut WsRx, mut w: W) -> End {
+async fn client_to_target<S: ClientStream, W: AsyncWrite + Unpin>(
+    state: &State,
+    sh: &Shared,
+    rx: &mut WsRx<S>,
+    mut w: W,
+) -> End {
     let mut target_writable = true;
     loop {
         let msg = match rx.next().await {
@@ -348,7 +366,12 @@ async fn client_to_target<W: AsyncWrite + Unpin>(state: &State, sh: &Shared, rx:
     }
 }
 
-async fn target_to_client<R: ChunkRead>(state: &State, sh: &Shared, tx: &mut WsTx, mut r: R) -> End {
+async fn target_to_client<S: ClientStream, R: ChunkRead>(
+    state: &State,
+    sh: &Shared,
+    tx: &mut WsTx<S>,
+    mut r: R,
+) -> End {
     let mut buf = BytesMut::new();
     loop {
         tokio::select! {
@@ -429,34 +452,14 @@ trait ChunkRead: Send {
     fn read_chunk<'a>(&'a mut self, buf: &'a mut BytesMut) -> impl Future<Output = io::Result<usize>> + Send + 'a;
 }
 
-/// Sockets: wait for readability with no buffer, read into one, give it back once drained.
-macro_rules! socket_chunk_read {
-    ($t:ty) => {
-        impl ChunkRead for $t {
-            fn read_chunk<'a>(
-                &'a mut self,
-                buf: &'a mut BytesMut,
-            ) -> impl Future<Output = io::Result<usize>> + Send + 'a {
-                async move {
-                    loop {
-                        if buf.capacity() == 0 {
-                            self.readable().await?;
-                        }
-                        buf.reserve(CHUNK);
-                        match self.try_read_buf(buf) {
-                            Ok(n) => return Ok(n),
-                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => *buf = BytesMut::new(),
-                            Err(e) => return Err(e),
-                        }
-                    }
-                }
-            }
-        }
-    };
-}
+/// TCP and Unix sockets: see [`read_socket`].
+struct SocketRead<'a, T>(&'a T);
 
-socket_chunk_read!(tokio::net::tcp::ReadHalf<'_>);
-socket_chunk_read!(tokio::net::unix::ReadHalf<'_>);
+impl<T: ReadySocket> ChunkRead for SocketRead<'_, T> {
+    fn read_chunk<'a>(&'a mut self, buf: &'a mut BytesMut) -> impl Future<Output = io::Result<usize>> + Send + 'a {
+        read_socket(self.0, buf)
+    }
+}
 
 /// The in-process demo server.
 impl ChunkRead for tokio::io::ReadHalf<DuplexStream> {
