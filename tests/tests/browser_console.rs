@@ -682,6 +682,57 @@ fn console_asks_for_the_password_and_says_when_it_is_wrong() {
 }
 
 #[test]
+fn console_reconnects_when_asked() {
+    let web = web_root();
+    // The relay ends every session after 2 s (close code 1008).
+    let relay = Relay::start(&["--demo", "--web", path_str(web), "--max-session", "2"]);
+    let browser = Browser::start();
+    let url = format!("http://127.0.0.1:{}/?autoconnect=1&reconnect=1&reconnect_delay=3000", relay.port());
+    let sessions = || {
+        let log = std::fs::read_to_string(relay.server.log_path()).unwrap_or_default();
+        log.lines().filter(|l| l.contains("session open")).count()
+    };
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let result = rt.block_on(async {
+        let client = browser.session().await;
+        let result = async {
+            open_console(&client, &url, DEMO_SIZE).await?;
+            let limit = CONNECT_LIMIT + Duration::from_secs(5);
+            let waiting = wait_page(&client, None, limit, "the reconnect notice", |p| p.state == "disconnected" || sessions() >= 2);
+            let page = waiting.await?;
+            let notice = page.status.clone();
+            let deadline = Instant::now() + limit;
+            loop {
+                let page = read_page(&client, None).await?;
+                if page.state == "connected" && sessions() >= 2 {
+                    return Ok((notice, page));
+                }
+                if Instant::now() >= deadline {
+                    return Err(format!("no second session within {limit:?}: {page:?}, {} sessions", sessions()));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        .await;
+        let _ = client.close().await;
+        result
+    });
+    let (notice, page) =
+        result.unwrap_or_else(|e| panic!("{e}\n{}\n{}", relay.server.diagnostics(), browser.diagnostics()));
+    assert!(sessions() >= 2, "the console did not open a second session");
+    assert_eq!(page.size, Some(DEMO_SIZE));
+    eprintln!("status while reconnecting: {notice:?}");
+    // Either the notice was caught while waiting, or the reconnect was already under way.
+    if !notice.is_empty() && !notice.starts_with("Connect") {
+        assert!(
+            notice.contains("session time limit reached") && notice.contains("Reconnecting in 3 s"),
+            "status while reconnecting: {notice:?}"
+        );
+    }
+}
+
+#[test]
 fn console_explains_an_unreachable_relay() {
     let web = web_root();
     let relay = Relay::start(&["--demo", "--web", path_str(web)]);
