@@ -3,9 +3,11 @@
 //! awaits the other's socket, nothing is queued without bound). The relay never looks inside the
 //! RFB stream.
 //!
-//! Memory per session is kept small: no read buffer is held while the VNC server is quiet (one is
-//! taken when the socket is readable and given back when it is drained), tungstenite's read buffer
-//! is small, and its write buffer holds at most one message.
+//! Memory per session is kept small: no read buffer is held while a socket is quiet (one is taken
+//! when the socket is readable and given back when it is drained, see [`super::io`]),
+//! tungstenite's own read buffer is small (on plain ws:// it is fed from our read-ahead, so the
+//! browser's socket is still read 64 KiB per system call), and its write buffer holds at most one
+//! message.
 
 use std::future::Future;
 use std::io;
@@ -33,8 +35,8 @@ use super::io::{CHUNK, ClientIo, ReadySocket, read_chunk as read_socket};
 use super::metrics::{CloseReason, Failure};
 use super::target::{Conn, Target};
 
-/// tungstenite's read granularity. Its buffer is zero-filled up to this size on the first read, so
-/// it is what an idle session costs; client-to-server traffic (input events) is small.
+/// tungstenite's read granularity. Its buffer is zero-filled up to this size on the first read and
+/// kept, so it is most of what an idle session costs.
 const WS_READ_BUFFER: usize = 4 * 1024;
 /// How long to wait for the client's half of the closing handshake after ours.
 const CLOSE_WAIT: Duration = Duration::from_secs(10);
