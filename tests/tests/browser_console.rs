@@ -732,43 +732,46 @@ fn console_reconnects_when_asked() {
     }
 }
 
+/// Opens `url` and waits until the console gives up; returns the error it shows.
+async fn error_shown(client: &Client, url: &str) -> Result<String, String> {
+    client.goto(url).await.map_err(|e| format!("opening {url}: {e}"))?;
+    let page = wait_page(client, None, CONNECT_LIMIT, "the console to give up", |p| p.state == "disconnected").await?;
+    page.error.clone().ok_or_else(|| format!("disconnected without an error message: {page:?}"))
+}
+
 #[test]
-fn console_explains_an_unreachable_relay() {
+fn console_explains_an_unreachable_relay_or_server() {
     let web = web_root();
-    let relay = Relay::start(&["--demo", "--web", path_str(web)]);
+    // Ports that were free a moment ago: nothing answers there.
+    let (dead_relay, dead_vnc) = (servers::free_port(), servers::free_port());
+    let relay = Relay::start(&["--web", path_str(web), "--vnc", &format!("127.0.0.1:{dead_vnc}")]);
     let browser = Browser::start();
-    // A port that was free a moment ago: nothing answers there.
-    let dead = servers::free_port();
-    let url = format!("http://127.0.0.1:{}/?autoconnect=1&port={dead}", relay.port());
+    let to_dead_relay = format!("http://127.0.0.1:{}/?autoconnect=1&port={dead_relay}", relay.port());
+    let to_dead_server = format!("http://127.0.0.1:{}/?autoconnect=1", relay.port());
 
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
     let result = rt.block_on(async {
         let client = browser.session().await;
         let result = async {
-            client.goto(&url).await.map_err(|e| format!("opening {url}: {e}"))?;
-            let deadline = Instant::now() + CONNECT_LIMIT;
-            loop {
-                let page = read_page(&client, None).await?;
-                if page.state == "disconnected" {
-                    return Ok(page);
-                }
-                if Instant::now() >= deadline {
-                    return Err(format!("the console did not give up within {CONNECT_LIMIT:?}: {page:?}"));
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            let relay_error = error_shown(&client, &to_dead_relay).await?;
+            let server_error = error_shown(&client, &to_dead_server).await?;
+            Ok::<_, String>((relay_error, server_error))
         }
         .await;
         let _ = client.close().await;
         result
     });
-    let page = result.unwrap_or_else(|e| panic!("{e}\n{}", browser.diagnostics()));
-    let error = page.error.unwrap_or_default();
+    let (relay_error, server_error) =
+        result.unwrap_or_else(|e| panic!("{e}\n{}\n{}", relay.server.diagnostics(), browser.diagnostics()));
     assert!(
-        error.starts_with(&format!("Could not connect to the relay at ws://127.0.0.1:{dead}/websockify.")),
-        "error shown: {error:?}"
+        relay_error.starts_with(&format!("Could not connect to the relay at ws://127.0.0.1:{dead_relay}/websockify.")),
+        "error shown: {relay_error:?}"
     );
-    assert!(error.contains("Check the host, port and path"), "error shown: {error:?}");
-    drop(relay);
+    assert!(relay_error.contains("Check the host, port and path"), "error shown: {relay_error:?}");
+    // The relay accepted the WebSocket, failed to reach the VNC server and closed with 1011.
+    assert!(
+        server_error.starts_with("The relay could not reach the VNC server (") && server_error.contains("refused"),
+        "error shown: {server_error:?}"
+    );
+    assert!(server_error.contains("try again later."), "error shown: {server_error:?}");
 }
-

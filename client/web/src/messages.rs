@@ -65,10 +65,18 @@ pub fn close_message(code: u16, reason: &str, progress: Progress, url: &str) -> 
         ),
         (1015, _) => format!("The secure connection to the relay failed{because}. Check the relay's certificate."),
         (1006, _) => "The connection to the relay was lost (a network failure, or the relay stopped).".into(),
-        (1011, _) => format!(
-            "The relay could not reach the VNC server{because}. The machine may be off or its console unavailable; \
-             try again later."
-        ),
+        (1011, _) => {
+            // Relays word it "cannot reach the VNC server: <why>"; say it once.
+            let why = strip_prefix_ci(reason, "cannot reach the VNC server:")
+                .or_else(|| strip_prefix_ci(reason, "VNC server connection failed:"))
+                .unwrap_or(reason)
+                .trim();
+            let because = if why.is_empty() { String::new() } else { format!(" ({})", trim_sentence(why)) };
+            format!(
+                "The relay could not reach the VNC server{because}. The machine may be off or its console \
+                 unavailable; try again later."
+            )
+        }
         (1008, _) if reason.to_ascii_lowercase().contains("token") => format!(
             "The relay refused the console token{because}. Open the console again from your dashboard to get a \
              fresh link."
@@ -86,6 +94,12 @@ pub fn close_message(code: u16, reason: &str, progress: Progress, url: &str) -> 
         ),
         (code, _) => format!("The connection closed (code {code}{}).", if reason.is_empty() { String::new() } else { format!(": {}", trim_sentence(reason)) }),
     }
+}
+
+/// `s` without `prefix` (ASCII case-insensitive), if it starts with it.
+fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix).then(|| &s[prefix.len()..])
 }
 
 /// Drops a trailing full stop so the text can sit inside a sentence.
@@ -123,7 +137,11 @@ mod tests {
         assert!(m.contains("token"), "{m}");
         assert!(close_message(1006, "", Progress::Connected, url).contains("lost"));
         let m = close_message(1011, "VNC server connection failed: Connection refused", Progress::Handshake, url);
-        assert!(m.starts_with("The relay could not reach the VNC server (VNC server connection failed: Connection refused)."), "{m}");
+        assert!(m.starts_with("The relay could not reach the VNC server (Connection refused)."), "{m}");
+        let m = close_message(1011, "cannot reach the VNC server: Connection refused (os error 111)", Progress::Handshake, url);
+        assert!(m.starts_with("The relay could not reach the VNC server (Connection refused (os error 111))."), "{m}");
+        let m = close_message(1011, "", Progress::Handshake, url);
+        assert!(m.starts_with("The relay could not reach the VNC server. The machine"), "{m}");
         let m = close_message(1008, "Token 'abc' not found", Progress::Handshake, url);
         assert!(m.starts_with("The relay refused the console token"), "{m}");
         let m = close_message(1008, "idle timeout", Progress::Connected, url);
