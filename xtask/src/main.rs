@@ -113,6 +113,22 @@ fn test(extra: &[String]) -> Result<ExitCode> {
     if !status.success() {
         eprintln!("xtask: tests failed ({status})");
     }
+    // The browser client's own tests run inside headless Chromium; only on a whole-workspace run.
+    let narrowed = !extra.is_empty();
+    if narrowed || !workspace_root().join(CLIENT_DIR).join("Cargo.toml").is_file() {
+        return Ok(util::exit_code(status));
+    }
+    prereqs::ensure_wasm_pack()?;
+    let mut wasm_tests = Command::new("wasm-pack");
+    wasm_tests
+        .args(["test", "--headless", "--chrome", "--chromedriver", "/usr/bin/chromedriver"])
+        .arg(CLIENT_DIR)
+        .current_dir(workspace_root());
+    let wasm_status = util::status(&mut wasm_tests)?;
+    if !wasm_status.success() {
+        eprintln!("xtask: in-browser tests of {CLIENT_DIR} failed ({wasm_status})");
+        return Ok(util::exit_code(wasm_status));
+    }
     Ok(util::exit_code(status))
 }
 

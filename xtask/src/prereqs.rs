@@ -54,6 +54,20 @@ pub fn ensure_wasm_toolchain() -> Result<()> {
     Ok(())
 }
 
+/// The wasm-pack version the in-browser tests run with.
+pub const WASM_PACK_VERSION: &str = "0.15.1";
+
+/// wasm-pack, which runs the client's in-browser tests (`wasm-pack test --headless --chrome`).
+pub fn ensure_wasm_pack() -> Result<()> {
+    let have = stdout_of(Command::new("wasm-pack").arg("--version"))
+        .and_then(|out| out.split_whitespace().nth(1).map(str::to_owned));
+    if have.as_deref() == Some(WASM_PACK_VERSION) {
+        return Ok(());
+    }
+    println!("xtask: installing wasm-pack {WASM_PACK_VERSION}");
+    run(util::cargo().args(["install", "wasm-pack", "--locked", "--version", WASM_PACK_VERSION]))
+}
+
 // ---------------------------------------------------------------------------------------------
 // rustup target
 
