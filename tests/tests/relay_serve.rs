@@ -51,11 +51,9 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 
 /// Runs a test body under its hang guard, after the `oxvnc` binary is built (which may take a
 /// while the first time and is not part of the guard).
-fn guard<F: std::future::Future>(f: F) -> impl std::future::Future<Output = F::Output> {
-    async move {
-        tokio::task::spawn_blocking(oxvnc_tests::oxvnc_bin::oxvnc_path).await.unwrap();
-        timeout(TEST_LIMIT, f).await.expect("test still running after its hang guard")
-    }
+async fn guard<F: std::future::Future>(f: F) -> F::Output {
+    tokio::task::spawn_blocking(oxvnc_tests::oxvnc_bin::oxvnc_path).await.unwrap();
+    timeout(TEST_LIMIT, f).await.expect("test still running after its hang guard")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -654,6 +652,41 @@ async fn demo_desktop_answers_through_the_relay() {
         assert_eq!(greeting(&relay.ws_url("/websockify?token=demo")).await, b"RFB 003.008\n");
         let e = ws_connect(&relay.ws_url("/websockify?token=nope"), &[]).await.expect_err("unknown");
         assert_eq!(refused_status(&e), 404);
+    })
+    .await
+}
+
+/// A client that sends its first WebSocket frame in the same packet as the handshake: the bytes
+/// hyper read past the request must reach the VNC server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frame_pipelined_behind_the_handshake_is_relayed() {
+    guard(async {
+        let echo = Target::echo().await;
+        let relay = Relay::start(&["--vnc", &echo.spec()]);
+        let mut s = TcpStream::connect(relay.addr()).await.unwrap();
+        let payload = b"pipelined";
+        let mask = [0x12u8, 0x34, 0x56, 0x78];
+        let mut out = format!(
+            "GET /websockify HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+            relay.addr()
+        )
+        .into_bytes();
+        out.extend_from_slice(&[0x82, 0x80 | payload.len() as u8]);
+        out.extend_from_slice(&mask);
+        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        s.write_all(&out).await.unwrap();
+
+        // 101 response, then the echo as one unmasked binary frame.
+        let want = [&[0x82, payload.len() as u8][..], payload].concat();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !got.windows(want.len()).any(|w| w == &want[..]) {
+            let n = timeout(Duration::from_secs(10), s.read(&mut buf)).await.expect("echo within 10 s").unwrap();
+            assert!(n > 0, "closed: {:?}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert!(got.starts_with(b"HTTP/1.1 101"), "{:?}", String::from_utf8_lossy(&got));
     })
     .await
 }
