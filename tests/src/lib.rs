@@ -1,6 +1,7 @@
 //! Shared helpers for the cross-crate tests: starting and always stopping real servers, reading
 //! recordings, comparing pixels.
 
+pub mod browser;
 pub mod compat;
 pub mod oxvnc_bin;
 pub mod pixels;

@@ -13,24 +13,23 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use futures_util::{SinkExt, StreamExt};
 use image::RgbaImage;
 use oxvnc_rfb::{keysym, Config, Connection, Event};
+use oxvnc_tests::browser::Browser;
 use oxvnc_tests::compat::{Relay, XvncDesktop};
 use oxvnc_tests::pixels;
-use oxvnc_tests::servers::{self, Server};
+use oxvnc_tests::servers;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
 const ARTIFACTS: &str = "browser-console";
 /// Hang guards (not timing checks).
 const BUILD_LIMIT: Duration = Duration::from_secs(1500);
-const BROWSER_LIMIT: Duration = Duration::from_secs(60);
 const CONNECT_LIMIT: Duration = Duration::from_secs(60);
 const DRAW_LIMIT: Duration = Duration::from_secs(60);
 
@@ -104,104 +103,6 @@ fn path_str(p: &Path) -> &str {
 
 // ---------------------------------------------------------------------------------------------
 // The browser.
-
-/// Headless Chromium with remote debugging, and a chromedriver attached to it; each is stopped by
-/// PID on drop (driver first), then the throw-away profile is removed.
-struct Browser {
-    driver: Option<Server>,
-    chromium: Option<Server>,
-    driver_port: u16,
-    debug_port: u16,
-    profile: PathBuf,
-}
-
-impl Browser {
-    fn start() -> Browser {
-        let profile = servers::artifacts_dir(ARTIFACTS).join(servers::unique_name("chromium-profile"));
-        std::fs::create_dir_all(&profile).unwrap_or_else(|e| panic!("create {}: {e}", profile.display()));
-        let mut cmd = Command::new("/usr/bin/chromium");
-        cmd.args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--no-first-run",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            "--force-color-profile=srgb",
-            "--window-size=1400,900",
-            "--remote-debugging-port=0",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg("about:blank");
-        let mut browser = Browser { driver: None, chromium: None, driver_port: 0, debug_port: 0, profile };
-        let chromium = browser.chromium.insert(Server::spawn("chromium", cmd));
-        // Chromium picks its debugging port and writes it as the first line of this file.
-        let port_file = browser.profile.join("DevToolsActivePort");
-        let deadline = Instant::now() + BROWSER_LIMIT;
-        browser.debug_port = loop {
-            let text = std::fs::read_to_string(&port_file).unwrap_or_default();
-            if let Some(port) = text.lines().next().and_then(|l| l.trim().parse::<u16>().ok()) {
-                break port;
-            }
-            chromium.assert_running();
-            assert!(
-                Instant::now() < deadline,
-                "chromium wrote no {} within {BROWSER_LIMIT:?}\n{}",
-                port_file.display(),
-                chromium.diagnostics()
-            );
-            thread::sleep(Duration::from_millis(50));
-        };
-        let mut last_error = String::new();
-        for _ in 0..3 {
-            let port = servers::free_port();
-            let mut cmd = Command::new("/usr/bin/chromedriver");
-            cmd.arg(format!("--port={port}"));
-            let mut driver = Server::spawn("chromedriver", cmd);
-            match driver.wait_for_port(port, BROWSER_LIMIT) {
-                Ok(()) => {
-                    browser.driver = Some(driver);
-                    browser.driver_port = port;
-                    return browser;
-                }
-                Err(e) => last_error = e,
-            }
-        }
-        panic!("chromedriver did not start in 3 attempts; last error:\n{last_error}");
-    }
-
-    async fn session(&self) -> Client {
-        let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({ "debuggerAddress": format!("127.0.0.1:{}", self.debug_port) }),
-        );
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        ClientBuilder::new(connector)
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{}", self.driver_port))
-            .await
-            .unwrap_or_else(|e| panic!("WebDriver session: {e}\n{}", self.diagnostics()))
-    }
-
-    fn diagnostics(&self) -> String {
-        [&self.chromium, &self.driver]
-            .iter()
-            .filter_map(|s| s.as_ref().map(Server::diagnostics))
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        drop(self.driver.take());
-        drop(self.chromium.take());
-        let _ = std::fs::remove_dir_all(&self.profile);
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Reading the page.
@@ -461,7 +362,7 @@ fn console_autoconnects_to_the_demo_and_types_into_it() {
     let relay = Relay::start(&["--demo", "--web", path_str(web)]);
     // A second, untouched demo desktop for the reference viewer.
     let reference_relay = Relay::start(&["--demo"]);
-    let browser = Browser::start();
+    let browser = Browser::start((1400, 900), ARTIFACTS);
     let url = format!("http://127.0.0.1:{}/?autoconnect=1", relay.port());
 
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
@@ -533,7 +434,7 @@ fn console_scales_to_the_window_and_points_where_the_mouse_is() {
     let web = web_root();
     let relay = Relay::start(&["--demo", "--web", path_str(web)]);
     let reference_relay = Relay::start(&["--demo"]);
-    let browser = Browser::start();
+    let browser = Browser::start((1400, 900), ARTIFACTS);
     let url = format!("http://127.0.0.1:{}/?autoconnect=1&resize=scale", relay.port());
 
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
@@ -582,7 +483,7 @@ fn console_draws_xvnc_exactly() {
     let mut desktop = XvncDesktop::start(SIZE, "browser-console");
     let web = web_root();
     let relay = Relay::start(&["--web", path_str(web), "--vnc", &desktop.vnc_addr()]);
-    let browser = Browser::start();
+    let browser = Browser::start((1400, 900), ARTIFACTS);
     let url = format!("http://127.0.0.1:{}/?autoconnect=1&view_only=1", relay.port());
     let full = [0, 0, SIZE.0, SIZE.1];
 
@@ -630,7 +531,7 @@ fn console_asks_for_the_password_and_says_when_it_is_wrong() {
         oxvnc_tests::x11::start_xvnc(SIZE, &["-SecurityTypes", "VncAuth", "-PasswordFile", path_str(&passwd)]);
     let web = web_root();
     let relay = Relay::start(&["--web", path_str(web), "--vnc", &format!("127.0.0.1:{port}")]);
-    let browser = Browser::start();
+    let browser = Browser::start((1400, 900), ARTIFACTS);
     let url = format!("http://127.0.0.1:{}/?autoconnect=1", relay.port());
 
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
@@ -686,7 +587,7 @@ fn console_reconnects_when_asked() {
     let web = web_root();
     // The relay ends every session after 2 s (close code 1008).
     let relay = Relay::start(&["--demo", "--web", path_str(web), "--max-session", "2"]);
-    let browser = Browser::start();
+    let browser = Browser::start((1400, 900), ARTIFACTS);
     let url = format!("http://127.0.0.1:{}/?autoconnect=1&reconnect=1&reconnect_delay=3000", relay.port());
     let sessions = || {
         let log = std::fs::read_to_string(relay.server.log_path()).unwrap_or_default();
@@ -745,7 +646,7 @@ fn console_explains_an_unreachable_relay_or_server() {
     // Ports that were free a moment ago: nothing answers there.
     let (dead_relay, dead_vnc) = (servers::free_port(), servers::free_port());
     let relay = Relay::start(&["--web", path_str(web), "--vnc", &format!("127.0.0.1:{dead_vnc}")]);
-    let browser = Browser::start();
+    let browser = Browser::start((1400, 900), ARTIFACTS);
     let to_dead_relay = format!("http://127.0.0.1:{}/?autoconnect=1&port={dead_relay}", relay.port());
     let to_dead_server = format!("http://127.0.0.1:{}/?autoconnect=1", relay.port());
 

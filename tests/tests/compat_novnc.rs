@@ -17,23 +17,22 @@
 //! desktop name and solid colour bars, with the JPEG areas within a small rounding tolerance.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use fantoccini::{Client, ClientBuilder};
+use fantoccini::Client;
 use image::RgbaImage;
 use oxvnc_tests::compat::{self, Relay, XvncDesktop};
 use oxvnc_tests::pixels;
-use oxvnc_tests::servers::{self, Server};
-use serde_json::{Value, json};
+use oxvnc_tests::browser::Browser;
+use oxvnc_tests::servers;
+use serde_json::Value;
 
 const SIZE: (u32, u32) = (800, 600);
 const ARTIFACTS: &str = "compat-novnc";
 /// Hang guards (not timing checks): the browser coming up, noVNC connecting, the canvas
 /// settling on the server's picture.
-const BROWSER_LIMIT: Duration = Duration::from_secs(60);
 const CONNECT_LIMIT: Duration = Duration::from_secs(60);
 const DRAW_LIMIT: Duration = Duration::from_secs(60);
 /// The `-desktop` name `x11::start_xvnc` gives Xvnc.
@@ -110,94 +109,6 @@ if (arguments[0]) {
 }
 return out;
 "#;
-
-/// Headless Chromium with remote debugging and a chromedriver attached to it, each stopped by
-/// PID on drop (driver first), then the throw-away profile removed.
-struct Browser {
-    driver: Option<Server>,
-    chromium: Option<Server>,
-    driver_port: u16,
-    debug_port: u16,
-    profile: PathBuf,
-}
-
-impl Browser {
-    fn start() -> Browser {
-        let profile = servers::artifacts_dir(ARTIFACTS).join(servers::unique_name("chromium-profile"));
-        std::fs::create_dir_all(&profile).unwrap_or_else(|e| panic!("create {}: {e}", profile.display()));
-        let mut cmd = Command::new("/usr/bin/chromium");
-        cmd.args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--no-first-run",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            "--force-color-profile=srgb",
-            "--window-size=1024,768",
-            "--remote-debugging-port=0",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg("about:blank");
-        let mut browser = Browser { driver: None, chromium: None, driver_port: 0, debug_port: 0, profile };
-        let chromium = browser.chromium.insert(Server::spawn("chromium", cmd));
-        // Chromium picks its debugging port and writes it as the first line of this file.
-        let port_file = browser.profile.join("DevToolsActivePort");
-        let deadline = Instant::now() + BROWSER_LIMIT;
-        browser.debug_port = loop {
-            let text = std::fs::read_to_string(&port_file).unwrap_or_default();
-            if let Some(port) = text.lines().next().and_then(|l| l.trim().parse::<u16>().ok()) {
-                break port;
-            }
-            chromium.assert_running();
-            assert!(Instant::now() < deadline, "chromium wrote no {} within {BROWSER_LIMIT:?}\n{}", port_file.display(), chromium.diagnostics());
-            thread::sleep(Duration::from_millis(50));
-        };
-
-        let mut last_error = String::new();
-        for _ in 0..3 {
-            let port = servers::free_port();
-            let mut cmd = Command::new("/usr/bin/chromedriver");
-            cmd.arg(format!("--port={port}"));
-            let mut driver = Server::spawn("chromedriver", cmd);
-            match driver.wait_for_port(port, BROWSER_LIMIT) {
-                Ok(()) => {
-                    browser.driver = Some(driver);
-                    browser.driver_port = port;
-                    return browser;
-                }
-                Err(e) => last_error = e,
-            }
-        }
-        panic!("chromedriver did not start in 3 attempts; last error:\n{last_error}");
-    }
-
-    /// A WebDriver session on the running Chromium.
-    async fn session(&self) -> Client {
-        let mut caps = serde_json::Map::new();
-        caps.insert("goog:chromeOptions".into(), json!({ "debuggerAddress": format!("127.0.0.1:{}", self.debug_port) }));
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        ClientBuilder::new(connector)
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{}", self.driver_port))
-            .await
-            .unwrap_or_else(|e| panic!("WebDriver session: {e}\n{}", self.diagnostics()))
-    }
-
-    fn diagnostics(&self) -> String {
-        [&self.chromium, &self.driver].iter().filter_map(|s| s.as_ref().map(Server::diagnostics)).collect::<Vec<_>>().join("\n")
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        drop(self.driver.take());
-        drop(self.chromium.take());
-        let _ = std::fs::remove_dir_all(&self.profile);
-    }
-}
 
 /// A web root with the test page and a link to the noVNC package.
 fn web_root() -> PathBuf {
@@ -371,7 +282,7 @@ fn novnc_in_chromium_draws_xvnc_through_oxvnc_serve() {
     let mut desktop = XvncDesktop::start(SIZE, "compat-novnc");
     let web = web_root();
     let mut relay = Relay::start(&["--web", path_str(&web), "--vnc", &desktop.vnc_addr()]);
-    let browser = Browser::start();
+    let browser = Browser::start((1024, 768), ARTIFACTS);
     let base = format!("http://{}/compat-novnc.html?path=websockify", relay.addr);
 
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");

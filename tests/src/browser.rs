@@ -1,0 +1,118 @@
+//! Headless Chromium with a chromedriver attached, for the tests that drive a real browser
+//! (our console and noVNC): both processes stopped by PID when the guard drops.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder};
+use serde_json::json;
+
+use crate::servers::{self, Server};
+
+/// How long Chromium and chromedriver may take to start.
+pub const BROWSER_LIMIT: Duration = Duration::from_secs(60);
+
+/// Headless Chromium with remote debugging, and a chromedriver attached to it; each is stopped by
+/// PID on drop (driver first), then the throw-away profile is removed.
+pub struct Browser {
+    driver: Option<Server>,
+    chromium: Option<Server>,
+    driver_port: u16,
+    debug_port: u16,
+    profile: PathBuf,
+}
+
+impl Browser {
+    /// Starts Chromium with a `window` of that size (CSS pixels), its throw-away profile under
+    /// `target/test-artifacts/<artifacts>/`.
+    pub fn start(window: (u32, u32), artifacts: &str) -> Browser {
+        let profile = servers::artifacts_dir(artifacts).join(servers::unique_name("chromium-profile"));
+        std::fs::create_dir_all(&profile).unwrap_or_else(|e| panic!("create {}: {e}", profile.display()));
+        let mut cmd = Command::new("/usr/bin/chromium");
+        cmd.args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--force-color-profile=srgb",
+            "--remote-debugging-port=0",
+        ])
+        .arg(format!("--window-size={},{}", window.0, window.1))
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("about:blank");
+        let mut browser = Browser { driver: None, chromium: None, driver_port: 0, debug_port: 0, profile };
+        let chromium = browser.chromium.insert(Server::spawn("chromium", cmd));
+        // Chromium picks its debugging port and writes it as the first line of this file.
+        let port_file = browser.profile.join("DevToolsActivePort");
+        let deadline = Instant::now() + BROWSER_LIMIT;
+        browser.debug_port = loop {
+            let text = std::fs::read_to_string(&port_file).unwrap_or_default();
+            if let Some(port) = text.lines().next().and_then(|l| l.trim().parse::<u16>().ok()) {
+                break port;
+            }
+            chromium.assert_running();
+            assert!(
+                Instant::now() < deadline,
+                "chromium wrote no {} within {BROWSER_LIMIT:?}\n{}",
+                port_file.display(),
+                chromium.diagnostics()
+            );
+            thread::sleep(Duration::from_millis(50));
+        };
+        let mut last_error = String::new();
+        for _ in 0..3 {
+            let port = servers::free_port();
+            let mut cmd = Command::new("/usr/bin/chromedriver");
+            cmd.arg(format!("--port={port}"));
+            let mut driver = Server::spawn("chromedriver", cmd);
+            match driver.wait_for_port(port, BROWSER_LIMIT) {
+                Ok(()) => {
+                    browser.driver = Some(driver);
+                    browser.driver_port = port;
+                    return browser;
+                }
+                Err(e) => last_error = e,
+            }
+        }
+        panic!("chromedriver did not start in 3 attempts; last error:\n{last_error}");
+    }
+
+    /// A WebDriver session on the running Chromium.
+    pub async fn session(&self) -> Client {
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({ "debuggerAddress": format!("127.0.0.1:{}", self.debug_port) }),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{}", self.driver_port))
+            .await
+            .unwrap_or_else(|e| panic!("WebDriver session: {e}\n{}", self.diagnostics()))
+    }
+
+    /// What Chromium and chromedriver logged, for failure messages.
+    pub fn diagnostics(&self) -> String {
+        [&self.chromium, &self.driver]
+            .iter()
+            .filter_map(|s| s.as_ref().map(Server::diagnostics))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        drop(self.driver.take());
+        drop(self.chromium.take());
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
