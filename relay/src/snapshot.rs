@@ -172,12 +172,10 @@ async fn capture(conn: &mut Connection, stream: &mut Transport, have_password: b
         let result = conn.receive(&buf[..n]);
         while let Some(event) = conn.poll_event() {
             match event {
-                Event::CredentialsRequired { .. } => {
-                    if !have_password {
-                        return Err(Failure::Usage(anyhow!(
-                            "the server requires a password: pass it with --password-file FILE"
-                        )));
-                    }
+                Event::CredentialsRequired { .. } if !have_password => {
+                    return Err(Failure::Usage(anyhow!(
+                        "the server requires a password: pass it with --password-file FILE"
+                    )));
                 }
                 Event::Connected { .. } => connected = true,
                 Event::Resized { .. } => {

@@ -367,10 +367,13 @@ fn input_messages() {
     );
 }
 
+/// A server stream and the check its error must pass.
+type HostileCase = (Vec<u8>, fn(&Error) -> bool);
+
 #[test]
 fn hostile_input_is_a_typed_error() {
     let base = || S::handshake_none().server_init(16, 16, "x");
-    let cases: Vec<(Vec<u8>, fn(&Error) -> bool)> = vec![
+    let cases: Vec<HostileCase> = vec![
         (base().update(1).rect(10, 10, 8, 8, 0).0, |e| matches!(e, Error::RectOutOfBounds { .. })),
         (base().update(1).rect(65535, 0, 2, 1, 0).0, |e| matches!(e, Error::RectOutOfBounds { .. })),
         (base().update(1).rect(0, 0, 8, 8, 1).u16(12).u16(0).0, |e| matches!(e, Error::RectOutOfBounds { .. })),

@@ -37,7 +37,7 @@ impl Decoder for RawDecoder {
             self.done += want;
         }
         if r.w > 0 {
-            let last_row = (self.done + r.w as usize - 1) / r.w as usize;
+            let last_row = self.done.div_ceil(r.w as usize);
             if last_row > first_row {
                 t.fb.add_damage(Rect::new(r.x, r.y + first_row as u16, r.w, (last_row - first_row) as u16));
             }
