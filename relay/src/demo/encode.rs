@@ -127,21 +127,13 @@ pub(crate) fn encode_tile(conv: &Converter, tile: &[u32], tw: usize, out: &mut V
     let mut palette = Palette::new();
     let mut fits = true;
     let (mut plain_rle, mut palette_rle) = (0usize, 0usize);
-    let mut i = 0;
-    while i < tile.len() {
-        let p = tile[i];
-        let mut j = i + 1;
-        while j < tile.len() && tile[j] == p {
-            j += 1;
-        }
-        let n = j - i;
+    for_each_run(tile, |p, n| {
         plain_rle += cpx + run_len_bytes(n);
         palette_rle += if n == 1 { 1 } else { 1 + run_len_bytes(n) };
         if fits {
             fits = palette.insert(p);
         }
-        i = j;
-    }
+    });
     let raw = tile.len() * cpx;
     let n = palette.colours.len();
     if fits && n == 1 {
