@@ -142,27 +142,27 @@ impl Metrics {
             "Bytes relayed from browsers to VNC servers (WebSocket payload).",
             self.bytes_from_client.load(Relaxed),
         );
-        s.push_str("# HELP oxvnc_failures_total Refused handshakes and failed sessions, by reason.\n");
-        s.push_str("# TYPE oxvnc_failures_total counter\n");
-        for f in Failure::ALL {
-            let _ = writeln!(
-                s,
-                "oxvnc_failures_total{{reason=\"{}\"}} {}",
-                f.label(),
-                self.failures[f as usize].load(Relaxed)
-            );
-        }
-        s.push_str("# HELP oxvnc_sessions_closed_total Sessions ended, by reason.\n");
-        s.push_str("# TYPE oxvnc_sessions_closed_total counter\n");
-        for c in CloseReason::ALL {
-            let _ = writeln!(
-                s,
-                "oxvnc_sessions_closed_total{{reason=\"{}\"}} {}",
-                c.label(),
-                self.closed[c as usize].load(Relaxed)
-            );
-        }
+        counter_by_reason(
+            &mut s,
+            "oxvnc_failures_total",
+            "Refused handshakes and failed sessions, by reason.",
+            Failure::ALL.iter().map(|&f| (f.label(), self.failures[f as usize].load(Relaxed))),
+        );
+        counter_by_reason(
+            &mut s,
+            "oxvnc_sessions_closed_total",
+            "Sessions ended, by reason.",
+            CloseReason::ALL.iter().map(|&c| (c.label(), self.closed[c as usize].load(Relaxed))),
+        );
         s
+    }
+}
+
+/// One counter family with a `reason` label, in the Prometheus text format.
+fn counter_by_reason<'a>(s: &mut String, name: &str, help: &str, rows: impl Iterator<Item = (&'a str, u64)>) {
+    let _ = write!(s, "# HELP {name} {help}\n# TYPE {name} counter\n");
+    for (reason, v) in rows {
+        let _ = writeln!(s, "{name}{{reason=\"{reason}\"}} {v}");
     }
 }
 
