@@ -406,6 +406,42 @@ async fn timed<T>(f: impl Future<Output = Result<T>>) -> Result<T> {
 // ---------------------------------------------------------------------------------------------
 // Measurements
 
+/// CPU clocks read when a transfer starts, to turn the readings at its end into a [`Transfer`].
+struct CpuMark {
+    relay: Option<f64>,
+    relay_system: Option<f64>,
+    bench: f64,
+    machine: f64,
+    start: Instant,
+}
+
+impl CpuMark {
+    fn start(peer: &Peer) -> CpuMark {
+        CpuMark {
+            relay: peer.cpu_s(),
+            relay_system: peer.system_s(),
+            bench: self_cpu_s(),
+            machine: machine_busy_s(),
+            start: Instant::now(),
+        }
+    }
+
+    /// Elapsed seconds since [`CpuMark::start`] (read right after the last byte).
+    fn secs(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+
+    /// The CPU used since [`CpuMark::start`], with the transfer's figures.
+    fn transfer(&self, peer: &Peer, bytes: u64, secs: f64, messages: Option<u64>) -> Transfer {
+        let all = machine_busy_s() - self.machine;
+        let relay_cpu_s = peer.cpu_s().zip(self.relay).map(|(b, a)| b - a);
+        let bench_cpu_s = self_cpu_s() - self.bench;
+        let others_cpu_s = (all - bench_cpu_s - relay_cpu_s.unwrap_or(0.0)).max(0.0);
+        let relay_system_s = peer.system_s().zip(self.relay_system).map(|(b, a)| b - a);
+        Transfer { bytes, secs, relay_cpu_s, relay_system_s, bench_cpu_s, messages, others_cpu_s }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Transfer {
     bytes: u64,
@@ -475,33 +511,21 @@ impl Transfer {
 /// One session, `bytes` one way, every byte checked.
 async fn single_transfer(peer: &Peer, dir: Dir, bytes: u64) -> Result<Transfer> {
     let mut c = Conn::open(peer.addr, peer.kind.ws()).await?;
-    let cpu0 = peer.cpu_s();
-    let sys0 = peer.system_s();
-    let me0 = self_cpu_s();
-    let all0 = machine_busy_s();
-    let t0 = Instant::now();
+    let mark = CpuMark::start(peer);
     let frames0 = c.frames;
     move_bytes(&mut c, dir, bytes).await?;
-    let secs = t0.elapsed().as_secs_f64();
-    let all = machine_busy_s() - all0;
-    let relay_cpu_s = peer.cpu_s().zip(cpu0).map(|(b, a)| b - a);
-    let bench_cpu_s = self_cpu_s() - me0;
-    let others_cpu_s = (all - bench_cpu_s - relay_cpu_s.unwrap_or(0.0)).max(0.0);
-    let relay_system_s = peer.system_s().zip(sys0).map(|(b, a)| b - a);
+    let secs = mark.secs();
     let messages = (c.ws && dir == Dir::ToBrowser).then_some(c.frames - frames0);
+    let transfer = mark.transfer(peer, bytes, secs, messages);
     c.close().await;
-    Ok(Transfer { bytes, secs, relay_cpu_s, relay_system_s, bench_cpu_s, messages, others_cpu_s })
+    Ok(transfer)
 }
 
 /// `n` sessions opened first, then all moving `each` bytes at once; the time is from the start
 /// to the last byte of the last session.
 async fn concurrent_transfer(peer: &Peer, dir: Dir, n: usize, each: u64) -> Result<Transfer> {
     let conns = open_many(peer.addr, peer.kind.ws(), n, n).await?;
-    let cpu0 = peer.cpu_s();
-    let sys0 = peer.system_s();
-    let me0 = self_cpu_s();
-    let all0 = machine_busy_s();
-    let t0 = Instant::now();
+    let mark = CpuMark::start(peer);
     let mut set = JoinSet::new();
     let frames0: u64 = conns.iter().map(|c| c.frames).sum();
     for mut c in conns {
@@ -514,20 +538,16 @@ async fn concurrent_transfer(peer: &Peer, dir: Dir, n: usize, each: u64) -> Resu
     while let Some(r) = set.join_next().await {
         done.push(r.context("session task")??);
     }
-    let secs = t0.elapsed().as_secs_f64();
-    let all = machine_busy_s() - all0;
-    let relay_cpu_s = peer.cpu_s().zip(cpu0).map(|(b, a)| b - a);
-    let bench_cpu_s = self_cpu_s() - me0;
-    let others_cpu_s = (all - bench_cpu_s - relay_cpu_s.unwrap_or(0.0)).max(0.0);
-    let relay_system_s = peer.system_s().zip(sys0).map(|(b, a)| b - a);
+    let secs = mark.secs();
     let frames: u64 = done.iter().map(|c| c.frames).sum();
     let messages = (peer.kind.ws() && dir == Dir::ToBrowser).then_some(frames - frames0);
+    let transfer = mark.transfer(peer, each * n as u64, secs, messages);
     let mut set = JoinSet::new();
     for c in done {
         set.spawn(c.close());
     }
     while set.join_next().await.is_some() {}
-    Ok(Transfer { bytes: each * n as u64, secs, relay_cpu_s, relay_system_s, bench_cpu_s, messages, others_cpu_s })
+    Ok(transfer)
 }
 
 /// Opens `n` sessions (at most `concurrency` handshakes at a time), each past the greeting.
