@@ -530,22 +530,29 @@ mod tests {
     /// appended to the server stream.
     fn session_38(updates: &[u8]) -> Vec<u8> {
         file(
-            &[
-                (0, 0, b"RFB 003.008\n".to_vec()),
-                (1, 0, b"RFB 003.008\n".to_vec()),
-                (0, 1, vec![1, 1]),
-                (1, 1, vec![1]),
-                (0, 1, vec![0, 0, 0, 0]),
-                (1, 1, vec![1]),
-                (0, 2, server_init(8, 4, "rec")),
-                (1, 2, set_pixel_format(&PixelFormat::RGBX32)),
-                (1, 2, set_encodings(&[16, 5, -223, -224, -26])),
-                (1, 2, fbur()),
-            ]
-            .into_iter()
-            .chain((!updates.is_empty()).then(|| (0, 3, updates.to_vec())))
-            .collect::<Vec<_>>(),
+            &handshake_38()
+                .into_iter()
+                .chain([
+                    (1, 2, set_pixel_format(&PixelFormat::RGBX32)),
+                    (1, 2, set_encodings(&[16, 5, -223, -224, -26])),
+                    (1, 2, fbur()),
+                ])
+                .chain((!updates.is_empty()).then(|| (0, 3, updates.to_vec())))
+                .collect::<Vec<_>>(),
         )
+    }
+
+    /// The records of an RFB 3.8 handshake with security None, up to ServerInit (8x4, "rec").
+    fn handshake_38() -> Vec<(u8, u32, Vec<u8>)> {
+        vec![
+            (0, 0, b"RFB 003.008\n".to_vec()),
+            (1, 0, b"RFB 003.008\n".to_vec()),
+            (0, 1, vec![1, 1]),
+            (1, 1, vec![1]),
+            (0, 1, vec![0, 0, 0, 0]),
+            (1, 1, vec![1]),
+            (0, 2, server_init(8, 4, "rec")),
+        ]
     }
 
     #[test]
@@ -655,15 +662,7 @@ mod tests {
         let f = file(&[(0, 0, b"RFB 003.008\n".to_vec())]);
         assert!(matches!(session(&parse(&f).unwrap()), Err(ReplayError::Incomplete { side: "client", .. })));
         // No SetEncodings.
-        let f = file(&[
-            (0, 0, b"RFB 003.008\n".to_vec()),
-            (1, 0, b"RFB 003.008\n".to_vec()),
-            (0, 1, vec![1, 1]),
-            (1, 1, vec![1]),
-            (0, 1, vec![0, 0, 0, 0]),
-            (1, 1, vec![1]),
-            (0, 2, server_init(8, 4, "rec")),
-        ]);
+        let f = file(&handshake_38());
         assert!(matches!(session(&parse(&f).unwrap()), Err(ReplayError::Unreplayable(_))));
         // A second, different SetEncodings.
         let mut f2 = f.clone();
