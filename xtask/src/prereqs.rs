@@ -26,6 +26,8 @@ pub const APT_PACKAGES: &[&str] = &[
     "x11-apps",
     "x11-utils",
     "xfonts-base",
+    "tightvncserver",
+    "qemu-system-x86",
 ];
 
 /// npm packages the tests need, as `name` or `name@version`, installed into

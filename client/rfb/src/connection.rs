@@ -12,7 +12,7 @@ use crate::decode::hextile::HextileDecoder;
 use crate::decode::raw::RawDecoder;
 use crate::decode::rre::RreDecoder;
 use crate::decode::zrle::ZrleDecoder;
-use crate::decode::{be16, be32, Decoder, Input, Progress, Target};
+use crate::decode::{Decoder, Input, Progress, Target, be16, be32};
 use crate::encoding::Encoding;
 use crate::error::Error;
 use crate::framebuffer::{Framebuffer, Rect};
@@ -59,7 +59,11 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Config {
         Config {
-            encodings: Encoding::PIXEL.iter().chain(Encoding::PSEUDO).copied().collect(),
+            encodings: Encoding::PIXEL
+                .iter()
+                .chain(Encoding::PSEUDO)
+                .copied()
+                .collect(),
             shared: true,
             pixel_format: PixelFormatChoice::Rgbx32,
             credentials: None,
@@ -90,11 +94,20 @@ pub struct Cursor {
 pub enum Event {
     /// The server wants a password (and a user name when `username` is true); answer with
     /// [`Connection::send_credentials`].
-    CredentialsRequired { username: bool },
+    CredentialsRequired {
+        username: bool,
+    },
     /// The handshake is done; the framebuffer has the server's size.
-    Connected { width: u16, height: u16, name: String },
+    Connected {
+        width: u16,
+        height: u16,
+        name: String,
+    },
     /// The framebuffer changed size (and is black until the server redraws it).
-    Resized { width: u16, height: u16 },
+    Resized {
+        width: u16,
+        height: u16,
+    },
     /// A FramebufferUpdate message is complete; its damage is in the framebuffer.
     UpdateComplete,
     Bell,
@@ -342,9 +355,12 @@ impl Connection {
     /// kept for when they are.
     pub fn send_credentials(&mut self, credentials: Credentials) -> Result<(), Error> {
         if let Phase::AwaitCredentials(challenge) = self.phase {
-            self.out.extend_from_slice(&vnc_auth_response(&credentials.password, &challenge));
+            self.out
+                .extend_from_slice(&vnc_auth_response(&credentials.password, &challenge));
             self.config.credentials = Some(credentials);
-            self.phase = Phase::SecurityResult { authenticated: true };
+            self.phase = Phase::SecurityResult {
+                authenticated: true,
+            };
             // Anything the server sent meanwhile can now be parsed.
             if !self.pending.is_empty() {
                 self.process_pending()?;
@@ -387,7 +403,8 @@ impl Connection {
             .map(|c| if (c as u32) < 256 { c as u8 } else { b'?' })
             .collect();
         self.out.extend_from_slice(&[6, 0, 0, 0]);
-        self.out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+        self.out
+            .extend_from_slice(&(bytes.len() as u32).to_be_bytes());
         self.out.extend_from_slice(&bytes);
     }
 
@@ -411,7 +428,9 @@ impl Connection {
         use Step::{Continue, Wait};
         match self.phase {
             Phase::Version => {
-                let Some(b) = input.take(12) else { return Ok(Wait) };
+                let Some(b) = input.take(12) else {
+                    return Ok(Wait);
+                };
                 self.version = parse_version(b)?;
                 let reply: &[u8] = match self.version {
                     Version::V3_3 => b"RFB 003.003\n",
@@ -419,16 +438,26 @@ impl Connection {
                     Version::V3_8 => b"RFB 003.008\n",
                 };
                 self.out.extend_from_slice(reply);
-                self.phase = if self.version == Version::V3_3 { Phase::SecurityType33 } else { Phase::SecurityTypes };
+                self.phase = if self.version == Version::V3_3 {
+                    Phase::SecurityType33
+                } else {
+                    Phase::SecurityTypes
+                };
             }
             Phase::SecurityTypes => {
-                let Some(&n) = input.remaining().first() else { return Ok(Wait) };
+                let Some(&n) = input.remaining().first() else {
+                    return Ok(Wait);
+                };
                 if n == 0 {
                     // The server refuses and says why.
-                    let Some(reason) = take_string(input, 1)? else { return Ok(Wait) };
+                    let Some(reason) = take_string(input, 1)? else {
+                        return Ok(Wait);
+                    };
                     return Err(Error::ConnectionRefused(reason));
                 }
-                let Some(b) = input.take(1 + n as usize) else { return Ok(Wait) };
+                let Some(b) = input.take(1 + n as usize) else {
+                    return Ok(Wait);
+                };
                 let types = &b[1..];
                 let choice = if types.contains(&1) {
                     1
@@ -440,15 +469,21 @@ impl Connection {
                 self.out.push(choice);
                 self.phase = match (choice, self.version) {
                     (2, _) => Phase::VncChallenge,
-                    (_, Version::V3_8) => Phase::SecurityResult { authenticated: false },
+                    (_, Version::V3_8) => Phase::SecurityResult {
+                        authenticated: false,
+                    },
                     _ => self.client_init(),
                 };
             }
             Phase::SecurityType33 => {
-                let Some(b) = input.remaining().get(..4) else { return Ok(Wait) };
+                let Some(b) = input.remaining().get(..4) else {
+                    return Ok(Wait);
+                };
                 match be32(b, 0) {
                     0 => {
-                        let Some(reason) = take_string(input, 4)? else { return Ok(Wait) };
+                        let Some(reason) = take_string(input, 4)? else {
+                            return Ok(Wait);
+                        };
                         return Err(Error::ConnectionRefused(reason));
                     }
                     1 => {
@@ -463,43 +498,63 @@ impl Connection {
                 }
             }
             Phase::VncChallenge => {
-                let Some(b) = input.take(16) else { return Ok(Wait) };
+                let Some(b) = input.take(16) else {
+                    return Ok(Wait);
+                };
                 let challenge: [u8; 16] = b.try_into().expect("16 bytes");
                 match &self.config.credentials {
                     Some(c) => {
-                        self.out.extend_from_slice(&vnc_auth_response(&c.password, &challenge));
-                        self.phase = Phase::SecurityResult { authenticated: true };
+                        self.out
+                            .extend_from_slice(&vnc_auth_response(&c.password, &challenge));
+                        self.phase = Phase::SecurityResult {
+                            authenticated: true,
+                        };
                     }
                     None => {
-                        self.events.push_back(Event::CredentialsRequired { username: false });
+                        self.events
+                            .push_back(Event::CredentialsRequired { username: false });
                         self.phase = Phase::AwaitCredentials(challenge);
                     }
                 }
             }
             Phase::AwaitCredentials(_) => return Ok(Wait),
             Phase::SecurityResult { authenticated } => {
-                let Some(b) = input.take(4) else { return Ok(Wait) };
+                let Some(b) = input.take(4) else {
+                    return Ok(Wait);
+                };
                 match be32(b, 0) {
                     0 => self.phase = self.client_init(),
                     status => {
                         let too_many = status == 2;
                         if self.version == Version::V3_8 {
-                            self.phase = Phase::FailureReason { authenticated, too_many };
+                            self.phase = Phase::FailureReason {
+                                authenticated,
+                                too_many,
+                            };
                         } else {
                             return Err(security_failure(authenticated, too_many, None));
                         }
                     }
                 }
             }
-            Phase::FailureReason { authenticated, too_many } => {
-                let Some(reason) = take_string(input, 0)? else { return Ok(Wait) };
+            Phase::FailureReason {
+                authenticated,
+                too_many,
+            } => {
+                let Some(reason) = take_string(input, 0)? else {
+                    return Ok(Wait);
+                };
                 return Err(security_failure(authenticated, too_many, Some(reason)));
             }
             Phase::ServerInit => {
-                let Some(head) = input.remaining().get(..24) else { return Ok(Wait) };
+                let Some(head) = input.remaining().get(..24) else {
+                    return Ok(Wait);
+                };
                 let (w, h) = (be16(head, 0), be16(head, 2));
                 let server_pf_bytes: [u8; 16] = head[4..20].try_into().expect("16 bytes");
-                let Some(name) = take_string(input, 20)? else { return Ok(Wait) };
+                let Some(name) = take_string(input, 20)? else {
+                    return Ok(Wait);
+                };
                 self.fb = Framebuffer::new(w, h)?;
                 let pf = match self.config.pixel_format {
                     PixelFormatChoice::ServerNative => PixelFormat::parse(&server_pf_bytes)?,
@@ -511,24 +566,33 @@ impl Connection {
                 };
                 self.pixels = PixelTranslator::new(pf);
                 self.name = name.clone();
-                self.events.push_back(Event::Connected { width: w, height: h, name });
+                self.events.push_back(Event::Connected {
+                    width: w,
+                    height: h,
+                    name,
+                });
                 self.phase = Phase::Message;
                 if self.config.pixel_format != PixelFormatChoice::ServerNative {
                     self.out.extend_from_slice(&[0, 0, 0, 0]);
                     self.out.extend_from_slice(&pf.to_bytes());
                 }
                 self.out.extend_from_slice(&[2, 0]);
-                self.out.extend_from_slice(&(self.offered.len() as u16).to_be_bytes());
+                self.out
+                    .extend_from_slice(&(self.offered.len() as u16).to_be_bytes());
                 for n in &self.offered {
                     self.out.extend_from_slice(&n.to_be_bytes());
                 }
                 self.request_update(false, None);
             }
             Phase::Message => {
-                let Some(&t) = input.remaining().first() else { return Ok(Wait) };
+                let Some(&t) = input.remaining().first() else {
+                    return Ok(Wait);
+                };
                 match t {
                     0 => {
-                        let Some(b) = input.take(4) else { return Ok(Wait) };
+                        let Some(b) = input.take(4) else {
+                            return Ok(Wait);
+                        };
                         self.rects_left = be16(b, 2);
                         self.phase = Phase::RectHeader;
                     }
@@ -538,10 +602,15 @@ impl Connection {
                         self.events.push_back(Event::Bell);
                     }
                     3 => {
-                        let Some(b) = input.take(8) else { return Ok(Wait) };
+                        let Some(b) = input.take(8) else {
+                            return Ok(Wait);
+                        };
                         let len = be32(b, 4);
                         if len > i32::MAX as u32 {
-                            return Err(Error::invalid("ServerCutText", "negative length (extended clipboard was not negotiated)"));
+                            return Err(Error::invalid(
+                                "ServerCutText",
+                                "negative length (extended clipboard was not negotiated)",
+                            ));
                         }
                         self.clip.clear();
                         self.phase = Phase::CutText { left: len };
@@ -550,14 +619,23 @@ impl Connection {
                 }
             }
             Phase::ColourMap => {
-                let Some(b) = input.remaining().get(..6) else { return Ok(Wait) };
+                let Some(b) = input.remaining().get(..6) else {
+                    return Ok(Wait);
+                };
                 let (first, count) = (be16(b, 2), be16(b, 4) as usize);
                 if first as usize + count > 65536 {
-                    return Err(Error::invalid("SetColourMapEntries", "entries past index 65535"));
+                    return Err(Error::invalid(
+                        "SetColourMapEntries",
+                        "entries past index 65535",
+                    ));
                 }
-                let Some(b) = input.take(6 + count * 6) else { return Ok(Wait) };
-                let entries: Vec<[u16; 3]> =
-                    b[6..].chunks_exact(6).map(|e| [be16(e, 0), be16(e, 2), be16(e, 4)]).collect();
+                let Some(b) = input.take(6 + count * 6) else {
+                    return Ok(Wait);
+                };
+                let entries: Vec<[u16; 3]> = b[6..]
+                    .chunks_exact(6)
+                    .map(|e| [be16(e, 0), be16(e, 2), be16(e, 4)])
+                    .collect();
                 self.pixels.set_colour_map(first, &entries);
                 self.phase = Phase::Message;
             }
@@ -570,7 +648,9 @@ impl Connection {
                     let b = input.take(n).expect("length checked");
                     let keep = n.min(MAX_CLIPBOARD.saturating_sub(self.clip.len()));
                     self.clip.extend_from_slice(&b[..keep]);
-                    self.phase = Phase::CutText { left: left - n as u32 };
+                    self.phase = Phase::CutText {
+                        left: left - n as u32,
+                    };
                 } else {
                     // ClientCutText/ServerCutText carry ISO 8859-1.
                     let text: String = self.clip.iter().map(|&b| b as char).collect();
@@ -584,14 +664,19 @@ impl Connection {
                     self.end_update();
                     return Ok(Continue);
                 }
-                let Some(b) = input.take(12) else { return Ok(Wait) };
+                let Some(b) = input.take(12) else {
+                    return Ok(Wait);
+                };
                 self.rects_left -= 1;
                 let rect = Rect::new(be16(b, 0), be16(b, 2), be16(b, 4), be16(b, 6));
                 let enc = be32(b, 8) as i32;
                 self.start_rect(rect, enc)?;
             }
             Phase::Pixels(which) => {
-                let mut target = Target { fb: &mut self.fb, pixels: &self.pixels };
+                let mut target = Target {
+                    fb: &mut self.fb,
+                    pixels: &self.pixels,
+                };
                 let progress = match which {
                     PixelDecoder::Raw => self.raw.decode(input, &mut target)?,
                     PixelDecoder::CopyRect => self.copyrect.decode(input, &mut target)?,
@@ -605,7 +690,9 @@ impl Connection {
                 }
             }
             Phase::ExtendedDesktopSize(rect) => {
-                let Some(b) = input.remaining().get(..4) else { return Ok(Wait) };
+                let Some(b) = input.remaining().get(..4) else {
+                    return Ok(Wait);
+                };
                 let screens = b[0] as usize;
                 if input.take(4 + 16 * screens).is_none() {
                     return Ok(Wait);
@@ -622,7 +709,9 @@ impl Connection {
                 let bpp = self.pixels.bpp();
                 let (w, h) = (rect.w as usize, rect.h as usize);
                 let mask_row = w.div_ceil(8);
-                let Some(b) = input.take(w * h * bpp + mask_row * h) else { return Ok(Wait) };
+                let Some(b) = input.take(w * h * bpp + mask_row * h) else {
+                    return Ok(Wait);
+                };
                 let (pix, mask) = b.split_at(w * h * bpp);
                 let mut rgba = vec![0u8; w * h * 4];
                 self.pixels.convert_row(pix, &mut rgba);
@@ -642,7 +731,9 @@ impl Connection {
                 self.phase = Phase::RectHeader;
             }
             Phase::DesktopName => {
-                let Some(name) = take_string(input, 0)? else { return Ok(Wait) };
+                let Some(name) = take_string(input, 0)? else {
+                    return Ok(Wait);
+                };
                 self.name = name.clone();
                 self.events.push_back(Event::DesktopName(name));
                 self.phase = Phase::RectHeader;
@@ -660,7 +751,10 @@ impl Connection {
     fn resize(&mut self, w: u16, h: u16) -> Result<(), Error> {
         if (w, h) != (self.fb.width(), self.fb.height()) {
             self.fb.resize(w, h)?;
-            self.events.push_back(Event::Resized { width: w, height: h });
+            self.events.push_back(Event::Resized {
+                width: w,
+                height: h,
+            });
         }
         Ok(())
     }
@@ -704,7 +798,7 @@ impl Connection {
                 self.phase = Phase::DesktopName;
                 return Ok(());
             }
-            Encoding::Other(n) => return Err(Error::UnexpectedEncoding(n)),
+            _ => return Err(Error::UnexpectedEncoding(enc)),
         };
         self.fb.check(&rect)?;
         self.update_area += rect.area() as u64;
@@ -730,7 +824,11 @@ impl Connection {
 /// Parses "RFB xxx.yyy\n" and picks the version to speak.
 fn parse_version(b: &[u8]) -> Result<Version, Error> {
     let digits = |s: &[u8]| -> Option<u32> {
-        if s.iter().all(u8::is_ascii_digit) { std::str::from_utf8(s).ok()?.parse().ok() } else { None }
+        if s.iter().all(u8::is_ascii_digit) {
+            std::str::from_utf8(s).ok()?.parse().ok()
+        } else {
+            None
+        }
     };
     let parsed = (b.starts_with(b"RFB ") && b[7] == b'.' && b[11] == b'\n')
         .then(|| Some((digits(&b[4..7])?, digits(&b[8..11])?)))
@@ -748,7 +846,10 @@ fn parse_version(b: &[u8]) -> Result<Version, Error> {
 }
 
 fn security_failure(authenticated: bool, too_many: bool, reason: Option<String>) -> Error {
-    let too_many = too_many || reason.as_deref().is_some_and(|r| r.to_ascii_lowercase().contains("too many"));
+    let too_many = too_many
+        || reason
+            .as_deref()
+            .is_some_and(|r| r.to_ascii_lowercase().contains("too many"));
     if too_many {
         Error::TooManyAttempts
     } else if authenticated {
@@ -760,12 +861,20 @@ fn security_failure(authenticated: bool, too_many: bool, reason: Option<String>)
 
 /// Takes `skip` bytes, then a u32 length and that many bytes of text, once all have arrived.
 fn take_string(input: &mut Input<'_>, skip: usize) -> Result<Option<String>, Error> {
-    let Some(head) = input.remaining().get(..skip + 4) else { return Ok(None) };
+    let Some(head) = input.remaining().get(..skip + 4) else {
+        return Ok(None);
+    };
     let len = be32(head, skip);
     if len > MAX_STRING {
-        return Err(Error::TooLong { what: "string", len: len as u64, limit: MAX_STRING as u64 });
+        return Err(Error::TooLong {
+            what: "string",
+            len: len as u64,
+            limit: MAX_STRING as u64,
+        });
     }
-    let Some(b) = input.take(skip + 4 + len as usize) else { return Ok(None) };
+    let Some(b) = input.take(skip + 4 + len as usize) else {
+        return Ok(None);
+    };
     Ok(Some(String::from_utf8_lossy(&b[skip + 4..]).into_owned()))
 }
 

@@ -29,11 +29,18 @@ pub enum Error {
     #[error("the server sent a rectangle in encoding {0}, which was not requested")]
     UnexpectedEncoding(i32),
     #[error("the server sent a {what} of {len} bytes, more than the {limit}-byte limit")]
-    TooLong { what: &'static str, len: u64, limit: u64 },
+    TooLong {
+        what: &'static str,
+        len: u64,
+        limit: u64,
+    },
     #[error("corrupt compressed data from the server: {0}")]
     Zlib(String),
     #[error("invalid {encoding} data from the server: {detail}")]
-    InvalidData { encoding: &'static str, detail: String },
+    InvalidData {
+        encoding: &'static str,
+        detail: String,
+    },
     #[error("the connection is closed")]
     Closed,
 }
@@ -41,6 +48,9 @@ pub enum Error {
 impl Error {
     /// Shorthand for [`Error::InvalidData`].
     pub fn invalid(encoding: &'static str, detail: impl Into<String>) -> Error {
-        Error::InvalidData { encoding, detail: detail.into() }
+        Error::InvalidData {
+            encoding,
+            detail: detail.into(),
+        }
     }
 }

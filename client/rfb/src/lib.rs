@@ -5,6 +5,7 @@
 //! whoever displays it. No sockets, no async, no browser APIs: the same code runs in the browser,
 //! in the native CLI, in tests and under a fuzzer.
 
+mod auth;
 pub mod connection;
 pub mod decode;
 pub mod encoding;
@@ -13,10 +14,9 @@ pub mod framebuffer;
 pub mod keysym;
 pub mod pixel;
 pub mod replay;
-mod auth;
 
 pub use connection::{Config, Connection, Credentials, Event, PixelFormatChoice, State};
 pub use encoding::Encoding;
 pub use error::Error;
-pub use framebuffer::{Framebuffer, Rect, MAX_DIMENSION};
+pub use framebuffer::{Framebuffer, MAX_DIMENSION, Rect};
 pub use pixel::{PixelFormat, PixelTranslator};

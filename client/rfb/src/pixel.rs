@@ -147,8 +147,14 @@ impl PixelFormat {
             && self.red_max == 255
             && self.green_max == 255
             && self.blue_max == 255
-            && ((!self.big_endian && self.red_shift == 0 && self.green_shift == 8 && self.blue_shift == 16)
-                || (self.big_endian && self.red_shift == 24 && self.green_shift == 16 && self.blue_shift == 8))
+            && ((!self.big_endian
+                && self.red_shift == 0
+                && self.green_shift == 8
+                && self.blue_shift == 16)
+                || (self.big_endian
+                    && self.red_shift == 24
+                    && self.green_shift == 16
+                    && self.blue_shift == 8))
     }
 
     /// ZRLE/TRLE "compact pixel": 3 bytes when a 32-bpp true-colour pixel of depth ≤ 24 has all its
@@ -190,7 +196,9 @@ pub struct PixelTranslator {
 
 fn scale_table(max: u16) -> Vec<u8> {
     let max = max.max(1) as u32;
-    (0..=max).map(|v| ((v * 255 + max / 2) / max) as u8).collect()
+    (0..=max)
+        .map(|v| ((v * 255 + max / 2) / max) as u8)
+        .collect()
 }
 
 impl PixelTranslator {
@@ -198,9 +206,21 @@ impl PixelTranslator {
         PixelTranslator {
             bpp: pf.bytes_per_pixel(),
             rgbx: pf.is_rgbx32(),
-            red: if pf.true_colour { scale_table(pf.red_max) } else { Vec::new() },
-            green: if pf.true_colour { scale_table(pf.green_max) } else { Vec::new() },
-            blue: if pf.true_colour { scale_table(pf.blue_max) } else { Vec::new() },
+            red: if pf.true_colour {
+                scale_table(pf.red_max)
+            } else {
+                Vec::new()
+            },
+            green: if pf.true_colour {
+                scale_table(pf.green_max)
+            } else {
+                Vec::new()
+            },
+            blue: if pf.true_colour {
+                scale_table(pf.blue_max)
+            } else {
+                Vec::new()
+            },
             colour_map: Vec::new(),
             pf,
         }
@@ -239,11 +259,19 @@ impl PixelTranslator {
         match self.bpp {
             4 => {
                 let a = [b[0], b[1], b[2], b[3]];
-                if self.pf.big_endian { u32::from_be_bytes(a) } else { u32::from_le_bytes(a) }
+                if self.pf.big_endian {
+                    u32::from_be_bytes(a)
+                } else {
+                    u32::from_le_bytes(a)
+                }
             }
             2 => {
                 let a = [b[0], b[1]];
-                (if self.pf.big_endian { u16::from_be_bytes(a) } else { u16::from_le_bytes(a) }) as u32
+                (if self.pf.big_endian {
+                    u16::from_be_bytes(a)
+                } else {
+                    u16::from_le_bytes(a)
+                }) as u32
             }
             _ => b[0] as u32,
         }
@@ -262,7 +290,10 @@ impl PixelTranslator {
                 255,
             ]
         } else {
-            self.colour_map.get(v as usize).copied().unwrap_or([0, 0, 0, 255])
+            self.colour_map
+                .get(v as usize)
+                .copied()
+                .unwrap_or([0, 0, 0, 255])
         }
     }
 
@@ -321,7 +352,10 @@ mod tests {
         // pure red 0xF800
         let le = PixelTranslator::new(PixelFormat::RGB565);
         assert_eq!(le.rgba(&[0x00, 0xF8]), [255, 0, 0, 255]);
-        let be = PixelTranslator::new(PixelFormat { big_endian: true, ..PixelFormat::RGB565 });
+        let be = PixelTranslator::new(PixelFormat {
+            big_endian: true,
+            ..PixelFormat::RGB565
+        });
         assert_eq!(be.rgba(&[0xF8, 0x00]), [255, 0, 0, 255]);
         assert_eq!(be.rgba(&[0x07, 0xE0]), [0, 255, 0, 255]);
     }
@@ -355,9 +389,17 @@ mod tests {
     #[test]
     fn cpixel_layouts() {
         assert_eq!(PixelFormat::RGBX32.cpixel(), (3, 0));
-        let be = PixelFormat { big_endian: true, ..PixelFormat::RGBX32 };
+        let be = PixelFormat {
+            big_endian: true,
+            ..PixelFormat::RGBX32
+        };
         assert_eq!(be.cpixel(), (3, 1));
-        let high = PixelFormat { red_shift: 24, green_shift: 16, blue_shift: 8, ..PixelFormat::RGBX32 };
+        let high = PixelFormat {
+            red_shift: 24,
+            green_shift: 16,
+            blue_shift: 8,
+            ..PixelFormat::RGBX32
+        };
         assert_eq!(high.cpixel(), (3, 1));
         assert_eq!(PixelFormat::RGB565.cpixel(), (2, 0));
     }

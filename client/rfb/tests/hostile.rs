@@ -22,7 +22,9 @@ use std::time::Duration;
 use flate2::Compression;
 use flate2::write::ZlibEncoder;
 use oxvnc_rfb::replay as rec;
-use oxvnc_rfb::{Config, Connection, Credentials, Encoding, Error, Event, PixelFormat, PixelFormatChoice, State};
+use oxvnc_rfb::{
+    Config, Connection, Credentials, Encoding, Error, Event, PixelFormat, PixelFormatChoice, State,
+};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -130,11 +132,21 @@ struct Totals {
 
 fn error_kind(e: &Error) -> String {
     let s = format!("{e:?}");
-    s.split(['(', ' ', '{']).next().unwrap_or_default().to_owned()
+    s.split(['(', ' ', '{'])
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn run_case(case: &Case, seed: u64, totals: &mut Totals) {
-    let ctx = || format!("case {:?} (seed {seed}, {} bytes, chunks ≤ {})", case.what, case.data.len(), case.max_chunk);
+    let ctx = || {
+        format!(
+            "case {:?} (seed {seed}, {} bytes, chunks ≤ {})",
+            case.what,
+            case.data.len(),
+            case.max_chunk
+        )
+    };
     let base = live();
     reset_peak();
     let mut rng = SmallRng::seed_from_u64(seed ^ 0xc4a5);
@@ -142,7 +154,11 @@ fn run_case(case: &Case, seed: u64, totals: &mut Totals) {
     let (mut fb_bytes, mut updates, mut pos) = (0isize, 0usize, 0usize);
     let mut failed: Option<Error> = None;
     while pos < case.data.len() {
-        let n = if case.max_chunk == 0 { usize::MAX } else { rng.random_range(1..=case.max_chunk) };
+        let n = if case.max_chunk == 0 {
+            usize::MAX
+        } else {
+            rng.random_range(1..=case.max_chunk)
+        };
         let n = n.min(case.data.len() - pos);
         let result = conn.receive(&case.data[pos..pos + n]);
         pos += n;
@@ -157,14 +173,21 @@ fn run_case(case: &Case, seed: u64, totals: &mut Totals) {
         conn.take_output();
         let mut disconnected = 0;
         while let Some(e) = conn.poll_event() {
-            assert!(failed.is_none(), "{}: event {e:?} after the connection closed", ctx());
+            assert!(
+                failed.is_none(),
+                "{}: event {e:?} after the connection closed",
+                ctx()
+            );
             match e {
                 Event::Connected { width, height, .. } | Event::Resized { width, height } => {
                     fb_bytes = fb_bytes.max(width as isize * height as isize * 4);
                 }
                 Event::UpdateComplete => updates += 1,
                 Event::CredentialsRequired { .. } => {
-                    let r = conn.send_credentials(Credentials { username: None, password: "pw".into() });
+                    let r = conn.send_credentials(Credentials {
+                        username: None,
+                        password: "pw".into(),
+                    });
                     if let Err(e) = r {
                         assert_eq!(conn.error(), Some(&e), "{}", ctx());
                     }
@@ -175,7 +198,12 @@ fn run_case(case: &Case, seed: u64, totals: &mut Totals) {
         }
         if let Err(e) = result {
             assert!(!e.to_string().is_empty());
-            assert_eq!(disconnected, 1, "{}: {e} raised {disconnected} Disconnected events", ctx());
+            assert_eq!(
+                disconnected,
+                1,
+                "{}: {e} raised {disconnected} Disconnected events",
+                ctx()
+            );
             assert_eq!(conn.state(), State::Closed, "{}", ctx());
             assert_eq!(conn.error(), Some(&e), "{}", ctx());
             assert_eq!(conn.receive(b"more"), Err(Error::Closed), "{}", ctx());
@@ -205,7 +233,12 @@ fn run_case(case: &Case, seed: u64, totals: &mut Totals) {
     drop(failed);
     drop(conn);
     let kept = kind.as_ref().map_or(0, |k| k.capacity() as isize);
-    assert_eq!(live() - base - kept, 0, "{}: bytes still allocated after dropping the connection", ctx());
+    assert_eq!(
+        live() - base - kept,
+        0,
+        "{}: bytes still allocated after dropping the connection",
+        ctx()
+    );
     totals.cases += 1;
     totals.max_overhead = totals.max_overhead.max(overhead);
     match kind {
@@ -216,7 +249,11 @@ fn run_case(case: &Case, seed: u64, totals: &mut Totals) {
 
 /// Runs `count` cases made by `make(rng, index)` on a worker thread; a case that does not finish
 /// within minutes is reported as a hang.
-fn run_cases(name: &'static str, count: usize, make: impl Fn(&mut SmallRng, usize) -> Case + Send + 'static) {
+fn run_cases(
+    name: &'static str,
+    count: usize,
+    make: impl Fn(&mut SmallRng, usize) -> Case + Send + 'static,
+) {
     let (tx, rx) = mpsc::channel::<(usize, String)>();
     let worker = std::thread::Builder::new()
         .name(name.into())
@@ -238,11 +275,16 @@ fn run_cases(name: &'static str, count: usize, make: impl Fn(&mut SmallRng, usiz
             Ok(c) => current = c,
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                panic!("{name}: case {} ({:?}) made no progress for 300 s: the engine hangs", current.0, current.1)
+                panic!(
+                    "{name}: case {} ({:?}) made no progress for 300 s: the engine hangs",
+                    current.0, current.1
+                )
             }
         }
     }
-    let totals = worker.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+    let totals = worker
+        .join()
+        .unwrap_or_else(|e| std::panic::resume_unwind(e));
     assert_eq!(totals.cases, count);
     println!(
         "{name}: {} cases, {} ended Ok, errors {:?}; peak allocation over the framebuffer at most {} KiB",
@@ -258,16 +300,36 @@ fn run_cases(name: &'static str, count: usize, make: impl Fn(&mut SmallRng, usiz
 
 /// The pixel formats sessions are built in, with the configuration that selects each.
 fn formats() -> Vec<(PixelFormatChoice, PixelFormat, PixelFormat)> {
-    let xvnc = PixelFormat { red_shift: 16, green_shift: 8, blue_shift: 0, ..PixelFormat::RGBX32 };
-    let be = PixelFormat { big_endian: true, ..xvnc };
+    let xvnc = PixelFormat {
+        red_shift: 16,
+        green_shift: 8,
+        blue_shift: 0,
+        ..PixelFormat::RGBX32
+    };
+    let be = PixelFormat {
+        big_endian: true,
+        ..xvnc
+    };
     vec![
         // (choice, ServerInit format, format of the pixels that follow)
         (PixelFormatChoice::Rgbx32, xvnc, PixelFormat::RGBX32),
         (PixelFormatChoice::ServerNative, xvnc, xvnc),
         (PixelFormatChoice::ServerNative, be, be),
-        (PixelFormatChoice::Custom(PixelFormat::RGB565), xvnc, PixelFormat::RGB565),
-        (PixelFormatChoice::Custom(PixelFormat::BGR233), xvnc, PixelFormat::BGR233),
-        (PixelFormatChoice::ServerNative, PixelFormat::COLOUR_MAP8, PixelFormat::COLOUR_MAP8),
+        (
+            PixelFormatChoice::Custom(PixelFormat::RGB565),
+            xvnc,
+            PixelFormat::RGB565,
+        ),
+        (
+            PixelFormatChoice::Custom(PixelFormat::BGR233),
+            xvnc,
+            PixelFormat::BGR233,
+        ),
+        (
+            PixelFormatChoice::ServerNative,
+            PixelFormat::COLOUR_MAP8,
+            PixelFormat::COLOUR_MAP8,
+        ),
     ]
 }
 
@@ -353,7 +415,8 @@ fn run_length(out: &mut Vec<u8>, len: usize) {
 
 fn zrle_tiles(rng: &mut SmallRng, cp: usize, w: u16, h: u16) -> Vec<u8> {
     let mut t = Vec::new();
-    let cpixel = |rng: &mut SmallRng, t: &mut Vec<u8>| t.extend((0..cp).map(|_| rng.random::<u8>()));
+    let cpixel =
+        |rng: &mut SmallRng, t: &mut Vec<u8>| t.extend((0..cp).map(|_| rng.random::<u8>()));
     for ty in (0..h).step_by(64) {
         for tx in (0..w).step_by(64) {
             let (tw, th) = ((w - tx).min(64) as usize, (h - ty).min(64) as usize);
@@ -476,16 +539,23 @@ impl Builder {
         let pixel_encs: Vec<Encoding> = offered
             .iter()
             .copied()
-            .filter(|e| !e.is_pseudo() && !matches!(e, Encoding::Other(_)))
+            .filter(|e| !e.is_pseudo() && Encoding::PIXEL.contains(e))
             .chain([Encoding::Raw])
             .collect();
         for _ in 0..n {
             let (fw, fh) = (self.w, self.h);
             let pseudo = rng.random_bool(0.15);
             let enc = if pseudo {
-                let candidates: Vec<Encoding> =
-                    offered.iter().copied().filter(|e| e.is_pseudo() && *e != Encoding::LastRect).collect();
-                if candidates.is_empty() { Encoding::Raw } else { candidates[rng.random_range(0..candidates.len())] }
+                let candidates: Vec<Encoding> = offered
+                    .iter()
+                    .copied()
+                    .filter(|e| e.is_pseudo() && *e != Encoding::LastRect)
+                    .collect();
+                if candidates.is_empty() {
+                    Encoding::Raw
+                } else {
+                    candidates[rng.random_range(0..candidates.len())]
+                }
             } else {
                 pixel_encs[rng.random_range(0..pixel_encs.len())]
             };
@@ -549,8 +619,15 @@ impl Builder {
                 }
                 Encoding::Cursor => {
                     let (cw, ch) = (rng.random_range(0..=32u16), rng.random_range(0..=32u16));
-                    self.rect_header(rng.random_range(0..=cw), rng.random_range(0..=ch), cw, ch, enc);
-                    let len = cw as usize * ch as usize * self.bpp() + (cw as usize).div_ceil(8) * ch as usize;
+                    self.rect_header(
+                        rng.random_range(0..=cw),
+                        rng.random_range(0..=ch),
+                        cw,
+                        ch,
+                        enc,
+                    );
+                    let len = cw as usize * ch as usize * self.bpp()
+                        + (cw as usize).div_ceil(8) * ch as usize;
                     self.random(rng, len);
                 }
                 Encoding::DesktopName => {
@@ -579,8 +656,18 @@ fn synthetic(rng: &mut SmallRng) -> (Config, Builder) {
     if rng.random_bool(0.3) {
         encodings.retain(|_| rng.random_bool(0.5));
     }
-    encodings.extend(Encoding::PSEUDO.iter().copied().filter(|_| rng.random_bool(0.8)));
-    let mut config = Config { encodings, shared: rng.random(), pixel_format: choice, credentials: None };
+    encodings.extend(
+        Encoding::PSEUDO
+            .iter()
+            .copied()
+            .filter(|_| rng.random_bool(0.8)),
+    );
+    let mut config = Config {
+        encodings,
+        shared: rng.random(),
+        pixel_format: choice,
+        credentials: None,
+    };
     let (w, h) = (rng.random_range(1..=128), rng.random_range(1..=96));
     let mut b = Builder {
         out: Vec::new(),
@@ -594,7 +681,10 @@ fn synthetic(rng: &mut SmallRng) -> (Config, Builder) {
     };
     let vnc_auth = rng.random_bool(0.3);
     if vnc_auth && rng.random() {
-        config.credentials = Some(Credentials { username: None, password: "secret".into() });
+        config.credentials = Some(Credentials {
+            username: None,
+            password: "secret".into(),
+        });
     }
     match rng.random_range(0..3) {
         0 => {
@@ -602,7 +692,11 @@ fn synthetic(rng: &mut SmallRng) -> (Config, Builder) {
             b.u32(if vnc_auth { 2 } else { 1 });
         }
         v => {
-            b.bytes(if v == 1 { b"RFB 003.007\n" } else { b"RFB 003.008\n" });
+            b.bytes(if v == 1 {
+                b"RFB 003.007\n"
+            } else {
+                b"RFB 003.008\n"
+            });
             b.len8(2);
             b.bytes(&[if vnc_auth { 2 } else { 1 }, 16]);
         }
@@ -649,15 +743,33 @@ fn synthetic(rng: &mut SmallRng) -> (Config, Builder) {
 fn huge(rng: &mut SmallRng, width: usize) -> u64 {
     match width {
         1 => [0xff, 0x80, 0x7f, 0][rng.random_range(0..4)],
-        2 => [0xffff, 0x8000, 0x4001, 0x4000, 0x3fff, rng.random::<u16>() as u64][rng.random_range(0..6)],
-        _ => [0xffff_ffff, 0x8000_0000, 0x7fff_ffff, 0x0100_0000, (1 << 20) + 1, rng.random::<u32>() as u64]
-            [rng.random_range(0..6)],
+        2 => [
+            0xffff,
+            0x8000,
+            0x4001,
+            0x4000,
+            0x3fff,
+            rng.random::<u16>() as u64,
+        ][rng.random_range(0..6)],
+        _ => [
+            0xffff_ffff,
+            0x8000_0000,
+            0x7fff_ffff,
+            0x0100_0000,
+            (1 << 20) + 1,
+            rng.random::<u32>() as u64,
+        ][rng.random_range(0..6)],
     }
 }
 
 /// Replaces some of `fields` with huge values, then flips, overwrites, inserts, deletes,
 /// duplicates and truncates, `from` onwards mostly.
-fn mutate(rng: &mut SmallRng, data: &mut Vec<u8>, fields: &[(usize, usize)], from: usize) -> String {
+fn mutate(
+    rng: &mut SmallRng,
+    data: &mut Vec<u8>,
+    fields: &[(usize, usize)],
+    from: usize,
+) -> String {
     let mut what = Vec::new();
     if !fields.is_empty() && rng.random_bool(0.6) {
         for _ in 0..rng.random_range(1..=3) {
@@ -667,12 +779,20 @@ fn mutate(rng: &mut SmallRng, data: &mut Vec<u8>, fields: &[(usize, usize)], fro
             what.push(format!("field@{at}={v:#x}"));
         }
     }
-    let structural = if what.is_empty() { rng.random_range(1..=6) } else { rng.random_range(0..=2) };
+    let structural = if what.is_empty() {
+        rng.random_range(1..=6)
+    } else {
+        rng.random_range(0..=2)
+    };
     for _ in 0..structural {
         if data.is_empty() {
             break;
         }
-        let lo = if rng.random_bool(0.9) { from.min(data.len() - 1) } else { 0 };
+        let lo = if rng.random_bool(0.9) {
+            from.min(data.len() - 1)
+        } else {
+            0
+        };
         let at = rng.random_range(lo..data.len());
         match rng.random_range(0..6) {
             0 => {
@@ -728,10 +848,16 @@ fn random_bytes() {
         let mut data = prefix.to_vec();
         let n = rng.random_range(0..4096);
         data.extend((0..n).map(|_| rng.random::<u8>()));
-        let credentials = rng.random_bool(0.5).then(|| Credentials { username: None, password: "pw".into() });
+        let credentials = rng.random_bool(0.5).then(|| Credentials {
+            username: None,
+            password: "pw".into(),
+        });
         Case {
             what: format!("random bytes after {prefix:?}"),
-            config: Config { credentials, ..Config::default() },
+            config: Config {
+                credentials,
+                ..Config::default()
+            },
             data,
             max_chunk: chunking(rng),
             valid_updates: None,
@@ -763,7 +889,11 @@ fn random_messages_after_a_valid_handshake() {
                     b.bytes(&[0, 0]);
                     b.u16(rng.random_range(0..4));
                     for _ in 0..rng.random_range(0..4) {
-                        let all: Vec<Encoding> = Encoding::PIXEL.iter().chain(Encoding::PSEUDO).copied().collect();
+                        let all: Vec<Encoding> = Encoding::PIXEL
+                            .iter()
+                            .chain(Encoding::PSEUDO)
+                            .copied()
+                            .collect();
                         let e = all[rng.random_range(0..all.len())];
                         let (x, y, w, h) = if rng.random_bool(0.8) {
                             some_rect(rng, b.w, b.h, 64)
@@ -777,7 +907,13 @@ fn random_messages_after_a_valid_handshake() {
                 }
             }
         }
-        Case { what: "random messages".into(), config, data: b.out, max_chunk: chunking(rng), valid_updates: None }
+        Case {
+            what: "random messages".into(),
+            config,
+            data: b.out,
+            max_chunk: chunking(rng),
+            valid_updates: None,
+        }
     });
 }
 
@@ -831,21 +967,40 @@ fn recording_prefix(name: &str, budget: usize) -> Option<Prefix> {
     let session = rec::session(&records).expect("recording handshake");
     let framing = rec::rects(&records).expect("framing");
     let stream = rec::server_stream(&records);
-    let end = framing.rects.iter().map(|r| r.offset + 12 + r.len).take_while(|&e| e <= budget).last()?;
+    let end = framing
+        .rects
+        .iter()
+        .map(|r| r.offset + 12 + r.len)
+        .take_while(|&e| e <= budget)
+        .last()?;
     let mut fields = Vec::new();
-    for r in framing.rects.iter().take_while(|r| r.offset + 12 + r.len <= end) {
+    for r in framing
+        .rects
+        .iter()
+        .take_while(|r| r.offset + 12 + r.len <= end)
+    {
         fields.extend((0..4).map(|i| (r.offset + 2 * i, 2)));
         if r.encoding == Encoding::Zrle.number() {
             fields.push((r.offset + 12, 4));
         }
     }
-    Some(Prefix { config: session.config(), data: stream[..end].to_vec(), fields, from: session.server_messages_at })
+    Some(Prefix {
+        config: session.config(),
+        data: stream[..end].to_vec(),
+        fields,
+        from: session.server_messages_at,
+    })
 }
 
 #[test]
 fn mutated_recordings() {
     let mut sources = Vec::new();
-    for name in ["zrle-text", "copyrect+zrle-mixed", "hextile-text", "raw-mixed"] {
+    for name in [
+        "zrle-text",
+        "copyrect+zrle-mixed",
+        "hextile-text",
+        "raw-mixed",
+    ] {
         match recording_prefix(name, 192 << 10) {
             Some(s) => sources.push((name, s)),
             None => return,
@@ -856,10 +1011,24 @@ fn mutated_recordings() {
         let mut config = p.config.clone();
         if rng.random_bool(0.5) {
             // Offer everything, so a mutated encoding number reaches another decoder.
-            config.encodings = Encoding::PIXEL.iter().chain(Encoding::PSEUDO).copied().collect();
+            config.encodings = Encoding::PIXEL
+                .iter()
+                .chain(Encoding::PSEUDO)
+                .copied()
+                .collect();
         }
         let mut data = p.data.clone();
-        let what = if i < sources.len() { "unmutated".to_string() } else { mutate(rng, &mut data, &p.fields, p.from) };
-        Case { what: format!("{name}: {what}"), config, data, max_chunk: chunking(rng), valid_updates: None }
+        let what = if i < sources.len() {
+            "unmutated".to_string()
+        } else {
+            mutate(rng, &mut data, &p.fields, p.from)
+        };
+        Case {
+            what: format!("{name}: {what}"),
+            config,
+            data,
+            max_chunk: chunking(rng),
+            valid_updates: None,
+        }
     });
 }

@@ -1,6 +1,6 @@
 //! CopyRect (1): the rectangle is a copy of another area of the framebuffer.
 
-use super::{be16, Decoder, Input, Progress, Target};
+use super::{Decoder, Input, Progress, Target, be16};
 use crate::error::Error;
 use crate::framebuffer::Rect;
 
@@ -15,7 +15,9 @@ impl Decoder for CopyRectDecoder {
     }
 
     fn decode(&mut self, input: &mut Input<'_>, t: &mut Target<'_>) -> Result<Progress, Error> {
-        let Some(b) = input.take(4) else { return Ok(Progress::NeedMore) };
+        let Some(b) = input.take(4) else {
+            return Ok(Progress::NeedMore);
+        };
         let (sx, sy) = (be16(b, 0), be16(b, 2));
         let r = self.rect;
         t.fb.check(&Rect::new(sx, sy, r.w, r.h))?;
@@ -39,15 +41,36 @@ mod tests {
         fb.fill(&Rect::new(0, 0, 2, 2), [9, 8, 7, 255]);
         let mut d = CopyRectDecoder::default();
         d.start(Rect::new(5, 5, 2, 2));
-        let mut t = Target { fb: &mut fb, pixels: &px };
-        assert_eq!(d.decode(&mut Input::new(&[0, 0]), &mut t).unwrap(), Progress::NeedMore);
-        assert_eq!(d.decode(&mut Input::new(&[0, 0, 0, 0]), &mut t).unwrap(), Progress::Done);
+        let mut t = Target {
+            fb: &mut fb,
+            pixels: &px,
+        };
+        assert_eq!(
+            d.decode(&mut Input::new(&[0, 0]), &mut t).unwrap(),
+            Progress::NeedMore
+        );
+        assert_eq!(
+            d.decode(&mut Input::new(&[0, 0, 0, 0]), &mut t).unwrap(),
+            Progress::Done
+        );
         assert_eq!(fb.pixel(6, 6), [9, 8, 7, 255]);
         d.start(Rect::new(0, 0, 2, 2));
-        let mut t = Target { fb: &mut fb, pixels: &px };
-        assert!(matches!(d.decode(&mut Input::new(&[0, 7, 0, 0]), &mut t), Err(Error::RectOutOfBounds { .. })));
+        let mut t = Target {
+            fb: &mut fb,
+            pixels: &px,
+        };
+        assert!(matches!(
+            d.decode(&mut Input::new(&[0, 7, 0, 0]), &mut t),
+            Err(Error::RectOutOfBounds { .. })
+        ));
         // split everywhere: a copy from a black area over black is black
-        let fb = decode_all_ways(CopyRectDecoder::default, PixelFormat::RGBX32, (8, 8), Rect::new(4, 4, 2, 2), &[0, 1, 0, 1]);
+        let fb = decode_all_ways(
+            CopyRectDecoder::default,
+            PixelFormat::RGBX32,
+            (8, 8),
+            Rect::new(4, 4, 2, 2),
+            &[0, 1, 0, 1],
+        );
         assert_eq!(fb.pixel(4, 4), [0, 0, 0, 255]);
     }
 }

@@ -113,7 +113,11 @@ impl ZrleDecoder {
             let (in0, out0) = (self.zlib.total_in(), self.zlib.total_out());
             let status = self
                 .zlib
-                .decompress(&data[pos..], &mut self.out[filled..end], FlushDecompress::None)
+                .decompress(
+                    &data[pos..],
+                    &mut self.out[filled..end],
+                    FlushDecompress::None,
+                )
                 .map_err(|e| Error::Zlib(e.to_string()))?;
             let used = (self.zlib.total_in() - in0) as usize;
             let made = (self.zlib.total_out() - out0) as usize;
@@ -153,8 +157,14 @@ impl ZrleDecoder {
 /// Checks a zlib header (RFC 1950): deflate, a window of at most 32 KiB, a valid check value and
 /// no preset dictionary.
 fn check_zlib_header([cmf, flg]: [u8; 2]) -> Result<(), Error> {
-    if cmf & 0x0f != 8 || cmf >> 4 > 7 || (u16::from(cmf) << 8 | u16::from(flg)) % 31 != 0 || flg & 0x20 != 0 {
-        return Err(Error::Zlib(format!("invalid zlib header {cmf:02x} {flg:02x}")));
+    if cmf & 0x0f != 8
+        || cmf >> 4 > 7
+        || (u16::from(cmf) << 8 | u16::from(flg)) % 31 != 0
+        || flg & 0x20 != 0
+    {
+        return Err(Error::Zlib(format!(
+            "invalid zlib header {cmf:02x} {flg:02x}"
+        )));
     }
     Ok(())
 }
@@ -175,13 +185,27 @@ impl Decoder for ZrleDecoder {
         let len = be32(b, 0) as usize;
         let max_len = max_compressed(limit);
         if len > max_len {
-            return Err(Error::TooLong { what: "ZRLE rectangle", len: len as u64, limit: max_len as u64 });
+            return Err(Error::TooLong {
+                what: "ZRLE rectangle",
+                len: len as u64,
+                limit: max_len as u64,
+            });
         }
-        let Some(data) = b.get(4..4 + len) else { return Ok(Progress::NeedMore) };
+        let Some(data) = b.get(4..4 + len) else {
+            return Ok(Progress::NeedMore);
+        };
         input.advance(4 + len);
         let n = self.inflate(data, limit)?;
         let px = Pixels::new(t.pixels, cp, offset);
-        let result = draw_tiles(&mut Reader { b: &self.out[..n], pos: 0 }, r, &px, t.fb);
+        let result = draw_tiles(
+            &mut Reader {
+                b: &self.out[..n],
+                pos: 0,
+            },
+            r,
+            &px,
+            t.fb,
+        );
         // Whatever was drawn before an error is damaged too. Inflated bytes after the last tile
         // are ignored, as other clients do.
         t.fb.add_damage(r);
@@ -237,12 +261,21 @@ struct Pixels<'a> {
 impl<'a> Pixels<'a> {
     fn new(t: &'a PixelTranslator, cp: usize, offset: usize) -> Pixels<'a> {
         // Both RGBX32 byte orders put R, G, B in the three bytes a CPIXEL keeps.
-        Pixels { t, cp, offset, rgb3: t.format().is_rgbx32() && cp == 3 && offset == 0 }
+        Pixels {
+            t,
+            cp,
+            offset,
+            rgb3: t.format().is_rgbx32() && cp == 3 && offset == 0,
+        }
     }
 
     #[inline]
     fn rgba(&self, b: &[u8]) -> [u8; 4] {
-        if self.rgb3 { [b[0], b[1], b[2], 255] } else { self.t.rgba_cpixel(b, self.cp, self.offset) }
+        if self.rgb3 {
+            [b[0], b[1], b[2], 255]
+        } else {
+            self.t.rgba_cpixel(b, self.cp, self.offset)
+        }
     }
 
     /// Converts a row of CPIXELs into RGBA.
@@ -255,10 +288,15 @@ impl<'a> Pixels<'a> {
             for (d, s) in (&mut d4).zip(&mut s4) {
                 let s: &[u8; 12] = s.try_into().expect("12-byte chunk");
                 d.copy_from_slice(&[
-                    s[0], s[1], s[2], 255, s[3], s[4], s[5], 255, s[6], s[7], s[8], 255, s[9], s[10], s[11], 255,
+                    s[0], s[1], s[2], 255, s[3], s[4], s[5], 255, s[6], s[7], s[8], 255, s[9],
+                    s[10], s[11], 255,
                 ]);
             }
-            for (d, s) in d4.into_remainder().chunks_exact_mut(4).zip(s4.remainder().chunks_exact(3)) {
+            for (d, s) in d4
+                .into_remainder()
+                .chunks_exact_mut(4)
+                .zip(s4.remainder().chunks_exact(3))
+            {
                 d.copy_from_slice(&[s[0], s[1], s[2], 255]);
             }
         } else if self.cp == self.t.bpp() {
@@ -271,7 +309,12 @@ impl<'a> Pixels<'a> {
     }
 
     /// Reads a palette of `n` CPIXELs into `pal`.
-    fn palette(&self, rd: &mut Reader<'_>, n: usize, pal: &mut [[u8; 4]; 128]) -> Result<(), Error> {
+    fn palette(
+        &self,
+        rd: &mut Reader<'_>,
+        n: usize,
+        pal: &mut [[u8; 4]; 128],
+    ) -> Result<(), Error> {
         let b = rd.bytes(n * self.cp)?;
         for (p, s) in pal.iter_mut().zip(b.chunks_exact(self.cp)) {
             *p = self.rgba(s);
@@ -300,13 +343,19 @@ impl Runs {
     #[inline]
     fn put(&mut self, fb: &mut Framebuffer, rgba: [u8; 4], n: usize) -> Result<(), Error> {
         if n > self.left {
-            return Err(Error::invalid("ZRLE", format!("run of {n} pixels past the end of the tile")));
+            return Err(Error::invalid(
+                "ZRLE",
+                format!("run of {n} pixels past the end of the tile"),
+            ));
         }
         self.left -= n;
         let mut n = n;
         while n > 0 {
             let seg = n.min(self.w - self.col);
-            fill_px(fb.row_mut(self.x0 + self.col as u16, self.y, seg as u16), rgba);
+            fill_px(
+                fb.row_mut(self.x0 + self.col as u16, self.y, seg as u16),
+                rgba,
+            );
             self.col += seg;
             n -= seg;
             if self.col == self.w {
@@ -318,7 +367,12 @@ impl Runs {
     }
 }
 
-fn draw_tiles(rd: &mut Reader<'_>, r: Rect, px: &Pixels<'_>, fb: &mut Framebuffer) -> Result<(), Error> {
+fn draw_tiles(
+    rd: &mut Reader<'_>,
+    r: Rect,
+    px: &Pixels<'_>,
+    fb: &mut Framebuffer,
+) -> Result<(), Error> {
     let mut pal = [[0u8, 0, 0, 255]; 128];
     let cp = px.cp;
     for ty in (0..r.h).step_by(TILE as usize) {
@@ -365,7 +419,13 @@ fn draw_tiles(rd: &mut Reader<'_>, r: Rect, px: &Pixels<'_>, fb: &mut Framebuffe
                     }
                 }
                 128 => {
-                    let mut runs = Runs { x0: tile.x, y: tile.y, w: tw as usize, col: 0, left: tile.area() };
+                    let mut runs = Runs {
+                        x0: tile.x,
+                        y: tile.y,
+                        w: tw as usize,
+                        col: 0,
+                        left: tile.area(),
+                    };
                     while runs.left > 0 {
                         let c = px.rgba(rd.bytes(cp)?);
                         let len = rd.run_length()?;
@@ -375,18 +435,32 @@ fn draw_tiles(rd: &mut Reader<'_>, r: Rect, px: &Pixels<'_>, fb: &mut Framebuffe
                 130..=255 => {
                     let n = sub as usize - 128;
                     px.palette(rd, n, &mut pal)?;
-                    let mut runs = Runs { x0: tile.x, y: tile.y, w: tw as usize, col: 0, left: tile.area() };
+                    let mut runs = Runs {
+                        x0: tile.x,
+                        y: tile.y,
+                        w: tw as usize,
+                        col: 0,
+                        left: tile.area(),
+                    };
                     while runs.left > 0 {
                         let i = rd.u8()?;
                         let idx = (i & 127) as usize;
                         if idx >= n {
-                            return Err(Error::invalid("ZRLE", format!("palette index {idx} in a {n}-colour tile")));
+                            return Err(Error::invalid(
+                                "ZRLE",
+                                format!("palette index {idx} in a {n}-colour tile"),
+                            ));
                         }
                         let len = if i & 128 != 0 { rd.run_length()? } else { 1 };
                         runs.put(fb, pal[idx], len)?;
                     }
                 }
-                _ => return Err(Error::invalid("ZRLE", format!("reserved subencoding {sub}"))),
+                _ => {
+                    return Err(Error::invalid(
+                        "ZRLE",
+                        format!("reserved subencoding {sub}"),
+                    ));
+                }
             }
         }
     }
@@ -449,9 +523,16 @@ mod tests {
 
     /// Encodes `img` (`w`x`h` colours, row-major) as uncompressed ZRLE tile data, each tile with
     /// the subencoding `choose(tile column, tile row)` picks.
-    fn encode(pf: &PixelFormat, w: u16, h: u16, img: &[Rgb], choose: impl Fn(usize, usize) -> Sub) -> Vec<u8> {
+    fn encode(
+        pf: &PixelFormat,
+        w: u16,
+        h: u16,
+        img: &[Rgb],
+        choose: impl Fn(usize, usize) -> Sub,
+    ) -> Vec<u8> {
         let mut out = Vec::new();
-        let index = |pal: &[Rgb], c: &Rgb| pal.iter().position(|p| p == c).expect("colour in palette");
+        let index =
+            |pal: &[Rgb], c: &Rgb| pal.iter().position(|p| p == c).expect("colour in palette");
         for (j, ty) in (0..h).step_by(64).enumerate() {
             for (i, tx) in (0..w).step_by(64).enumerate() {
                 let (tw, th) = ((w - tx).min(64) as usize, (h - ty).min(64) as usize);
@@ -526,7 +607,8 @@ mod tests {
         loop {
             let used = (z.total_in() - start) as usize;
             out.reserve(4096);
-            z.compress_vec(&payload[used..], &mut out, FlushCompress::Sync).unwrap();
+            z.compress_vec(&payload[used..], &mut out, FlushCompress::Sync)
+                .unwrap();
             if (z.total_in() - start) as usize == payload.len() && out.len() < out.capacity() {
                 break;
             }
@@ -545,10 +627,18 @@ mod tests {
         for y in 0..rect.h {
             for x in 0..rect.w {
                 let want = t.rgba(&wire(pf, img[y as usize * rect.w as usize + x as usize]));
-                assert_eq!(fb.pixel(rect.x + x, rect.y + y), want, "{pf:?} at {x},{y} of the rectangle");
+                assert_eq!(
+                    fb.pixel(rect.x + x, rect.y + y),
+                    want,
+                    "{pf:?} at {x},{y} of the rectangle"
+                );
             }
         }
-        assert_eq!(fb.pixel(rect.x - 1, rect.y - 1), [0, 0, 0, 255], "outside the rectangle");
+        assert_eq!(
+            fb.pixel(rect.x - 1, rect.y - 1),
+            [0, 0, 0, 255],
+            "outside the rectangle"
+        );
     }
 
     /// 70x66: a plain-RLE 64x64 tile (runs across rows, lengths 1, 255+ and 3439), a raw 6x64
@@ -611,7 +701,9 @@ mod tests {
 
     /// Palette `k` of `n` colours, distinct within the palette.
     fn palette(k: usize, n: usize) -> Vec<Rgb> {
-        (0..n).map(|i| [(k * 50 + i * 3) as u8, 255 - i as u8 * 15, (i * 37) as u8]).collect()
+        (0..n)
+            .map(|i| [(k * 50 + i * 3) as u8, 255 - i as u8 * 15, (i * 37) as u8])
+            .collect()
     }
 
     #[test]
@@ -628,7 +720,10 @@ mod tests {
             })
             .collect();
         for pf in formats() {
-            let msg = compress(&mut new_stream(), &encode(&pf, w, h, &img, |i, _| Sub::Packed(palette(i, sizes[i]))));
+            let msg = compress(
+                &mut new_stream(),
+                &encode(&pf, w, h, &img, |i, _| Sub::Packed(palette(i, sizes[i]))),
+            );
             let rect = Rect::new(1, 1, w, h);
             let fb = decode_all_ways(ZrleDecoder::default, pf, (272, 5), rect, &msg);
             check(&fb, &pf, rect, &img);
@@ -660,8 +755,13 @@ mod tests {
             })
             .collect();
         for pf in formats() {
-            let choose =
-                |i, _| if i == 0 { Sub::PaletteRle(q.clone(), true) } else { Sub::PaletteRle(vec![C2, C1], false) };
+            let choose = |i, _| {
+                if i == 0 {
+                    Sub::PaletteRle(q.clone(), true)
+                } else {
+                    Sub::PaletteRle(vec![C2, C1], false)
+                }
+            };
             let msg = compress(&mut new_stream(), &encode(&pf, w, h, &img, choose));
             let rect = Rect::new(1, 1, w, h);
             let fb = decode_all_ways(ZrleDecoder::default, pf, (82, 10), rect, &msg);
@@ -686,7 +786,10 @@ mod tests {
             // the same tiles again: the compressor refers back into the first rectangle's data
             let msg2 = compress(&mut z, &encode(&pf, w, h, &img, choose_a));
             let msg3 = compress(&mut z, &encode(&pf, w2, h2, &img2, |_, _| Sub::Raw));
-            assert!(msg2.len() < msg1.len() / 2, "second rectangle should reuse the window");
+            assert!(
+                msg2.len() < msg1.len() / 2,
+                "second rectangle should reuse the window"
+            );
             let rect = Rect::new(1, 1, w, h);
             let rect3 = Rect::new(5, 7, w2, h2);
             let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
@@ -713,32 +816,66 @@ mod tests {
     #[test]
     fn zlib_header_may_be_split_across_rectangles() {
         let (w, h, img) = image_a();
-        let msg = compress(&mut new_stream(), &encode(&PixelFormat::RGBX32, w, h, &img, choose_a));
+        let msg = compress(
+            &mut new_stream(),
+            &encode(&PixelFormat::RGBX32, w, h, &img, choose_a),
+        );
         let mut first = 1u32.to_be_bytes().to_vec();
         first.push(msg[4]);
         let mut rest = ((msg.len() - 5) as u32).to_be_bytes().to_vec();
         rest.extend(&msg[5..]);
         let mut dec = ZrleDecoder::default();
         let pf = PixelFormat::RGBX32;
-        decode_chunked(&mut dec, pf, (72, 68), Rect::new(0, 0, 0, 0), &first, || usize::MAX).unwrap();
-        let fb = decode_chunked(&mut dec, pf, (72, 68), Rect::new(1, 1, w, h), &rest, || 3).unwrap();
+        decode_chunked(
+            &mut dec,
+            pf,
+            (72, 68),
+            Rect::new(0, 0, 0, 0),
+            &first,
+            || usize::MAX,
+        )
+        .unwrap();
+        let fb =
+            decode_chunked(&mut dec, pf, (72, 68), Rect::new(1, 1, w, h), &rest, || 3).unwrap();
         check(&fb, &pf, Rect::new(1, 1, w, h), &img);
     }
 
     #[test]
     fn worst_case_legitimate_sizes_fit_the_limits() {
         // every pixel its own plain-RLE run, and 127-colour palettes on tiny tiles
-        for pf in [PixelFormat { depth: 32, ..PixelFormat::RGBX32 }, PixelFormat::RGBX32, PixelFormat::BGR233] {
+        for pf in [
+            PixelFormat {
+                depth: 32,
+                ..PixelFormat::RGBX32
+            },
+            PixelFormat::RGBX32,
+            PixelFormat::BGR233,
+        ] {
             let (w, h) = (65u16, 65u16);
             // alternate in each tile's scan order: by column in the 64-wide tiles, by row in the 1-wide
             let img: Vec<Rgb> = (0..65 * 65)
-                .map(|i| if (if i % 65 < 64 { i % 65 } else { i / 65 }) % 2 == 0 { C1 } else { C2 })
+                .map(|i| {
+                    if (if i % 65 < 64 { i % 65 } else { i / 65 }) % 2 == 0 {
+                        C1
+                    } else {
+                        C2
+                    }
+                })
                 .collect();
             let payload = encode(&pf, w, h, &img, |_, _| Sub::Rle);
             assert_eq!(payload.len(), 4 + (pf.cpixel().0 + 1) * 65 * 65);
             let rect = Rect::new(0, 0, w, h);
-            let fb = decode_all_ways(ZrleDecoder::default, pf, (65, 65), rect, &compress(&mut new_stream(), &payload));
-            assert_eq!(fb.pixel(64, 64), PixelTranslator::new(pf).rgba(&wire(&pf, C1)));
+            let fb = decode_all_ways(
+                ZrleDecoder::default,
+                pf,
+                (65, 65),
+                rect,
+                &compress(&mut new_stream(), &payload),
+            );
+            assert_eq!(
+                fb.pixel(64, 64),
+                PixelTranslator::new(pf).rgba(&wire(&pf, C1))
+            );
             let q: Vec<Rgb> = (0..127u8).map(|i| [i, i, 255 - i]).collect();
             let tiny: Vec<Rgb> = vec![q[126]; 2];
             let payload = encode(&pf, 1, 2, &tiny, |_, _| Sub::PaletteRle(q.clone(), true));
@@ -750,7 +887,10 @@ mod tests {
                 Rect::new(1, 0, 1, 2),
                 &compress(&mut new_stream(), &payload),
             );
-            assert_eq!(fb.pixel(1, 1), PixelTranslator::new(pf).rgba(&wire(&pf, q[126])));
+            assert_eq!(
+                fb.pixel(1, 1),
+                PixelTranslator::new(pf).rgba(&wire(&pf, q[126]))
+            );
         }
     }
 
@@ -760,15 +900,31 @@ mod tests {
         let mut fb = Framebuffer::new(128, 128).unwrap();
         dec.start(rect);
         let mut input = Input::new(msg);
-        dec.decode(&mut input, &mut Target { fb: &mut fb, pixels: &px })
+        dec.decode(
+            &mut input,
+            &mut Target {
+                fb: &mut fb,
+                pixels: &px,
+            },
+        )
     }
 
     fn decode_payload(rect: Rect, payload: &[u8]) -> Result<Progress, Error> {
-        decode_with(&mut ZrleDecoder::default(), rect, &compress(&mut new_stream(), payload))
+        decode_with(
+            &mut ZrleDecoder::default(),
+            rect,
+            &compress(&mut new_stream(), payload),
+        )
     }
 
     fn is_invalid(r: Result<Progress, Error>) -> bool {
-        matches!(r, Err(Error::InvalidData { encoding: "ZRLE", .. }))
+        matches!(
+            r,
+            Err(Error::InvalidData {
+                encoding: "ZRLE",
+                ..
+            })
+        )
     }
 
     #[test]
@@ -831,13 +987,22 @@ mod tests {
         // not zlib at all
         let mut msg = 20u32.to_be_bytes().to_vec();
         msg.extend([0xff; 20]);
-        assert!(matches!(decode_with(&mut ZrleDecoder::default(), r, &msg), Err(Error::Zlib(_))));
+        assert!(matches!(
+            decode_with(&mut ZrleDecoder::default(), r, &msg),
+            Err(Error::Zlib(_))
+        ));
         // bad zlib headers: wrong check value, not deflate, preset dictionary
         for header in [[0x78, 0x9d], [0x79, 0x9c], [0x78, 0xbb]] {
             let mut msg = 6u32.to_be_bytes().to_vec();
             msg.extend(header);
             msg.extend([3, 0, 0, 0]);
-            assert!(matches!(decode_with(&mut ZrleDecoder::default(), r, &msg), Err(Error::Zlib(_))), "{header:?}");
+            assert!(
+                matches!(
+                    decode_with(&mut ZrleDecoder::default(), r, &msg),
+                    Err(Error::Zlib(_))
+                ),
+                "{header:?}"
+            );
         }
         // a length no 16x16 rectangle could need is refused before its bytes arrive
         for len in [u32::MAX, 1 << 20] {
@@ -849,12 +1014,18 @@ mod tests {
         assert_eq!(res, Ok(Progress::NeedMore));
         // the compressed block cut short (length fixed up): the tiles end early
         let (w, h, img) = image_a();
-        let full = compress(&mut new_stream(), &encode(&PixelFormat::RGBX32, w, h, &img, choose_a));
+        let full = compress(
+            &mut new_stream(),
+            &encode(&PixelFormat::RGBX32, w, h, &img, choose_a),
+        );
         for cut in [6, 20, (full.len() - 4) / 2, full.len() - 10] {
             let mut msg = ((cut - 4) as u32).to_be_bytes().to_vec();
             msg.extend(&full[4..cut]);
             let res = decode_with(&mut ZrleDecoder::default(), Rect::new(1, 1, w, h), &msg);
-            assert!(matches!(res, Err(Error::InvalidData { .. } | Error::Zlib(_))), "cut {cut}: {res:?}");
+            assert!(
+                matches!(res, Err(Error::InvalidData { .. } | Error::Zlib(_))),
+                "cut {cut}: {res:?}"
+            );
         }
         // corrupt bytes inside the deflate data
         let mut msg = full.clone();
@@ -866,7 +1037,10 @@ mod tests {
 
     #[test]
     fn zip_bombs_are_refused_without_allocating_them() {
-        for (rect, size) in [(Rect::new(0, 0, 16, 16), 20 << 20), (Rect::new(0, 0, 128, 128), 20 << 20)] {
+        for (rect, size) in [
+            (Rect::new(0, 0, 16, 16), 20 << 20),
+            (Rect::new(0, 0, 128, 128), 20 << 20),
+        ] {
             let mut payload = vec![0u8; size];
             payload[0] = 1; // a solid tile, then megabytes of junk
             let msg = compress(&mut new_stream(), &payload);
@@ -875,7 +1049,11 @@ mod tests {
             let res = decode_with(&mut dec, rect, &msg);
             assert!(matches!(res, Err(Error::TooLong { .. })), "{res:?}");
             let limit = max_inflated(&rect, 3);
-            assert!(dec.out.len() <= limit + 1, "buffer {} for a limit of {limit}", dec.out.len());
+            assert!(
+                dec.out.len() <= limit + 1,
+                "buffer {} for a limit of {limit}",
+                dec.out.len()
+            );
         }
     }
 
@@ -884,7 +1062,8 @@ mod tests {
         let r = Rect::new(0, 0, 2, 2);
         let mut z = new_stream();
         let mut out = Vec::with_capacity(256);
-        z.compress_vec(&[1, 9, 8, 7], &mut out, FlushCompress::Finish).unwrap();
+        z.compress_vec(&[1, 9, 8, 7], &mut out, FlushCompress::Finish)
+            .unwrap();
         let mut msg = (out.len() as u32).to_be_bytes().to_vec();
         msg.extend(&out);
         let mut dec = ZrleDecoder::default();
@@ -928,11 +1107,19 @@ mod tests {
                 let mut p = vec![subs[rng.random_range(0..subs.len())]];
                 let n = rng.random_range(0..300);
                 p.extend((0..n).map(|_| {
-                    if rng.random_bool(0.5) { rng.random::<u8>() } else { subs[rng.random_range(0..subs.len())] }
+                    if rng.random_bool(0.5) {
+                        rng.random::<u8>()
+                    } else {
+                        subs[rng.random_range(0..subs.len())]
+                    }
                 }));
                 p
             };
-            let rect = if i % 2 == 0 { Rect::new(1, 1, w, h) } else { rect };
+            let rect = if i % 2 == 0 {
+                Rect::new(1, 1, w, h)
+            } else {
+                rect
+            };
             let res = decode_payload(rect, &payload);
             outcomes[res.is_ok() as usize] += 1;
         }
