@@ -11,6 +11,7 @@ use crate::decode::copyrect::CopyRectDecoder;
 use crate::decode::hextile::HextileDecoder;
 use crate::decode::raw::RawDecoder;
 use crate::decode::rre::RreDecoder;
+use crate::decode::zlib::ZlibDecoder;
 use crate::decode::zrle::ZrleDecoder;
 use crate::decode::{Decoder, Input, Progress, Target, be16, be32};
 use crate::encoding::Encoding;
@@ -147,6 +148,7 @@ enum PixelDecoder {
     Rre,
     Hextile,
     Zrle,
+    Zlib,
 }
 
 #[derive(Debug)]
@@ -195,6 +197,7 @@ pub struct Connection {
     rre: RreDecoder,
     hextile: HextileDecoder,
     zrle: ZrleDecoder,
+    zlib: ZlibDecoder,
 }
 
 /// Outcome of one step of the parser.
@@ -230,6 +233,7 @@ impl Connection {
             rre: RreDecoder::default(),
             hextile: HextileDecoder::default(),
             zrle: ZrleDecoder::default(),
+            zlib: ZlibDecoder::default(),
         }
     }
 
@@ -683,6 +687,7 @@ impl Connection {
                     PixelDecoder::Rre => self.rre.decode(input, &mut target)?,
                     PixelDecoder::Hextile => self.hextile.decode(input, &mut target)?,
                     PixelDecoder::Zrle => self.zrle.decode(input, &mut target)?,
+                    PixelDecoder::Zlib => self.zlib.decode(input, &mut target)?,
                 };
                 match progress {
                     Progress::Done => self.phase = Phase::RectHeader,
@@ -771,6 +776,7 @@ impl Connection {
             Encoding::Rre => PixelDecoder::Rre,
             Encoding::Hextile => PixelDecoder::Hextile,
             Encoding::Zrle => PixelDecoder::Zrle,
+            Encoding::Zlib => PixelDecoder::Zlib,
             Encoding::LastRect => {
                 self.rects_left = 0;
                 return Ok(());
@@ -808,6 +814,7 @@ impl Connection {
             PixelDecoder::Rre => self.rre.start(rect),
             PixelDecoder::Hextile => self.hextile.start(rect),
             PixelDecoder::Zrle => self.zrle.start(rect),
+            PixelDecoder::Zlib => self.zlib.start(rect),
         }
         self.phase = Phase::Pixels(which);
         Ok(())

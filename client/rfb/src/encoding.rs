@@ -115,7 +115,7 @@ impl Encoding {
         }
     }
 
-    /// The name used on command lines (`raw`, `copyrect`, `rre`, `hextile`, `zrle`).
+    /// The name used on command lines ([`Encoding::NAMES`]).
     pub fn from_name(name: &str) -> Option<Encoding> {
         Some(match name.trim().to_ascii_lowercase().as_str() {
             "raw" => Encoding::Raw,
@@ -123,12 +123,13 @@ impl Encoding {
             "rre" => Encoding::Rre,
             "hextile" => Encoding::Hextile,
             "zrle" => Encoding::Zrle,
+            "zlib" => Encoding::Zlib,
             _ => return None,
         })
     }
 
     /// Names accepted by [`Encoding::from_name`].
-    pub const NAMES: &'static [&'static str] = &["raw", "copyrect", "rre", "hextile", "zrle"];
+    pub const NAMES: &'static [&'static str] = &["raw", "copyrect", "rre", "hextile", "zrle", "zlib"];
 
     /// Whether this is a pseudo-encoding (carries no pixels of its own).
     pub fn is_pseudo(self) -> bool {
@@ -152,6 +153,7 @@ impl Encoding {
     /// The pixel encodings the engine decodes, best first.
     pub const PIXEL: &'static [Encoding] = &[
         Encoding::Zrle,
+        Encoding::Zlib,
         Encoding::Hextile,
         Encoding::Rre,
         Encoding::CopyRect,

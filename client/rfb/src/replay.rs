@@ -565,7 +565,7 @@ fn frame_rect(s: &mut Reader<'_>, r: Rect, encoding: i32, bpp: usize) -> Result<
                 }
             }
         }
-        Encoding::Zrle => {
+        Encoding::Zrle | Encoding::Zlib => {
             let len = s.u32(WHAT)?;
             s.take(len as usize, WHAT)?;
         }

@@ -10,7 +10,9 @@ pub mod copyrect;
 pub mod hextile;
 pub mod raw;
 pub mod rre;
+pub mod zlib;
 pub mod zrle;
+pub(crate) mod zstream;
 
 /// Bytes received and not yet consumed. Decoders take whole units from the front.
 #[derive(Debug)]

@@ -12,18 +12,15 @@
 //! - 128 plain RLE: runs of (CPIXEL, length) until the tile is full;
 //! - 130..=255 palette RLE: (n − 128) CPIXELs, then runs of a u8 index: below 128 a single pixel,
 //!   otherwise index − 128 followed by a length;
-//! - 17..=127 and 129 are reserved.
+//! - 17..=127 and 129 are reserved (TRLE gives 127 and 129 a meaning: see [`super::trle`]).
 //!
 //! A run length is one plus the sum of its bytes, where every byte of 255 means another byte
-//! follows.
+//! follows. A CPIXEL is the pixel format's pixel, or its three significant bytes for 32-bpp
+//! formats of depth ≤ 24 ([`PixelFormat::cpixel`](crate::pixel::PixelFormat::cpixel)).
 //!
-//! The stream is inflated as raw deflate after checking the 2-byte zlib header here: the zlib
-//! trailer's Adler-32 is only checked when a stream ends, which an RFB server's never does, and
-//! computing it anyway costs a fifth of the decode time. A CPIXEL is the pixel format's pixel, or its three significant bytes for 32-bpp formats
-//! of depth ≤ 24 ([`PixelFormat::cpixel`](crate::pixel::PixelFormat::cpixel)).
+//! The tile code here is shared with TRLE, which sends the same tiles (16x16, unframed).
 
-use flate2::{Decompress, FlushDecompress, Status};
-
+use super::zstream::{ZStream, max_compressed};
 use super::{Decoder, Input, Progress, Target, be32};
 use crate::error::Error;
 use crate::framebuffer::{Framebuffer, Rect};
@@ -31,39 +28,12 @@ use crate::pixel::PixelTranslator;
 
 const TILE: u16 = 64;
 
+#[derive(Debug, Default)]
 pub struct ZrleDecoder {
     rect: Rect,
-    zlib: Decompress,
-    /// The zlib header, as far as it has arrived (it precedes the deflate data).
-    header: [u8; 2],
-    header_len: usize,
-    /// After the deflate stream ended: how many bytes of its Adler-32 trailer may still follow.
-    trailer_left: Option<usize>,
+    zlib: ZStream,
     /// Inflated data of the current rectangle; kept between rectangles to reuse the allocation.
     out: Vec<u8>,
-}
-
-impl Default for ZrleDecoder {
-    fn default() -> ZrleDecoder {
-        ZrleDecoder {
-            rect: Rect::default(),
-            zlib: Decompress::new(false),
-            header: [0; 2],
-            header_len: 0,
-            trailer_left: None,
-            out: Vec::new(),
-        }
-    }
-}
-
-impl std::fmt::Debug for ZrleDecoder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ZrleDecoder")
-            .field("rect", &self.rect)
-            .field("zlib_total_in", &self.zlib.total_in())
-            .field("buffer", &self.out.len())
-            .finish()
-    }
 }
 
 /// The most inflated bytes a `rect` can need with `cp`-byte CPIXELs. Per tile of `a` pixels the
@@ -73,100 +43,6 @@ impl std::fmt::Debug for ZrleDecoder {
 fn max_inflated(r: &Rect, cp: usize) -> usize {
     let tiles = (r.w as usize).div_ceil(TILE as usize) * (r.h as usize).div_ceil(TILE as usize);
     tiles * (1 + 127 * cp) + (cp + 1) * r.area()
-}
-
-/// The most compressed bytes accepted for a rectangle that inflates to at most `inflated` bytes.
-/// Deflate expands incompressible data by a few bytes per 64 KiB stored block (and fixed-Huffman
-/// literals by at most 9/8); half again plus 64 KiB is far beyond any real encoder.
-fn max_compressed(inflated: usize) -> usize {
-    inflated + inflated / 2 + 64 * 1024
-}
-
-fn truncated() -> Error {
-    Error::invalid("ZRLE", "tile data ends before the rectangle does")
-}
-
-impl ZrleDecoder {
-    /// Inflates all of `data` (this rectangle's share of the stream) into `self.out`, failing
-    /// rather than producing more than `limit` bytes. Returns the number of bytes produced.
-    fn inflate(&mut self, data: &[u8], limit: usize) -> Result<usize, Error> {
-        let cap = limit.saturating_add(1);
-        let (mut pos, mut filled) = (0, 0);
-        while self.header_len < 2 && pos < data.len() {
-            self.header[self.header_len] = data[pos];
-            self.header_len += 1;
-            pos += 1;
-            if self.header_len == 2 {
-                check_zlib_header(self.header)?;
-            }
-        }
-        if let Some(left) = self.trailer_left {
-            return self.after_end(data.len() - pos, left).map(|()| 0);
-        }
-        loop {
-            // Invariant: filled < cap, so a full buffer can always grow.
-            if filled == self.out.len() {
-                let grow = (self.out.len() * 2).max(64 * 1024).min(cap);
-                self.out.resize(grow, 0);
-            }
-            let end = self.out.len().min(cap);
-            let (in0, out0) = (self.zlib.total_in(), self.zlib.total_out());
-            let status = self
-                .zlib
-                .decompress(
-                    &data[pos..],
-                    &mut self.out[filled..end],
-                    FlushDecompress::None,
-                )
-                .map_err(|e| Error::Zlib(e.to_string()))?;
-            let used = (self.zlib.total_in() - in0) as usize;
-            let made = (self.zlib.total_out() - out0) as usize;
-            pos += used;
-            filled += made;
-            if filled >= cap {
-                return Err(Error::TooLong {
-                    what: "decompressed ZRLE rectangle",
-                    len: filled as u64,
-                    limit: limit as u64,
-                });
-            }
-            if status == Status::StreamEnd {
-                return self.after_end(data.len() - pos, 4).map(|()| filled);
-            }
-            // Input exhausted with room to spare: everything inflatable so far is out.
-            if pos == data.len() && filled < end {
-                return Ok(filled);
-            }
-            if used == 0 && made == 0 {
-                return Err(Error::Zlib("the zlib stream stalled".into()));
-            }
-        }
-    }
-
-    /// Accounts for `n` bytes after the end of the deflate stream, of which `left` may still be
-    /// its (unchecked) Adler-32 trailer.
-    fn after_end(&mut self, n: usize, left: usize) -> Result<(), Error> {
-        if n > left {
-            return Err(Error::Zlib("data after the end of the zlib stream".into()));
-        }
-        self.trailer_left = Some(left - n);
-        Ok(())
-    }
-}
-
-/// Checks a zlib header (RFC 1950): deflate, a window of at most 32 KiB, a valid check value and
-/// no preset dictionary.
-fn check_zlib_header([cmf, flg]: [u8; 2]) -> Result<(), Error> {
-    if cmf & 0x0f != 8
-        || cmf >> 4 > 7
-        || (u16::from(cmf) << 8 | u16::from(flg)) % 31 != 0
-        || flg & 0x20 != 0
-    {
-        return Err(Error::Zlib(format!(
-            "invalid zlib header {cmf:02x} {flg:02x}"
-        )));
-    }
-    Ok(())
 }
 
 impl Decoder for ZrleDecoder {
@@ -195,17 +71,27 @@ impl Decoder for ZrleDecoder {
             return Ok(Progress::NeedMore);
         };
         input.advance(4 + len);
-        let n = self.inflate(data, limit)?;
+        let n = self
+            .zlib
+            .inflate(data, &mut self.out, limit, "decompressed ZRLE rectangle")?;
         let px = Pixels::new(t.pixels, cp, offset);
-        let result = draw_tiles(
-            &mut Reader {
-                b: &self.out[..n],
-                pos: 0,
-            },
-            r,
-            &px,
-            t.fb,
-        );
+        let mut rd = Reader::new(&self.out[..n], "ZRLE");
+        let mut pal = Palette::default();
+        let mut result = Ok(());
+        'tiles: for ty in (0..r.h).step_by(TILE as usize) {
+            for tx in (0..r.w).step_by(TILE as usize) {
+                let tile = Rect::new(
+                    r.x + tx,
+                    r.y + ty,
+                    (r.w - tx).min(TILE),
+                    (r.h - ty).min(TILE),
+                );
+                result = draw_tile(&mut rd, tile, &px, t.fb, &mut pal, false);
+                if result.is_err() {
+                    break 'tiles;
+                }
+            }
+        }
         // Whatever was drawn before an error is damaged too. Inflated bytes after the last tile
         // are ignored, as other clients do.
         t.fb.add_damage(r);
@@ -214,34 +100,64 @@ impl Decoder for ZrleDecoder {
     }
 }
 
-/// Bounds-checked reads from the inflated data; running out is a typed error.
-struct Reader<'a> {
+/// Bounds-checked reads from tile data; running out is a typed error that also sets
+/// [`Reader::short`], so an unframed decoder (TRLE) can wait for more bytes instead.
+pub(crate) struct Reader<'a> {
     b: &'a [u8],
-    pos: usize,
+    pub pos: usize,
+    /// The data ended before the tile did.
+    pub short: bool,
+    enc: &'static str,
 }
 
 impl<'a> Reader<'a> {
+    pub fn new(b: &'a [u8], enc: &'static str) -> Reader<'a> {
+        Reader {
+            b,
+            pos: 0,
+            short: false,
+            enc,
+        }
+    }
+
+    #[cold]
+    fn truncated(&mut self) -> Error {
+        self.short = true;
+        Error::invalid(self.enc, "tile data ends before the rectangle does")
+    }
+
     #[inline]
     fn u8(&mut self) -> Result<u8, Error> {
-        let v = *self.b.get(self.pos).ok_or_else(truncated)?;
+        let Some(&v) = self.b.get(self.pos) else {
+            return Err(self.truncated());
+        };
         self.pos += 1;
         Ok(v)
     }
 
     #[inline]
     fn bytes(&mut self, n: usize) -> Result<&'a [u8], Error> {
-        let s = self.b.get(self.pos..self.pos + n).ok_or_else(truncated)?;
+        let Some(s) = self.b.get(self.pos..self.pos + n) else {
+            return Err(self.truncated());
+        };
         self.pos += n;
         Ok(s)
     }
 
-    /// A run length: 1 + the sum of bytes up to and including the first that is not 255.
+    /// A run length: 1 + the sum of bytes up to and including the first that is not 255. Fails
+    /// as soon as it exceeds `left`, so a stream of 255s is refused without being read to its end.
     #[inline]
-    fn run_length(&mut self) -> Result<usize, Error> {
+    fn run_length(&mut self, left: usize) -> Result<usize, Error> {
         let mut n = 1;
         loop {
             let b = self.u8()?;
             n += b as usize;
+            if n > left {
+                return Err(Error::invalid(
+                    self.enc,
+                    format!("run of {n}+ pixels past the end of the tile"),
+                ));
+            }
             if b != 255 {
                 return Ok(n);
             }
@@ -250,7 +166,7 @@ impl<'a> Reader<'a> {
 }
 
 /// CPIXEL to RGBA, with a fast path for the client's usual RGBX32 format.
-struct Pixels<'a> {
+pub(crate) struct Pixels<'a> {
     t: &'a PixelTranslator,
     cp: usize,
     offset: usize,
@@ -259,7 +175,7 @@ struct Pixels<'a> {
 }
 
 impl<'a> Pixels<'a> {
-    fn new(t: &'a PixelTranslator, cp: usize, offset: usize) -> Pixels<'a> {
+    pub fn new(t: &'a PixelTranslator, cp: usize, offset: usize) -> Pixels<'a> {
         // Both RGBX32 byte orders put R, G, B in the three bytes a CPIXEL keeps.
         Pixels {
             t,
@@ -282,23 +198,7 @@ impl<'a> Pixels<'a> {
     #[inline]
     fn row(&self, src: &[u8], dst: &mut [u8]) {
         if self.rgb3 {
-            // Four pixels at a time (12 bytes in, 16 out) so the compiler can shuffle them as one.
-            let mut d4 = dst.chunks_exact_mut(16);
-            let mut s4 = src.chunks_exact(12);
-            for (d, s) in (&mut d4).zip(&mut s4) {
-                let s: &[u8; 12] = s.try_into().expect("12-byte chunk");
-                d.copy_from_slice(&[
-                    s[0], s[1], s[2], 255, s[3], s[4], s[5], 255, s[6], s[7], s[8], 255, s[9],
-                    s[10], s[11], 255,
-                ]);
-            }
-            for (d, s) in d4
-                .into_remainder()
-                .chunks_exact_mut(4)
-                .zip(s4.remainder().chunks_exact(3))
-            {
-                d.copy_from_slice(&[s[0], s[1], s[2], 255]);
-            }
+            rgb_row(src, dst);
         } else if self.cp == self.t.bpp() {
             self.t.convert_row(src, dst);
         } else {
@@ -309,24 +209,59 @@ impl<'a> Pixels<'a> {
     }
 
     /// Reads a palette of `n` CPIXELs into `pal`.
-    fn palette(
-        &self,
-        rd: &mut Reader<'_>,
-        n: usize,
-        pal: &mut [[u8; 4]; 128],
-    ) -> Result<(), Error> {
+    fn palette(&self, rd: &mut Reader<'_>, n: usize, pal: &mut Palette) -> Result<(), Error> {
         let b = rd.bytes(n * self.cp)?;
-        for (p, s) in pal.iter_mut().zip(b.chunks_exact(self.cp)) {
+        for (p, s) in pal.colours.iter_mut().zip(b.chunks_exact(self.cp)) {
             *p = self.rgba(s);
         }
+        pal.n = n;
         Ok(())
     }
 }
 
+/// Converts R, G, B bytes into RGBA with opaque alpha (`dst.len() / 4` pixels).
 #[inline]
-fn fill_px(dst: &mut [u8], rgba: [u8; 4]) {
+pub(crate) fn rgb_row(src: &[u8], dst: &mut [u8]) {
+    // Four pixels at a time (12 bytes in, 16 out) so the compiler can shuffle them as one.
+    let mut d4 = dst.chunks_exact_mut(16);
+    let mut s4 = src.chunks_exact(12);
+    for (d, s) in (&mut d4).zip(&mut s4) {
+        let s: &[u8; 12] = s.try_into().expect("12-byte chunk");
+        d.copy_from_slice(&[
+            s[0], s[1], s[2], 255, s[3], s[4], s[5], 255, s[6], s[7], s[8], 255, s[9], s[10],
+            s[11], 255,
+        ]);
+    }
+    for (d, s) in d4
+        .into_remainder()
+        .chunks_exact_mut(4)
+        .zip(s4.remainder().chunks_exact(3))
+    {
+        d.copy_from_slice(&[s[0], s[1], s[2], 255]);
+    }
+}
+
+#[inline]
+pub(crate) fn fill_px(dst: &mut [u8], rgba: [u8; 4]) {
     for d in dst.chunks_exact_mut(4) {
         d.copy_from_slice(&rgba);
+    }
+}
+
+/// The palette of the last palette tile (TRLE may reuse it in the next tile).
+#[derive(Debug, Clone)]
+pub(crate) struct Palette {
+    colours: [[u8; 4]; 128],
+    /// Colours in use; 0 when no palette tile has been seen.
+    n: usize,
+}
+
+impl Default for Palette {
+    fn default() -> Palette {
+        Palette {
+            colours: [[0, 0, 0, 255]; 128],
+            n: 0,
+        }
     }
 }
 
@@ -340,14 +275,19 @@ struct Runs {
 }
 
 impl Runs {
-    #[inline]
-    fn put(&mut self, fb: &mut Framebuffer, rgba: [u8; 4], n: usize) -> Result<(), Error> {
-        if n > self.left {
-            return Err(Error::invalid(
-                "ZRLE",
-                format!("run of {n} pixels past the end of the tile"),
-            ));
+    fn new(tile: &Rect) -> Runs {
+        Runs {
+            x0: tile.x,
+            y: tile.y,
+            w: tile.w as usize,
+            col: 0,
+            left: tile.area(),
         }
+    }
+
+    #[inline]
+    fn put(&mut self, fb: &mut Framebuffer, rgba: [u8; 4], n: usize) {
+        debug_assert!(n <= self.left);
         self.left -= n;
         let mut n = n;
         while n > 0 {
@@ -363,144 +303,156 @@ impl Runs {
                 self.y += 1;
             }
         }
-        Ok(())
     }
 }
 
-fn draw_tiles(
+fn bad_index(enc: &'static str, idx: usize, n: usize) -> Error {
+    Error::invalid(enc, format!("palette index {idx} in a {n}-colour tile"))
+}
+
+/// Decodes one tile from `rd` into `tile` of the framebuffer. With `trle`, subencodings 127
+/// (packed palette) and 129 (palette RLE) reuse the palette of the previous palette tile, which
+/// `pal` carries; ZRLE reserves them.
+pub(crate) fn draw_tile(
     rd: &mut Reader<'_>,
-    r: Rect,
+    tile: Rect,
     px: &Pixels<'_>,
     fb: &mut Framebuffer,
+    pal: &mut Palette,
+    trle: bool,
 ) -> Result<(), Error> {
-    let mut pal = [[0u8, 0, 0, 255]; 128];
     let cp = px.cp;
-    for ty in (0..r.h).step_by(TILE as usize) {
-        let th = (r.h - ty).min(TILE);
-        for tx in (0..r.w).step_by(TILE as usize) {
-            let tw = (r.w - tx).min(TILE);
-            let tile = Rect::new(r.x + tx, r.y + ty, tw, th);
-            let sub = rd.u8()?;
-            match sub {
-                0 => {
-                    for y in 0..th {
-                        let src = rd.bytes(tw as usize * cp)?;
-                        px.row(src, fb.row_mut(tile.x, tile.y + y, tw));
+    let enc = rd.enc;
+    let (tw, th) = (tile.w, tile.h);
+    let sub = rd.u8()?;
+    match sub {
+        0 => {
+            for y in 0..th {
+                let src = rd.bytes(tw as usize * cp)?;
+                px.row(src, fb.row_mut(tile.x, tile.y + y, tw));
+            }
+        }
+        1 => {
+            let c = px.rgba(rd.bytes(cp)?);
+            fb.fill(&tile, c);
+        }
+        2..=16 | 127 => {
+            if sub == 127 {
+                if !trle || !(2..=16).contains(&pal.n) {
+                    return Err(reserved_or_no_palette(enc, sub, trle));
+                }
+            } else {
+                px.palette(rd, sub as usize, pal)?;
+            }
+            let n = pal.n;
+            let bits = match n {
+                2 => 1,
+                3 | 4 => 2,
+                _ => 4,
+            };
+            let mask = (1u8 << bits) - 1;
+            let row_bytes = (tw as usize * bits).div_ceil(8);
+            for y in 0..th {
+                let src = rd.bytes(row_bytes)?;
+                let dst = fb.row_mut(tile.x, tile.y + y, tw);
+                for (i, d) in dst.chunks_exact_mut(4).enumerate() {
+                    let bit = i * bits;
+                    let idx = ((src[bit / 8] >> (8 - bits - bit % 8)) & mask) as usize;
+                    if idx >= n {
+                        return Err(bad_index(enc, idx, n));
                     }
-                }
-                1 => {
-                    let c = px.rgba(rd.bytes(cp)?);
-                    fb.fill(&tile, c);
-                }
-                2..=16 => {
-                    let n = sub as usize;
-                    px.palette(rd, n, &mut pal)?;
-                    let bits = match n {
-                        2 => 1,
-                        3 | 4 => 2,
-                        _ => 4,
-                    };
-                    let mask = (1u8 << bits) - 1;
-                    let row_bytes = (tw as usize * bits).div_ceil(8);
-                    for y in 0..th {
-                        let src = rd.bytes(row_bytes)?;
-                        let dst = fb.row_mut(tile.x, tile.y + y, tw);
-                        for (i, d) in dst.chunks_exact_mut(4).enumerate() {
-                            let bit = i * bits;
-                            let idx = ((src[bit / 8] >> (8 - bits - bit % 8)) & mask) as usize;
-                            if idx >= n {
-                                return Err(Error::invalid(
-                                    "ZRLE",
-                                    format!("palette index {idx} in a {n}-colour tile"),
-                                ));
-                            }
-                            d.copy_from_slice(&pal[idx]);
-                        }
-                    }
-                }
-                128 => {
-                    let mut runs = Runs {
-                        x0: tile.x,
-                        y: tile.y,
-                        w: tw as usize,
-                        col: 0,
-                        left: tile.area(),
-                    };
-                    while runs.left > 0 {
-                        let c = px.rgba(rd.bytes(cp)?);
-                        let len = rd.run_length()?;
-                        runs.put(fb, c, len)?;
-                    }
-                }
-                130..=255 => {
-                    let n = sub as usize - 128;
-                    px.palette(rd, n, &mut pal)?;
-                    let mut runs = Runs {
-                        x0: tile.x,
-                        y: tile.y,
-                        w: tw as usize,
-                        col: 0,
-                        left: tile.area(),
-                    };
-                    while runs.left > 0 {
-                        let i = rd.u8()?;
-                        let idx = (i & 127) as usize;
-                        if idx >= n {
-                            return Err(Error::invalid(
-                                "ZRLE",
-                                format!("palette index {idx} in a {n}-colour tile"),
-                            ));
-                        }
-                        let len = if i & 128 != 0 { rd.run_length()? } else { 1 };
-                        runs.put(fb, pal[idx], len)?;
-                    }
-                }
-                _ => {
-                    return Err(Error::invalid(
-                        "ZRLE",
-                        format!("reserved subencoding {sub}"),
-                    ));
+                    d.copy_from_slice(&pal.colours[idx]);
                 }
             }
         }
+        128 => {
+            let mut runs = Runs::new(&tile);
+            while runs.left > 0 {
+                let c = px.rgba(rd.bytes(cp)?);
+                let len = rd.run_length(runs.left)?;
+                runs.put(fb, c, len);
+            }
+        }
+        129..=255 => {
+            if sub == 129 {
+                if !trle || pal.n == 0 {
+                    return Err(reserved_or_no_palette(enc, sub, trle));
+                }
+            } else {
+                px.palette(rd, sub as usize - 128, pal)?;
+            }
+            let n = pal.n;
+            let mut runs = Runs::new(&tile);
+            while runs.left > 0 {
+                let i = rd.u8()?;
+                let idx = (i & 127) as usize;
+                if idx >= n {
+                    return Err(bad_index(enc, idx, n));
+                }
+                let len = if i & 128 != 0 {
+                    rd.run_length(runs.left)?
+                } else {
+                    1
+                };
+                runs.put(fb, pal.colours[idx], len);
+            }
+        }
+        _ => return Err(Error::invalid(enc, format!("reserved subencoding {sub}"))),
     }
     Ok(())
 }
 
+#[cold]
+fn reserved_or_no_palette(enc: &'static str, sub: u8, trle: bool) -> Error {
+    if trle {
+        Error::invalid(
+            enc,
+            format!("subencoding {sub} reuses a palette, but no suitable palette came before"),
+        )
+    } else {
+        Error::invalid(enc, format!("reserved subencoding {sub}"))
+    }
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::decode::testing::*;
     use crate::pixel::PixelFormat;
-    use flate2::{Compress, Compression, FlushCompress};
+    use crate::decode::zstream::testing::{compress, new_stream};
+    use flate2::FlushCompress;
     use rand::{Rng, SeedableRng};
 
-    type Rgb = [u8; 3];
+    pub type Rgb = [u8; 3];
 
-    const C1: Rgb = [10, 200, 30];
-    const C2: Rgb = [255, 0, 0];
-    const C3: Rgb = [0, 0, 255];
-    const C4: Rgb = [255, 255, 0];
-    const C1_RGBA: [u8; 4] = [10, 200, 30, 255];
+    pub const C1: Rgb = [10, 200, 30];
+    pub const C2: Rgb = [255, 0, 0];
+    pub const C3: Rgb = [0, 0, 255];
+    pub const C4: Rgb = [255, 255, 0];
+    pub const C1_RGBA: [u8; 4] = [10, 200, 30, 255];
 
     /// The CPIXEL of a colour: the wire pixel, cut to the bytes `cpixel` names.
-    fn cpix(pf: &PixelFormat, c: Rgb) -> Vec<u8> {
+    pub fn cpix(pf: &PixelFormat, c: Rgb) -> Vec<u8> {
         let w = wire(pf, c);
         let (n, off) = pf.cpixel();
         w[off..off + n].to_vec()
     }
 
     /// How the test encoder writes one tile.
-    enum Sub {
+    pub enum Sub {
         Raw,
         Solid,
         Packed(Vec<Rgb>),
         Rle,
         /// Palette RLE; `true` writes single pixels in run form too (index | 128, length byte 0).
         PaletteRle(Vec<Rgb>, bool),
+        /// TRLE only: packed palette (127) or palette RLE (129) reusing the previous palette, which
+        /// must be this one.
+        ReusePacked(Vec<Rgb>),
+        ReusePaletteRle(Vec<Rgb>),
     }
 
-    fn put_run_length(out: &mut Vec<u8>, n: usize) {
+    pub fn put_run_length(out: &mut Vec<u8>, n: usize) {
         let mut r = n - 1;
         while r >= 255 {
             out.push(255);
@@ -510,7 +462,7 @@ mod tests {
     }
 
     /// Maximal runs of equal colours, in scan order.
-    fn runs(tile: &[Rgb]) -> Vec<(Rgb, usize)> {
+    pub fn runs(tile: &[Rgb]) -> Vec<(Rgb, usize)> {
         let mut v: Vec<(Rgb, usize)> = Vec::new();
         for c in tile {
             match v.last_mut() {
@@ -523,8 +475,20 @@ mod tests {
 
     /// Encodes `img` (`w`x`h` colours, row-major) as uncompressed ZRLE tile data, each tile with
     /// the subencoding `choose(tile column, tile row)` picks.
-    fn encode(
+    pub fn encode(
         pf: &PixelFormat,
+        w: u16,
+        h: u16,
+        img: &[Rgb],
+        choose: impl Fn(usize, usize) -> Sub,
+    ) -> Vec<u8> {
+        encode_tiles(pf, 64, w, h, img, choose)
+    }
+
+    /// [`encode`] with `size`x`size` tiles (TRLE's are 16x16).
+    pub fn encode_tiles(
+        pf: &PixelFormat,
+        size: u16,
         w: u16,
         h: u16,
         img: &[Rgb],
@@ -533,9 +497,9 @@ mod tests {
         let mut out = Vec::new();
         let index =
             |pal: &[Rgb], c: &Rgb| pal.iter().position(|p| p == c).expect("colour in palette");
-        for (j, ty) in (0..h).step_by(64).enumerate() {
-            for (i, tx) in (0..w).step_by(64).enumerate() {
-                let (tw, th) = ((w - tx).min(64) as usize, (h - ty).min(64) as usize);
+        for (j, ty) in (0..h).step_by(size as usize).enumerate() {
+            for (i, tx) in (0..w).step_by(size as usize).enumerate() {
+                let (tw, th) = ((w - tx).min(size) as usize, (h - ty).min(size) as usize);
                 let tile: Vec<Rgb> = (0..th)
                     .flat_map(|y| (0..tw).map(move |x| (y, x)))
                     .map(|(y, x)| img[(ty as usize + y) * w as usize + tx as usize + x])
@@ -550,9 +514,13 @@ mod tests {
                         out.push(1);
                         out.extend(cpix(pf, tile[0]));
                     }
-                    Sub::Packed(pal) => {
-                        out.push(pal.len() as u8);
-                        pal.iter().for_each(|c| out.extend(cpix(pf, *c)));
+                    Sub::Packed(pal) | Sub::ReusePacked(pal) => {
+                        if matches!(choose(i, j), Sub::ReusePacked(_)) {
+                            out.push(127);
+                        } else {
+                            out.push(pal.len() as u8);
+                            pal.iter().for_each(|c| out.extend(cpix(pf, *c)));
+                        }
                         let bits = match pal.len() {
                             2 => 1,
                             3 | 4 => 2,
@@ -580,9 +548,14 @@ mod tests {
                             put_run_length(&mut out, n);
                         }
                     }
-                    Sub::PaletteRle(pal, force_runs) => {
-                        out.push(128 + pal.len() as u8);
-                        pal.iter().for_each(|c| out.extend(cpix(pf, *c)));
+                    Sub::PaletteRle(pal, _) | Sub::ReusePaletteRle(pal) => {
+                        let force_runs = matches!(choose(i, j), Sub::PaletteRle(_, true));
+                        if matches!(choose(i, j), Sub::ReusePaletteRle(_)) {
+                            out.push(129);
+                        } else {
+                            out.push(128 + pal.len() as u8);
+                            pal.iter().for_each(|c| out.extend(cpix(pf, *c)));
+                        }
                         for (c, n) in runs(&tile) {
                             let idx = index(&pal, &c) as u8;
                             if n == 1 && !force_runs {
@@ -599,30 +572,7 @@ mod tests {
         out
     }
 
-    /// Compresses `payload` as the server does (sync flush, so the stream continues) and frames
-    /// it with its u32 length.
-    fn compress(z: &mut Compress, payload: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(payload.len() / 2 + 64);
-        let start = z.total_in();
-        loop {
-            let used = (z.total_in() - start) as usize;
-            out.reserve(4096);
-            z.compress_vec(&payload[used..], &mut out, FlushCompress::Sync)
-                .unwrap();
-            if (z.total_in() - start) as usize == payload.len() && out.len() < out.capacity() {
-                break;
-            }
-        }
-        let mut msg = (out.len() as u32).to_be_bytes().to_vec();
-        msg.extend(out);
-        msg
-    }
-
-    fn new_stream() -> Compress {
-        Compress::new(Compression::default(), true)
-    }
-
-    fn check(fb: &Framebuffer, pf: &PixelFormat, rect: Rect, img: &[Rgb]) {
+    pub fn check(fb: &Framebuffer, pf: &PixelFormat, rect: Rect, img: &[Rgb]) {
         let t = PixelTranslator::new(*pf);
         for y in 0..rect.h {
             for x in 0..rect.w {
@@ -643,7 +593,7 @@ mod tests {
 
     /// 70x66: a plain-RLE 64x64 tile (runs across rows, lengths 1, 255+ and 3439), a raw 6x64
     /// tile, a solid 64x2 tile and a palette-RLE 6x2 tile.
-    fn image_a() -> (u16, u16, Vec<Rgb>) {
+    pub fn image_a() -> (u16, u16, Vec<Rgb>) {
         let mut img = Vec::new();
         for y in 0..66usize {
             for x in 0..70usize {
@@ -667,7 +617,7 @@ mod tests {
         (70, 66, img)
     }
 
-    fn choose_a(i: usize, j: usize) -> Sub {
+    pub fn choose_a(i: usize, j: usize) -> Sub {
         match (i, j) {
             (0, 0) => Sub::Rle,
             (1, 0) => Sub::Raw,
@@ -700,7 +650,7 @@ mod tests {
     }
 
     /// Palette `k` of `n` colours, distinct within the palette.
-    fn palette(k: usize, n: usize) -> Vec<Rgb> {
+    pub fn palette(k: usize, n: usize) -> Vec<Rgb> {
         (0..n)
             .map(|i| [(k * 50 + i * 3) as u8, 255 - i as u8 * 15, (i * 37) as u8])
             .collect()
