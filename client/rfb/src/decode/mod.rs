@@ -10,6 +10,7 @@ pub mod copyrect;
 pub mod hextile;
 pub mod raw;
 pub mod rre;
+pub mod trle;
 pub mod zlib;
 pub mod zrle;
 pub(crate) mod zstream;
