@@ -676,3 +676,264 @@ fn console_explains_an_unreachable_relay_or_server() {
     );
     assert!(server_error.contains("try again later."), "error shown: {server_error:?}");
 }
+
+#[test]
+fn console_reconnect_can_be_cancelled() {
+    let web = web_root();
+    // The relay ends every session after 2 s; the console would reconnect 4 s later.
+    let relay = Relay::start(&["--demo", "--web", path_str(web), "--max-session", "2"]);
+    let browser = Browser::start((1400, 900), ARTIFACTS);
+    let url = format!("http://127.0.0.1:{}/?autoconnect=1&reconnect=1&reconnect_delay=4000", relay.port());
+    let sessions = || {
+        let log = std::fs::read_to_string(relay.server.log_path()).unwrap_or_default();
+        log.lines().filter(|l| l.contains("session open")).count()
+    };
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let result = rt.block_on(async {
+        let client = browser.session().await;
+        let result = async {
+            open_console(&client, &url, DEMO_SIZE).await?;
+            // Waiting for the reconnect: the status says when, and a Cancel button is there.
+            let deadline = Instant::now() + CONNECT_LIMIT;
+            let waiting = loop {
+                let page = read_page(&client, None).await?;
+                if page.state == "disconnected" && page.status.contains("Reconnecting in") {
+                    break page;
+                }
+                if sessions() >= 2 || Instant::now() >= deadline {
+                    return Err(format!("no reconnect notice before a second session: {page:?}"));
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            };
+            let cancel = client
+                .find(Locator::Css("button[data-tool=cancel]"))
+                .await
+                .map_err(|e| format!("finding the Cancel button while reconnecting: {e}"))?;
+            let label = cancel.text().await.map_err(|e| format!("reading the Cancel button: {e}"))?;
+            cancel.click().await.map_err(|e| format!("clicking Cancel: {e}"))?;
+            let cancelled = read_page(&client, None).await?;
+            // Longer than the reconnect delay: nothing may happen.
+            let until = Instant::now() + Duration::from_secs(7);
+            while Instant::now() < until {
+                let page = read_page(&client, None).await?;
+                if page.state != "idle" || sessions() != 1 {
+                    return Err(format!("the console went on after Cancel: {page:?}, {} sessions", sessions()));
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            let form = client.find(Locator::Css("form.oxvnc-connect")).await.is_ok();
+            Ok((waiting, label, cancelled, form))
+        }
+        .await;
+        let _ = client.close().await;
+        result
+    });
+    let (waiting, label, cancelled, form) =
+        result.unwrap_or_else(|e| panic!("{e}\n{}\n{}", relay.server.diagnostics(), browser.diagnostics()));
+    assert!(waiting.status.contains("Reconnecting in 4 s"), "status while reconnecting: {:?}", waiting.status);
+    assert_eq!(label, "Cancel reconnect");
+    assert_eq!(cancelled.state, "idle", "after Cancel: {cancelled:?}");
+    assert_eq!(cancelled.status, "Not connected.");
+    assert!(form, "the connect form is not shown after Cancel");
+    assert_eq!(sessions(), 1, "the console reconnected after Cancel");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Xvnc with an xterm running `cat > FILE`: what the console types ends up in FILE.
+
+/// Xvnc with one xterm covering the whole screen (so the pointer, which Xvnc puts in the middle,
+/// is over it and it has the keyboard focus) running `cat > FILE` in a UTF-8 locale.
+/// Fields drop in order: the xterm goes before its X server.
+struct TypingDesktop {
+    xterm: servers::Server,
+    x: oxvnc_tests::x11::XDisplay,
+    port: u16,
+    dir: PathBuf,
+    file: PathBuf,
+}
+
+impl TypingDesktop {
+    fn start(size: (u32, u32)) -> TypingDesktop {
+        let (x, port) = oxvnc_tests::x11::start_xvnc(size, &["-SecurityTypes", "None"]);
+        let dir = servers::artifacts_dir(ARTIFACTS).join(servers::unique_name("xterm-cat"));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+        let file = dir.join("typed.txt");
+        let mut cmd = x.command("xterm");
+        cmd.args(["-geometry", "200x80+0+0", "-u8", "-e", "sh", "-c", "exec cat > \"$OXVNC_TYPED\""])
+            .env("OXVNC_TYPED", &file)
+            .env("LANG", "C.UTF-8")
+            .env("LC_ALL", "C.UTF-8");
+        let mut desktop = TypingDesktop { xterm: servers::Server::spawn("xterm", cmd), x, port, dir, file };
+        // Ready when cat has opened the file and the xterm window is on screen.
+        let deadline = Instant::now() + CONNECT_LIMIT;
+        loop {
+            desktop.xterm.assert_running();
+            let mut search = desktop.x.command("xdotool");
+            search.args(["search", "--onlyvisible", "--class", "xterm"]);
+            let found = servers::run_with_limit(search, Duration::from_secs(10));
+            if found.status.success() && desktop.file.exists() {
+                return desktop;
+            }
+            assert!(Instant::now() < deadline, "the xterm did not appear within {CONNECT_LIMIT:?}\n{}", desktop.xterm.diagnostics());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn vnc_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// What reached the file so far.
+    fn typed(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(&self.file).unwrap_or_default()).into_owned()
+    }
+
+    /// Waits until the file holds `lines` complete lines; returns its text.
+    async fn wait_lines(&self, lines: usize) -> Result<String, String> {
+        let deadline = Instant::now() + DRAW_LIMIT;
+        loop {
+            let text = self.typed();
+            if text.matches('\n').count() >= lines {
+                return Ok(text);
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("{lines} line(s) did not reach the xterm within {DRAW_LIMIT:?}; it has {text:?}"));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Focuses the canvas and types `text` into it as WebDriver key presses.
+async fn type_into_canvas(client: &Client, text: &str) -> Result<(), String> {
+    let canvas =
+        client.find(Locator::Css("canvas.oxvnc-canvas")).await.map_err(|e| format!("finding the canvas: {e}"))?;
+    canvas.send_keys(text).await.map_err(|e| format!("typing {text:?}: {e}"))
+}
+
+/// Opens `url` against a desktop of `size` and waits until the console is connected and drawing.
+async fn open_connected(client: &Client, url: &str, size: (u32, u32)) -> Result<Page, String> {
+    client.goto(url).await.map_err(|e| format!("opening {url}: {e}"))?;
+    wait_page(client, None, CONNECT_LIMIT, "connecting", |p| p.state == "connected" && p.size == Some(size)).await
+}
+
+/// The line the issue asks to type: shifted symbols, digits, punctuation.
+const XTERM_LINE: &str = "Hello, World! 42 ~|{}";
+
+#[test]
+fn console_view_only_blocks_typing_and_typing_reaches_an_xterm() {
+    const SIZE: (u32, u32) = (800, 600);
+    let desktop = TypingDesktop::start(SIZE);
+    let web = web_root();
+    let relay = Relay::start(&["--web", path_str(web), "--vnc", &desktop.vnc_addr()]);
+    let browser = Browser::start((1400, 900), ARTIFACTS);
+    let base = format!("http://127.0.0.1:{}/?autoconnect=1", relay.port());
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let result = rt.block_on(async {
+        let client = browser.session().await;
+        let result = async {
+            // View only: keys typed into the canvas must not reach the xterm.
+            let page = open_connected(&client, &format!("{base}&view_only=1"), SIZE).await?;
+            if !page.status.contains("view only") {
+                return Err(format!("the status line does not say view only: {:?}", page.status));
+            }
+            type_into_canvas(&client, "blocked\u{E007}").await?;
+            // Give stray keys time to arrive before the session ends (no timing is measured).
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            // A normal session on the same desktop: its line is the first the xterm gets.
+            open_connected(&client, &base, SIZE).await?;
+            type_into_canvas(&client, &format!("{XTERM_LINE}\u{E007}")).await?;
+            desktop.wait_lines(1).await
+        }
+        .await;
+        let _ = client.close().await;
+        result
+    });
+    let typed = result.unwrap_or_else(|e| panic!("{e}\n{}\n{}", relay.server.diagnostics(), browser.diagnostics()));
+    assert_eq!(typed, format!("{XTERM_LINE}\n"), "what reached the xterm (view only must send nothing)");
+    let _ = std::fs::remove_dir_all(&desktop.dir);
+}
+
+/// The console's cursor as the page shows it: the canvas's CSS `cursor`, and for an image cursor
+/// its size, hotspot and the RGBA of its centre and top-left pixels.
+const CURSOR_SCRIPT: &str = r#"
+const done = arguments[arguments.length - 1];
+const canvas = document.querySelector('canvas.oxvnc-canvas');
+const css = canvas ? canvas.style.cursor : '';
+const m = /^url\("([^"]+)"\)\s+(\d+)\s+(\d+)/.exec(css);
+if (!m) { done({ css }); return; }
+const img = new Image();
+img.onload = () => {
+    const c = document.createElement('canvas');
+    c.width = img.width; c.height = img.height;
+    const ctx = c.getContext('2d');
+    ctx.drawImage(img, 0, 0);
+    const px = (x, y) => Array.from(ctx.getImageData(x, y, 1, 1).data);
+    const hx = +m[2], hy = +m[3];
+    done({ css: 'image', width: img.width, height: img.height, hotspot: [hx, hy], centre: px(hx, hy), corner: px(0, 0) });
+};
+img.onerror = () => done({ css: 'broken image' });
+img.src = m[1];
+"#;
+
+#[test]
+fn console_shows_a_dot_when_the_server_hides_its_cursor() {
+    const SIZE: (u32, u32) = (640, 480);
+    let (x, port) = oxvnc_tests::x11::start_xvnc(SIZE, &["-SecurityTypes", "None"]);
+    // An empty root cursor (all-zero mask): the pointer is invisible on the X screen.
+    let dir = servers::artifacts_dir(ARTIFACTS).join(servers::unique_name("blank-cursor"));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+    let xbm = dir.join("blank.xbm");
+    let bitmap = "#define blank_width 8\n#define blank_height 8\n#define blank_x_hot 0\n#define blank_y_hot 0\n\
+                  static unsigned char blank_bits[] = {\n   0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00};\n";
+    std::fs::write(&xbm, bitmap).expect("write blank.xbm");
+    let mut setroot = x.command("xsetroot");
+    setroot.arg("-cursor").arg(&xbm).arg(&xbm);
+    let done = servers::run_with_limit(setroot, Duration::from_secs(30));
+    assert!(done.status.success(), "xsetroot -cursor failed: {}", done.stderr);
+    let web = web_root();
+    let relay = Relay::start(&["--web", path_str(web), "--vnc", &format!("127.0.0.1:{port}")]);
+    let browser = Browser::start((1400, 900), ARTIFACTS);
+    let base = format!("http://127.0.0.1:{}/?autoconnect=1", relay.port());
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let result = rt.block_on(async {
+        let client = browser.session().await;
+        let result = async {
+            let mut seen = Vec::new();
+            for show_dot in ["1", "0"] {
+                open_connected(&client, &format!("{base}&show_dot={show_dot}"), SIZE).await?;
+                // The cursor arrives with the first update.
+                let deadline = Instant::now() + DRAW_LIMIT;
+                let cursor = loop {
+                    let v = client.execute_async(CURSOR_SCRIPT, vec![]).await.map_err(|e| format!("reading the cursor: {e}"))?;
+                    let css = v.get("css").and_then(Value::as_str).unwrap_or_default().to_owned();
+                    if !css.is_empty() {
+                        break v;
+                    }
+                    if Instant::now() >= deadline {
+                        return Err(format!("the canvas got no cursor from the server within {DRAW_LIMIT:?}"));
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                };
+                seen.push(cursor);
+            }
+            Ok(seen)
+        }
+        .await;
+        let _ = client.close().await;
+        result
+    });
+    let seen = result.unwrap_or_else(|e| panic!("{e}\n{}\n{}", relay.server.diagnostics(), browser.diagnostics()));
+    let (dot, none) = (&seen[0], &seen[1]);
+    assert_eq!(dot["css"], "image", "show_dot=1: {dot}");
+    assert_eq!((dot["width"].as_u64(), dot["height"].as_u64()), (Some(5), Some(5)), "show_dot=1: {dot}");
+    assert_eq!(dot["hotspot"], json!([2, 2]), "show_dot=1: {dot}");
+    assert_eq!(dot["centre"], json!([0, 0, 0, 255]), "the dot's centre is opaque black: {dot}");
+    assert_eq!(dot["corner"][3], 0, "the dot's corner is transparent: {dot}");
+    assert_eq!(none["css"], "none", "show_dot=0 hides the invisible cursor: {none}");
+    drop(x);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -89,6 +89,17 @@ pub struct Settings {
 /// noVNC's default pause before reconnecting.
 pub const DEFAULT_RECONNECT_DELAY_MS: u32 = 5000;
 
+/// The longest pause between reconnect attempts (unless `reconnect_delay` itself is longer).
+pub const MAX_RECONNECT_DELAY_MS: u32 = 60_000;
+
+/// The pause before reconnect attempt `attempt` (0 for the first after a session ended):
+/// `reconnect_delay` doubled for every attempt that failed since the desktop was last on screen,
+/// at most [`MAX_RECONNECT_DELAY_MS`] (or `base` when that is longer).
+pub fn reconnect_backoff(base_ms: u32, attempt: u32) -> u32 {
+    let factor = 1u32 << attempt.min(20);
+    base_ms.saturating_mul(factor).min(MAX_RECONNECT_DELAY_MS.max(base_ms))
+}
+
 impl Settings {
     /// Defaults for a page at `page`: same host and port, path `websockify`, encrypted when the
     /// page is.
@@ -274,6 +285,20 @@ mod tests {
         // `autoconnect` with no value (`?autoconnect`) means true, as in noVNC.
         assert!(Settings::from_query(&p, [("autoconnect", "")]).autoconnect);
         assert_eq!(ResizeMode::parse("remote"), Some(ResizeMode::Scale));
+    }
+
+    #[test]
+    fn reconnect_backs_off_exponentially() {
+        assert_eq!(reconnect_backoff(3000, 0), 3000);
+        assert_eq!(reconnect_backoff(3000, 1), 6000);
+        assert_eq!(reconnect_backoff(3000, 2), 12000);
+        assert_eq!(reconnect_backoff(3000, 4), 48000);
+        assert_eq!(reconnect_backoff(3000, 5), MAX_RECONNECT_DELAY_MS);
+        assert_eq!(reconnect_backoff(3000, u32::MAX), MAX_RECONNECT_DELAY_MS);
+        assert_eq!(reconnect_backoff(0, 7), 0);
+        // A delay longer than the cap is kept as it is.
+        assert_eq!(reconnect_backoff(90_000, 3), 90_000);
+        assert_eq!(reconnect_backoff(u32::MAX, 3), u32::MAX);
     }
 
     #[test]

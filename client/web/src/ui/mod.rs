@@ -14,7 +14,7 @@ use yew::prelude::*;
 
 use crate::clipboard;
 use crate::session::{Session, UiEvent};
-use crate::settings::{PageLocation, ResizeMode, Settings};
+use crate::settings::{reconnect_backoff, PageLocation, ResizeMode, Settings};
 use forms::{ConnectForm, CredentialsForm};
 use toolbar::{ClipboardPanel, Toolbar};
 
@@ -55,7 +55,12 @@ pub struct UiState {
     pub clipboard_open: bool,
     /// Counts disconnects, so the reconnect effect runs once per disconnect.
     pub disconnects: u32,
+    /// A reconnect is scheduled (the Cancel button stops it).
     pub reconnecting: bool,
+    /// Reconnects scheduled since the desktop was last on screen: each one waits twice as long.
+    pub attempt: u32,
+    /// The pause before the scheduled reconnect.
+    pub reconnect_delay_ms: u32,
 }
 
 impl Default for UiState {
@@ -70,6 +75,8 @@ impl Default for UiState {
             clipboard_open: false,
             disconnects: 0,
             reconnecting: false,
+            attempt: 0,
+            reconnect_delay_ms: 0,
         }
     }
 }
@@ -82,7 +89,8 @@ pub enum Action {
     CredentialsSent,
     ToggleClipboard,
     ClipboardEdited(String),
-    Reconnecting(bool),
+    /// A reconnect was scheduled after this pause.
+    ReconnectScheduled { delay_ms: u32 },
 }
 
 impl Reducible for UiState {
@@ -101,6 +109,7 @@ impl Reducible for UiState {
                 UiEvent::CredentialsRequired { username } => s.phase = Phase::Credentials { username },
                 UiEvent::Connected { name, width, height } => {
                     s.phase = Phase::Connected;
+                    s.attempt = 0;
                     s.name = name;
                     s.size = (width, height);
                 }
@@ -125,11 +134,16 @@ impl Reducible for UiState {
                 s.error = None;
                 s.retry = false;
                 s.reconnecting = false;
+                s.attempt = 0;
             }
             Action::CredentialsSent => s.phase = Phase::Handshake,
             Action::ToggleClipboard => s.clipboard_open = !s.clipboard_open,
             Action::ClipboardEdited(text) => s.clipboard = text,
-            Action::Reconnecting(on) => s.reconnecting = on,
+            Action::ReconnectScheduled { delay_ms } => {
+                s.reconnecting = true;
+                s.reconnect_delay_ms = delay_ms;
+                s.attempt = s.attempt.saturating_add(1);
+            }
         }
         Rc::new(s)
     }
@@ -234,19 +248,21 @@ pub fn app() -> Html {
         });
     }
 
-    // ?reconnect=1: after a disconnect that may heal, try again after reconnect_delay.
+    // ?reconnect=1: after a disconnect that may heal, try again after reconnect_delay, doubled
+    // for every attempt that failed since the desktop was last on screen.
     {
         let connect = connect.clone();
         let last_settings = last_settings.clone();
         let reconnect_timer = reconnect_timer.clone();
         let dispatcher = ui.dispatcher();
         let wanted = ui.phase == Phase::Disconnected && ui.retry && last_settings.borrow().reconnect;
+        let attempt = ui.attempt;
         use_effect_with((ui.disconnects, wanted), move |&(_, wanted)| {
             if wanted {
                 let settings = last_settings.borrow().clone();
-                dispatcher.dispatch(Action::Reconnecting(true));
-                *reconnect_timer.borrow_mut() =
-                    Some(Timeout::new(settings.reconnect_delay_ms, move || connect.emit(settings)));
+                let delay_ms = reconnect_backoff(settings.reconnect_delay_ms, attempt);
+                dispatcher.dispatch(Action::ReconnectScheduled { delay_ms });
+                *reconnect_timer.borrow_mut() = Some(Timeout::new(delay_ms, move || connect.emit(settings)));
             }
         });
     }
@@ -328,7 +344,11 @@ pub fn app() -> Html {
                         on_disconnect={on_disconnect.clone()}
                     />
                 } else if !show_form {
-                    <button type="button" onclick={on_disconnect.reform(|_: MouseEvent| ())}>{ "Cancel" }</button>
+                    <button type="button" data-tool="cancel" class="oxvnc-danger"
+                        title={if ui.reconnecting { "Stop reconnecting" } else { "Stop connecting" }}
+                        onclick={on_disconnect.reform(|_: MouseEvent| ())}>
+                        { if ui.reconnecting { "Cancel reconnect" } else { "Cancel" } }
+                    </button>
                 }
                 <span class="oxvnc-status" role="status" aria-live="polite">{ status }</span>
             </header>
@@ -369,7 +389,7 @@ fn status_text(ui: &UiState, settings: &Settings) -> String {
         Phase::Disconnected if ui.reconnecting => format!(
             "{} Reconnecting in {} s…",
             ui.error.clone().unwrap_or_default(),
-            settings.reconnect_delay_ms.div_ceil(1000)
+            ui.reconnect_delay_ms.div_ceil(1000)
         ),
         Phase::Disconnected => "Disconnected.".into(),
     }
