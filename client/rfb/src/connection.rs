@@ -16,6 +16,7 @@ use crate::decode::zrle::ZrleDecoder;
 use crate::decode::{Decoder, Input, Progress, Target, be16, be32};
 use crate::encoding::Encoding;
 use crate::error::Error;
+use crate::extension::{self as ext, Screen, XvpAction};
 use crate::framebuffer::{Framebuffer, Rect};
 use crate::pixel::{PixelFormat, PixelTranslator};
 
@@ -117,6 +118,21 @@ pub enum Event {
     /// A new cursor shape (empty when the server hides the cursor).
     Cursor(Cursor),
     DesktopName(String),
+    /// The server refused a [`Connection::set_desktop_size`] request; nothing changed.
+    ResizeRefused {
+        status: u16,
+        reason: String,
+    },
+    /// The keyboard LEDs of the remote machine (QEMU LED state).
+    LedState {
+        scroll: bool,
+        num: bool,
+        caps: bool,
+    },
+    /// The server accepts power actions ([`Connection::xvp`]): show a power menu.
+    PowerControlAvailable,
+    /// The server could not carry out the last power action.
+    PowerActionFailed,
     /// The connection ended with this error; nothing more will happen.
     Disconnected(Error),
 }
@@ -167,6 +183,9 @@ enum Phase {
     ExtendedDesktopSize(Rect),
     Cursor(Rect),
     DesktopName,
+    LedState,
+    VmwareCursor(Rect),
+    ExtClipboard,
     ColourMap,
     CutText { left: u32 },
     Closed,
@@ -192,6 +211,8 @@ pub struct Connection {
     error: Option<Error>,
     offered: Vec<i32>,
     ext_desktop_size: bool,
+    /// Protocol extensions the server agreed to, and their state (connection/extensions.rs).
+    ext: ext::ExtState,
     raw: RawDecoder,
     copyrect: CopyRectDecoder,
     rre: RreDecoder,
@@ -228,6 +249,7 @@ impl Connection {
             error: None,
             offered,
             ext_desktop_size: false,
+            ext: ext::ExtState::default(),
             raw: RawDecoder::default(),
             copyrect: CopyRectDecoder::default(),
             rre: RreDecoder::default(),
@@ -385,20 +407,16 @@ impl Connection {
 
     /// Sends the pointer position (clamped to the framebuffer) and button mask (bit 0 left,
     /// 1 middle, 2 right, 3/4 wheel up/down, 5/6 wheel left/right, 7 back). Ignored until connected.
+    /// [`Connection::pointer_ext`] also has forward.
     pub fn pointer(&mut self, x: u16, y: u16, buttons: u8) {
-        if self.state() == State::Connected {
-            let x = x.min(self.fb.width().saturating_sub(1));
-            let y = y.min(self.fb.height().saturating_sub(1));
-            self.out.extend_from_slice(&[5, buttons]);
-            self.out.extend_from_slice(&x.to_be_bytes());
-            self.out.extend_from_slice(&y.to_be_bytes());
-        }
+        self.pointer_ext(x, y, buttons as u16);
     }
 
-    /// Puts text on the server's clipboard (ClientCutText is Latin-1: other characters become
-    /// '?', line ends become '\n'). Ignored until connected.
+    /// Puts text on the server's clipboard: as UTF-8 when the server has the extended clipboard,
+    /// otherwise as ClientCutText, which is Latin-1 (other characters become '?', line ends
+    /// become '\n'). Ignored until connected.
     pub fn clipboard(&mut self, text: &str) {
-        if self.state() != State::Connected {
+        if self.state() != State::Connected || self.extended_clipboard_text(text) {
             return;
         }
         let bytes: Vec<u8> = text
@@ -610,6 +628,10 @@ impl Connection {
                             return Ok(Wait);
                         };
                         let len = be32(b, 4);
+                        if len > i32::MAX as u32 && self.offered(Encoding::ExtendedClipboard) {
+                            self.start_extended_clipboard(len.wrapping_neg())?;
+                            return Ok(Continue);
+                        }
                         if len > i32::MAX as u32 {
                             return Err(Error::invalid(
                                 "ServerCutText",
@@ -619,7 +641,7 @@ impl Connection {
                         self.clip.clear();
                         self.phase = Phase::CutText { left: len };
                     }
-                    t => return Err(Error::UnknownMessage(t)),
+                    t => return self.extension_message(t, input),
                 }
             }
             Phase::ColourMap => {
@@ -699,16 +721,12 @@ impl Connection {
                     return Ok(Wait);
                 };
                 let screens = b[0] as usize;
-                if input.take(4 + 16 * screens).is_none() {
+                let Some(b) = input.take(4 + 16 * screens) else {
                     return Ok(Wait);
-                }
+                };
                 self.ext_desktop_size = true;
-                // x = reason, y = status: a refused client request changes nothing.
-                let refused = rect.x == 1 && rect.y != 0;
-                if !refused {
-                    self.resize(rect.w, rect.h)?;
-                }
                 self.phase = Phase::RectHeader;
+                self.extended_desktop_size(rect, &b[4..])?;
             }
             Phase::Cursor(rect) => {
                 let bpp = self.pixels.bpp();
@@ -743,6 +761,9 @@ impl Connection {
                 self.events.push_back(Event::DesktopName(name));
                 self.phase = Phase::RectHeader;
             }
+            Phase::LedState | Phase::VmwareCursor(_) | Phase::ExtClipboard => {
+                return self.extension_phase(input);
+            }
             Phase::Closed => return Err(Error::Closed),
         }
         Ok(Continue)
@@ -756,6 +777,7 @@ impl Connection {
     fn resize(&mut self, w: u16, h: u16) -> Result<(), Error> {
         if (w, h) != (self.fb.width(), self.fb.height()) {
             self.fb.resize(w, h)?;
+            self.resized_continuous_updates(w, h);
             self.events.push_back(Event::Resized {
                 width: w,
                 height: h,
@@ -804,6 +826,10 @@ impl Connection {
                 self.phase = Phase::DesktopName;
                 return Ok(());
             }
+            Encoding::QemuExtendedKey
+            | Encoding::QemuLedState
+            | Encoding::ExtendedMouseButtons
+            | Encoding::VmwareCursor => return self.extension_rect(rect, e),
             _ => return Err(Error::UnexpectedEncoding(enc)),
         };
         self.fb.check(&rect)?;
@@ -824,7 +850,9 @@ impl Connection {
         self.phase = Phase::Message;
         self.last_update_area = std::mem::take(&mut self.update_area);
         self.events.push_back(Event::UpdateComplete);
-        self.request_update(true, None);
+        if !self.ext.continuous {
+            self.request_update(true, None);
+        }
     }
 }
 
@@ -884,6 +912,8 @@ fn take_string(input: &mut Input<'_>, skip: usize) -> Result<Option<String>, Err
     };
     Ok(Some(String::from_utf8_lossy(&b[skip + 4..]).into_owned()))
 }
+
+mod extensions;
 
 #[cfg(test)]
 mod tests;

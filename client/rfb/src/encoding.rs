@@ -167,6 +167,14 @@ impl Encoding {
         Encoding::LastRect,
         Encoding::Cursor,
         Encoding::DesktopName,
+        Encoding::QemuExtendedKey,
+        Encoding::QemuLedState,
+        Encoding::Fence,
+        Encoding::ContinuousUpdates,
+        Encoding::ExtendedClipboard,
+        Encoding::ExtendedMouseButtons,
+        Encoding::VmwareCursor,
+        Encoding::Xvp,
     ];
 }
 

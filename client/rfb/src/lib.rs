@@ -10,13 +10,17 @@ pub mod connection;
 pub mod decode;
 pub mod encoding;
 pub mod error;
+mod extclip;
+pub mod extension;
 pub mod framebuffer;
 pub mod keysym;
 pub mod pixel;
 pub mod replay;
+pub mod scancode;
 
 pub use connection::{Config, Connection, Credentials, Event, PixelFormatChoice, State};
 pub use encoding::Encoding;
 pub use error::Error;
+pub use extension::{Screen, XvpAction};
 pub use framebuffer::{Framebuffer, MAX_DIMENSION, Rect};
 pub use pixel::{PixelFormat, PixelTranslator};

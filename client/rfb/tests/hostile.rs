@@ -549,7 +549,19 @@ impl Builder {
                 let candidates: Vec<Encoding> = offered
                     .iter()
                     .copied()
-                    .filter(|e| e.is_pseudo() && *e != Encoding::LastRect)
+                    // Pseudo-encodings that come as rectangles (Fence, ContinuousUpdates, XVP
+                    // and the extended clipboard come as messages).
+                    .filter(|e| {
+                        e.is_pseudo()
+                            && !matches!(
+                                e,
+                                Encoding::LastRect
+                                    | Encoding::Fence
+                                    | Encoding::ContinuousUpdates
+                                    | Encoding::Xvp
+                                    | Encoding::ExtendedClipboard
+                            )
+                    })
                     .collect();
                 if candidates.is_empty() {
                     Encoding::Raw
@@ -635,6 +647,22 @@ impl Builder {
                     let name = "Ünïcode desk";
                     self.len32(name.len() as u32);
                     self.bytes(name.as_bytes());
+                }
+                Encoding::QemuExtendedKey | Encoding::ExtendedMouseButtons => {
+                    self.rect_header(0, 0, 0, 0, enc);
+                }
+                Encoding::QemuLedState => {
+                    self.rect_header(0, 0, 0, 0, enc);
+                    self.random(rng, 1);
+                }
+                Encoding::VmwareCursor => {
+                    let (cw, ch) = (rng.random_range(0..=32u16), rng.random_range(0..=32u16));
+                    self.rect_header(0, 0, cw, ch, enc);
+                    let kind = rng.random_range(0..=1u8);
+                    self.bytes(&[kind, 0]);
+                    let px = cw as usize * ch as usize;
+                    let len = if kind == 0 { 2 * px * self.bpp() } else { 4 * px };
+                    self.random(rng, len);
                 }
                 e => unreachable!("{e:?}"),
             }

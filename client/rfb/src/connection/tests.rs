@@ -6,31 +6,31 @@ use rand::{Rng, SeedableRng};
 
 /// Builds server byte streams.
 #[derive(Default, Clone)]
-struct S(Vec<u8>);
+pub(super) struct S(pub(super) Vec<u8>);
 
 impl S {
-    fn bytes(mut self, b: &[u8]) -> S {
+    pub(super) fn bytes(mut self, b: &[u8]) -> S {
         self.0.extend_from_slice(b);
         self
     }
-    fn u8(self, v: u8) -> S {
+    pub(super) fn u8(self, v: u8) -> S {
         self.bytes(&[v])
     }
-    fn u16(self, v: u16) -> S {
+    pub(super) fn u16(self, v: u16) -> S {
         self.bytes(&v.to_be_bytes())
     }
-    fn u32(self, v: u32) -> S {
+    pub(super) fn u32(self, v: u32) -> S {
         self.bytes(&v.to_be_bytes())
     }
-    fn string(self, s: &str) -> S {
+    pub(super) fn string(self, s: &str) -> S {
         self.u32(s.len() as u32).bytes(s.as_bytes())
     }
     /// ProtocolVersion 3.8, security None, SecurityResult OK.
-    fn handshake_none() -> S {
+    pub(super) fn handshake_none() -> S {
         S::default().bytes(b"RFB 003.008\n").u8(1).u8(1).u32(0)
     }
     /// ServerInit with Xvnc's native format.
-    fn server_init(self, w: u16, h: u16, name: &str) -> S {
+    pub(super) fn server_init(self, w: u16, h: u16, name: &str) -> S {
         let pf = PixelFormat {
             red_shift: 16,
             green_shift: 8,
@@ -39,20 +39,20 @@ impl S {
         };
         self.u16(w).u16(h).bytes(&pf.to_bytes()).string(name)
     }
-    fn update(self, rects: u16) -> S {
+    pub(super) fn update(self, rects: u16) -> S {
         self.u8(0).u8(0).u16(rects)
     }
-    fn rect(self, x: u16, y: u16, w: u16, h: u16, enc: i32) -> S {
+    pub(super) fn rect(self, x: u16, y: u16, w: u16, h: u16, enc: i32) -> S {
         self.u16(x).u16(y).u16(w).u16(h).bytes(&enc.to_be_bytes())
     }
 }
 
 /// Feeds everything at once, collects events.
-fn run(config: Config, data: &[u8]) -> (Connection, Vec<Event>, Result<(), Error>) {
+pub(super) fn run(config: Config, data: &[u8]) -> (Connection, Vec<Event>, Result<(), Error>) {
     run_chunked(config, data, |_| usize::MAX)
 }
 
-fn run_chunked(
+pub(super) fn run_chunked(
     config: Config,
     data: &[u8],
     mut chunk: impl FnMut(usize) -> usize,
@@ -354,7 +354,7 @@ fn rest_of_session() -> S {
         .u16(20)
         .u32(0)
         .update(1)
-        .rect(1, 3, 48, 24, -308) // client-requested (reason 1) and refused (status 3): ignored
+        .rect(1, 3, 48, 24, -308) // client-requested (reason 1) and refused (status 3)
         .u8(0)
         .bytes(&[0, 0, 0])
 }
@@ -401,6 +401,10 @@ fn every_message_of_a_full_session() {
             },
             Event::UpdateComplete,
             Event::UpdateComplete,
+            Event::ResizeRefused {
+                status: 3,
+                reason: "the screen layout is invalid".into()
+            },
             Event::UpdateComplete,
         ]
     );
@@ -546,8 +550,8 @@ fn hostile_input_is_a_typed_error() {
             matches!(e, Error::RectOutOfBounds { .. })
         }),
         (base().u8(77).0, |e| *e == Error::UnknownMessage(77)),
-        (base().update(1).rect(0, 0, 1, 1, 7).0, |e| {
-            *e == Error::UnexpectedEncoding(7)
+        (base().update(1).rect(0, 0, 1, 1, 99).0, |e| {
+            *e == Error::UnexpectedEncoding(99)
         }),
         (base().update(1).rect(0, 0, 20000, 10, -223).0, |e| {
             matches!(e, Error::DesktopTooLarge { .. })
@@ -567,7 +571,7 @@ fn hostile_input_is_a_typed_error() {
         (base().update(1).rect(0, 0, 2000, 2000, -239).0, |e| {
             matches!(e, Error::TooLong { .. })
         }),
-        (base().u8(3).bytes(&[0, 0, 0]).u32(0xffff_fff0).0, |e| {
+        (base().u8(3).bytes(&[0, 0, 0]).u32(0xffff_fffe).0, |e| {
             matches!(e, Error::InvalidData { .. })
         }),
         (base().u8(1).u8(0).u16(65535).u16(2).0, |e| {
