@@ -11,6 +11,8 @@ use crate::decode::copyrect::CopyRectDecoder;
 use crate::decode::hextile::HextileDecoder;
 use crate::decode::raw::RawDecoder;
 use crate::decode::rre::RreDecoder;
+use crate::decode::tight::TightDecoder;
+use crate::decode::trle::TrleDecoder;
 use crate::decode::zlib::ZlibDecoder;
 use crate::decode::zrle::ZrleDecoder;
 use crate::decode::{Decoder, Input, Progress, Target, be16, be32};
@@ -165,6 +167,9 @@ enum PixelDecoder {
     Hextile,
     Zrle,
     Zlib,
+    Trle,
+    Tight,
+    TightPng,
 }
 
 #[derive(Debug)]
@@ -219,6 +224,9 @@ pub struct Connection {
     hextile: HextileDecoder,
     zrle: ZrleDecoder,
     zlib: ZlibDecoder,
+    trle: TrleDecoder,
+    tight_decoder: TightDecoder,
+    tight_png: TightDecoder,
 }
 
 /// Outcome of one step of the parser.
@@ -256,6 +264,9 @@ impl Connection {
             hextile: HextileDecoder::default(),
             zrle: ZrleDecoder::default(),
             zlib: ZlibDecoder::default(),
+            trle: TrleDecoder::default(),
+            tight_decoder: TightDecoder::default(),
+            tight_png: TightDecoder::png(),
         }
     }
 
@@ -710,6 +721,9 @@ impl Connection {
                     PixelDecoder::Hextile => self.hextile.decode(input, &mut target)?,
                     PixelDecoder::Zrle => self.zrle.decode(input, &mut target)?,
                     PixelDecoder::Zlib => self.zlib.decode(input, &mut target)?,
+                    PixelDecoder::Trle => self.trle.decode(input, &mut target)?,
+                    PixelDecoder::Tight => self.tight_decoder.decode(input, &mut target)?,
+                    PixelDecoder::TightPng => self.tight_png.decode(input, &mut target)?,
                 };
                 match progress {
                     Progress::Done => self.phase = Phase::RectHeader,
@@ -799,6 +813,9 @@ impl Connection {
             Encoding::Hextile => PixelDecoder::Hextile,
             Encoding::Zrle => PixelDecoder::Zrle,
             Encoding::Zlib => PixelDecoder::Zlib,
+            Encoding::Trle => PixelDecoder::Trle,
+            Encoding::Tight => PixelDecoder::Tight,
+            Encoding::TightPng => PixelDecoder::TightPng,
             Encoding::LastRect => {
                 self.rects_left = 0;
                 return Ok(());
@@ -841,6 +858,9 @@ impl Connection {
             PixelDecoder::Hextile => self.hextile.start(rect),
             PixelDecoder::Zrle => self.zrle.start(rect),
             PixelDecoder::Zlib => self.zlib.start(rect),
+            PixelDecoder::Trle => self.trle.start(rect),
+            PixelDecoder::Tight => self.tight_decoder.start(rect),
+            PixelDecoder::TightPng => self.tight_png.start(rect),
         }
         self.phase = Phase::Pixels(which);
         Ok(())

@@ -124,12 +124,17 @@ impl Encoding {
             "hextile" => Encoding::Hextile,
             "zrle" => Encoding::Zrle,
             "zlib" => Encoding::Zlib,
+            "trle" => Encoding::Trle,
+            "tight" => Encoding::Tight,
+            "tightpng" => Encoding::TightPng,
             _ => return None,
         })
     }
 
     /// Names accepted by [`Encoding::from_name`].
-    pub const NAMES: &'static [&'static str] = &["raw", "copyrect", "rre", "hextile", "zrle", "zlib"];
+    pub const NAMES: &'static [&'static str] = &[
+        "raw", "copyrect", "rre", "hextile", "zrle", "zlib", "trle", "tight", "tightpng",
+    ];
 
     /// Whether this is a pseudo-encoding (carries no pixels of its own).
     pub fn is_pseudo(self) -> bool {
@@ -152,8 +157,11 @@ impl Encoding {
 
     /// The pixel encodings the engine decodes, best first.
     pub const PIXEL: &'static [Encoding] = &[
+        Encoding::Tight,
         Encoding::Zrle,
+        Encoding::TightPng,
         Encoding::Zlib,
+        Encoding::Trle,
         Encoding::Hextile,
         Encoding::Rre,
         Encoding::CopyRect,
@@ -224,6 +232,11 @@ mod tests {
         assert_eq!(Encoding::from_number(-250), Encoding::CompressionLevel(6));
         assert_eq!(Encoding::from_number(-22), Encoding::Other(-22));
         assert_eq!(Encoding::from_name(" ZRLE"), Some(Encoding::Zrle));
-        assert_eq!(Encoding::from_name("tight"), None);
+        assert_eq!(Encoding::from_name("Tight"), Some(Encoding::Tight));
+        assert_eq!(Encoding::from_name("tight-png"), None);
+        for name in Encoding::NAMES {
+            let e = Encoding::from_name(name).unwrap();
+            assert!(Encoding::PIXEL.contains(&e), "{name}");
+        }
     }
 }

@@ -8,8 +8,10 @@ use crate::pixel::PixelTranslator;
 
 pub mod copyrect;
 pub mod hextile;
+pub(crate) mod image;
 pub mod raw;
 pub mod rre;
+pub mod tight;
 pub mod trle;
 pub mod zlib;
 pub mod zrle;
