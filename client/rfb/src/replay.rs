@@ -470,14 +470,14 @@ impl Framing {
 }
 
 /// Frames every server message after ServerInit without decoding any pixels. Knows the data
-/// layout of Raw, CopyRect, RRE, Hextile and ZRLE and of the pseudo-encodings DesktopSize,
+/// layout of Raw, CopyRect, RRE, Hextile, ZRLE, Zlib, TRLE, Tight and TightPNG and of the
+/// pseudo-encodings DesktopSize,
 /// LastRect, Cursor, DesktopName and ExtendedDesktopSize; any other encoding is an
 /// [`ReplayError::UnframedEncoding`]. The stream must end on a message boundary.
 pub fn rects(records: &[Record<'_>]) -> Result<Framing, ReplayError> {
     let session = session(records)?;
     let server = server_stream(records);
     let pf = session.pixel_format();
-    let bpp = pf.bytes_per_pixel();
     let mut s = Reader {
         b: &server,
         pos: session.server_messages_at,
@@ -497,7 +497,7 @@ pub fn rects(records: &[Record<'_>]) -> Result<Framing, ReplayError> {
                     let encoding = s.u32("rectangle header")? as i32;
                     let rect = Rect::new(x, y, w, h);
                     let start = s.pos;
-                    frame_rect(&mut s, rect, encoding, bpp).map_err(|e| match e {
+                    frame_rect(&mut s, rect, encoding, &pf).map_err(|e| match e {
                         ReplayError::UnframedEncoding { .. } => {
                             ReplayError::UnframedEncoding { offset, encoding }
                         }
@@ -532,8 +532,14 @@ pub fn rects(records: &[Record<'_>]) -> Result<Framing, ReplayError> {
     Ok(out)
 }
 
-fn frame_rect(s: &mut Reader<'_>, r: Rect, encoding: i32, bpp: usize) -> Result<(), ReplayError> {
+fn frame_rect(
+    s: &mut Reader<'_>,
+    r: Rect,
+    encoding: i32,
+    pf: &PixelFormat,
+) -> Result<(), ReplayError> {
     const WHAT: &str = "rectangle data";
+    let bpp = pf.bytes_per_pixel();
     match Encoding::from_number(encoding) {
         Encoding::Raw => {
             s.take(r.area() * bpp, WHAT)?;
@@ -569,6 +575,8 @@ fn frame_rect(s: &mut Reader<'_>, r: Rect, encoding: i32, bpp: usize) -> Result<
             let len = s.u32(WHAT)?;
             s.take(len as usize, WHAT)?;
         }
+        Encoding::Trle => frame_trle(s, r, pf.cpixel().0)?,
+        Encoding::Tight | Encoding::TightPng => frame_tight(s, r, pf)?,
         Encoding::DesktopSize | Encoding::LastRect => {}
         Encoding::Cursor => {
             s.take(
@@ -589,6 +597,122 @@ fn frame_rect(s: &mut Reader<'_>, r: Rect, encoding: i32, bpp: usize) -> Result<
                 offset: 0,
                 encoding,
             });
+        }
+    }
+    Ok(())
+}
+
+/// Skips a Tight or TightPNG rectangle (see [`crate::decode::tight`]).
+fn frame_tight(s: &mut Reader<'_>, r: Rect, pf: &PixelFormat) -> Result<(), ReplayError> {
+    const WHAT: &str = "Tight rectangle";
+    let tp = crate::decode::tight::tpixel_size(pf);
+    let compact = |s: &mut Reader<'_>| -> Result<usize, ReplayError> {
+        let mut len = 0;
+        for i in 0..3 {
+            let b = s.u8(WHAT)? as usize;
+            if i == 2 {
+                return Ok(len | b << 14);
+            }
+            len |= (b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        Ok(len)
+    };
+    let at = s.pos;
+    let ctl = s.u8(WHAT)?;
+    match ctl >> 4 {
+        8 => {
+            s.take(tp, WHAT)?;
+        }
+        9 | 10 => {
+            let len = compact(s)?;
+            s.take(len, WHAT)?;
+        }
+        kind @ 0..=7 => {
+            let (w, h) = (r.w as usize, r.h as usize);
+            let mut size = w * h * tp;
+            if kind & 4 != 0 {
+                match s.u8(WHAT)? {
+                    0 | 2 => {}
+                    1 => {
+                        let n = s.u8(WHAT)? as usize + 1;
+                        s.take(n * tp, WHAT)?;
+                        size = if n <= 2 { w.div_ceil(8) * h } else { w * h };
+                    }
+                    f => return Err(s.protocol(at, format!("unknown Tight filter {f}"))),
+                }
+            }
+            let len = if size < 12 { size } else { compact(s)? };
+            s.take(len, WHAT)?;
+        }
+        _ => return Err(s.protocol(at, format!("Tight compression control {ctl:#04x}"))),
+    }
+    Ok(())
+}
+
+/// Skips a TRLE rectangle (16x16 tiles as in [`crate::decode::zrle`]) with `cp`-byte CPIXELs.
+fn frame_trle(s: &mut Reader<'_>, r: Rect, cp: usize) -> Result<(), ReplayError> {
+    const WHAT: &str = "TRLE tile";
+    let mut pal = 0usize;
+    for ty in (0..r.h).step_by(16) {
+        for tx in (0..r.w).step_by(16) {
+            let (tw, th) = ((r.w - tx).min(16) as usize, (r.h - ty).min(16) as usize);
+            let at = s.pos;
+            let sub = s.u8(WHAT)?;
+            let runs = |s: &mut Reader<'_>, palette: bool| -> Result<(), ReplayError> {
+                let mut left = tw * th;
+                while left > 0 {
+                    let run = if palette {
+                        s.u8(WHAT)? & 128 != 0
+                    } else {
+                        s.take(cp, WHAT)?;
+                        true
+                    };
+                    let mut n = 1;
+                    if run {
+                        loop {
+                            let b = s.u8(WHAT)?;
+                            n += b as usize;
+                            if b != 255 || n > left {
+                                break;
+                            }
+                        }
+                    }
+                    left = left.saturating_sub(n);
+                }
+                Ok(())
+            };
+            match sub {
+                0 => {
+                    s.take(tw * th * cp, WHAT)?;
+                }
+                1 => {
+                    s.take(cp, WHAT)?;
+                }
+                2..=16 | 127 => {
+                    if sub != 127 {
+                        pal = sub as usize;
+                        s.take(pal * cp, WHAT)?;
+                    }
+                    let bits = match pal {
+                        0..=2 => 1,
+                        3 | 4 => 2,
+                        _ => 4,
+                    };
+                    s.take((tw * bits).div_ceil(8) * th, WHAT)?;
+                }
+                128 => runs(s, false)?,
+                129..=255 => {
+                    if sub != 129 {
+                        pal = sub as usize - 128;
+                        s.take(pal * cp, WHAT)?;
+                    }
+                    runs(s, true)?;
+                }
+                _ => return Err(s.protocol(at, format!("TRLE subencoding {sub}"))),
+            }
         }
     }
     Ok(())
@@ -919,16 +1043,73 @@ mod tests {
                 "cut {cut}: {e:?}"
             );
         }
-        // Tight cannot be framed.
+        // JPEG (21) cannot be framed.
         let mut t = vec![0, 0, 0, 1];
-        hdr(&mut t, 0, 0, 1, 1, 7);
+        hdr(&mut t, 0, 0, 1, 1, 21);
         let e = rects(&parse(&session_38(&t)).unwrap()).unwrap_err();
         assert_eq!(
             e,
             ReplayError::UnframedEncoding {
                 offset: start + 4,
-                encoding: 7
+                encoding: 21
             }
         );
+    }
+
+    #[test]
+    fn rects_frames_tight_and_trle() {
+        let mut u = vec![0, 0, 0, 8];
+        let hdr = |u: &mut Vec<u8>, w: u16, h: u16, e: i32| {
+            for v in [0, 0, w, h] {
+                u.extend_from_slice(&v.to_be_bytes());
+            }
+            u.extend_from_slice(&e.to_be_bytes());
+        };
+        // Tight with RGBX32: 3-byte TPIXELs
+        hdr(&mut u, 4, 4, 7); // fill
+        u.extend([0x80, 1, 2, 3]);
+        hdr(&mut u, 2, 1, 7); // copy, 6 bytes uncompressed
+        u.extend([0x00, 1, 2, 3, 4, 5, 6]);
+        hdr(&mut u, 8, 8, 7); // palette of 2 on stream 1: 8 bytes uncompressed
+        u.extend([0x50 | 0x02, 1, 1, 1, 1, 1, 2, 2, 2]);
+        u.extend([0; 8]);
+        hdr(&mut u, 8, 8, 7); // gradient: 192 bytes, a 2-byte compact length of 130
+        u.extend([0x60, 2, 0x82, 0x01]);
+        u.extend([0; 130]);
+        hdr(&mut u, 4, 4, -260); // PNG: 5 bytes (unchecked)
+        u.extend([0xa0, 5, 1, 2, 3, 4, 5]);
+        // TRLE, 3-byte CPIXELs, a 17x2 rectangle: a 16x2 packed-palette tile of 3 colours
+        // (2 bits, 4 bytes a row), then a 1x2 tile reusing it
+        hdr(&mut u, 17, 2, 15);
+        u.push(3);
+        u.extend([0; 9 + 8]);
+        u.extend([127, 0, 0]);
+        // a 16x1 plain RLE tile: runs of 1 and 15
+        hdr(&mut u, 16, 1, 15);
+        u.extend([128, 1, 2, 3, 0, 4, 5, 6, 14]);
+        // a 2x2 palette RLE tile of 2 colours: a single pixel, then a run of 3
+        hdr(&mut u, 2, 2, 15);
+        u.extend([130, 1, 1, 1, 2, 2, 2, 0, 0x81, 2]);
+        let framing = rects(&parse(&session_38(&u)).unwrap()).unwrap();
+        let encs: Vec<(i32, usize)> = framing.rects.iter().map(|r| (r.encoding, r.len)).collect();
+        assert_eq!(
+            encs,
+            vec![
+                (7, 4),
+                (7, 7),
+                (7, 17),
+                (7, 134),
+                (-260, 7),
+                (15, 1 + 9 + 8 + 3),
+                (15, 9),
+                (15, 10)
+            ]
+        );
+        // an unknown Tight compression is a protocol error
+        let mut t = vec![0, 0, 0, 1];
+        hdr(&mut t, 1, 1, 7);
+        t.push(0xc0);
+        let e = rects(&parse(&session_38(&t)).unwrap()).unwrap_err();
+        assert!(matches!(e, ReplayError::Protocol { .. }), "{e:?}");
     }
 }

@@ -27,7 +27,7 @@ use super::zstream::{ZStream, max_compressed};
 use super::{Decoder, Input, Progress, Target};
 use crate::error::Error;
 use crate::framebuffer::Rect;
-use crate::pixel::PixelTranslator;
+use crate::pixel::{PixelFormat, PixelTranslator};
 
 /// Basic-compressed data shorter than this is sent without zlib.
 const MIN_TO_COMPRESS: usize = 12;
@@ -74,9 +74,13 @@ fn compact_len(b: &[u8]) -> Option<(usize, usize)> {
     unreachable!()
 }
 
+/// Bytes in a TPIXEL of format `pf`.
+pub(crate) fn tpixel_size(pf: &PixelFormat) -> usize {
+    if tpixel24(pf) { 3 } else { pf.bytes_per_pixel() }
+}
+
 /// Whether TPIXELs are 3 bytes R, G, B for this format.
-fn tpixel24(t: &PixelTranslator) -> bool {
-    let pf = t.format();
+fn tpixel24(pf: &PixelFormat) -> bool {
     pf.true_colour
         && pf.bits_per_pixel == 32
         && pf.depth == 24
@@ -113,7 +117,7 @@ impl Decoder for TightDecoder {
         let Some(&ctl) = b.first() else {
             return Ok(Progress::NeedMore);
         };
-        let rgb24 = tpixel24(t.pixels);
+        let rgb24 = tpixel24(t.pixels.format());
         let tp = if rgb24 { 3 } else { t.pixels.bpp() };
         let kind = ctl >> 4;
         let mut p = 1;
@@ -373,7 +377,6 @@ mod tests {
     use crate::decode::testing::*;
     use crate::decode::zstream::testing::{deflate_sync, new_stream};
     use crate::framebuffer::Framebuffer;
-    use crate::pixel::PixelFormat;
     use flate2::Compress;
     use rand::{Rng, SeedableRng};
 
@@ -390,7 +393,7 @@ mod tests {
     }
 
     fn tpixel(pf: &PixelFormat, c: Rgb) -> Vec<u8> {
-        if tpixel24(&PixelTranslator::new(*pf)) {
+        if tpixel24(pf) {
             c.to_vec()
         } else {
             wire(pf, c)
@@ -430,7 +433,7 @@ mod tests {
         reset: u8,
     ) -> Vec<u8> {
         let mut out = Vec::new();
-        let rgb24 = tpixel24(&PixelTranslator::new(*pf));
+        let rgb24 = tpixel24(pf);
         let image = |out: &mut Vec<u8>, kind: u8, data: Vec<u8>| {
             out.push(kind << 4 | reset);
             put_compact(out, data.len());
@@ -543,7 +546,7 @@ mod tests {
         for y in 0..r.h {
             for x in 0..r.w {
                 let c = img[(y * r.w + x) as usize];
-                let want = if tpixel24(&t) {
+                let want = if tpixel24(pf) {
                     [c[0], c[1], c[2], 255]
                 } else {
                     t.rgba(&wire(pf, c))
