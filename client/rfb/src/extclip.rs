@@ -27,12 +27,21 @@ const HEADER_KEEP: usize = 4 + 16 * 4;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum ClipMessage {
     /// The server's formats and actions, and the largest text it takes unasked (when given).
-    Caps { flags: u32, text_limit: Option<u32> },
-    Request { flags: u32 },
+    Caps {
+        flags: u32,
+        text_limit: Option<u32>,
+    },
+    Request {
+        flags: u32,
+    },
     Peek,
-    Notify { flags: u32 },
+    Notify {
+        flags: u32,
+    },
     /// Text, when the provided formats include it.
-    Provide { text: Option<String> },
+    Provide {
+        text: Option<String>,
+    },
     /// No action bit this client knows.
     Other,
 }
@@ -178,12 +187,8 @@ fn message(out: &mut Vec<u8>, payload: &[u8]) {
 
 /// The client's capabilities: text, every action, texts up to `max_text` bytes unasked.
 pub(crate) fn caps(out: &mut Vec<u8>, max_text: u32) {
-    let flags = ACTION_CAPS
-        | ACTION_REQUEST
-        | ACTION_PEEK
-        | ACTION_NOTIFY
-        | ACTION_PROVIDE
-        | FORMAT_TEXT;
+    let flags =
+        ACTION_CAPS | ACTION_REQUEST | ACTION_PEEK | ACTION_NOTIFY | ACTION_PROVIDE | FORMAT_TEXT;
     let mut p = flags.to_be_bytes().to_vec();
     p.extend_from_slice(&max_text.to_be_bytes());
     message(out, &p);
@@ -202,7 +207,10 @@ pub(crate) fn request(out: &mut Vec<u8>) {
 
 /// Sends `text` (line ends become CRLF, a NUL ends it), zlib-compressed.
 pub(crate) fn provide(out: &mut Vec<u8>, text: &str) {
-    let mut wire = text.replace("\r\n", "\n").replace('\n', "\r\n").into_bytes();
+    let mut wire = text
+        .replace("\r\n", "\n")
+        .replace('\n', "\r\n")
+        .into_bytes();
     wire.push(0);
     let mut z = ZlibEncoder::new(Vec::new(), Compression::default());
     let compressed = z
@@ -222,7 +230,8 @@ pub(crate) mod tests {
     /// A server's provide message payload for `text` (already in wire form), deflated.
     pub(crate) fn provide_payload(flags: u32, wire_text: &[u8], extra: &[u8]) -> Vec<u8> {
         let mut z = ZlibEncoder::new(Vec::new(), Compression::default());
-        z.write_all(&(wire_text.len() as u32).to_be_bytes()).unwrap();
+        z.write_all(&(wire_text.len() as u32).to_be_bytes())
+            .unwrap();
         z.write_all(wire_text).unwrap();
         z.write_all(extra).unwrap();
         let mut p = (ACTION_PROVIDE | flags).to_be_bytes().to_vec();
@@ -271,9 +280,16 @@ pub(crate) mod tests {
         caps(&mut out, 1000);
         assert_eq!(
             out,
-            [6, 0, 0, 0, 0xff, 0xff, 0xff, 0xf8, 0x1f, 0, 0, 1, 0, 0, 0x03, 0xe8]
+            [
+                6, 0, 0, 0, 0xff, 0xff, 0xff, 0xf8, 0x1f, 0, 0, 1, 0, 0, 0x03, 0xe8
+            ]
         );
-        let server_caps = [&(ACTION_CAPS | ACTION_NOTIFY | 0b101).to_be_bytes()[..], &[0, 0, 0, 9], &[0, 0, 0, 1]].concat();
+        let server_caps = [
+            &(ACTION_CAPS | ACTION_NOTIFY | 0b101).to_be_bytes()[..],
+            &[0, 0, 0, 9],
+            &[0, 0, 0, 1],
+        ]
+        .concat();
         assert_eq!(
             read_all(&server_caps, 100, 1).unwrap(),
             ClipMessage::Caps {
@@ -296,8 +312,14 @@ pub(crate) mod tests {
                 flags: ACTION_NOTIFY | FORMAT_TEXT
             }
         );
-        assert_eq!(read_all(&ACTION_PEEK.to_be_bytes(), 1, 2).unwrap(), ClipMessage::Peek);
-        assert_eq!(read_all(&0x20u32.to_be_bytes(), 1, 2).unwrap(), ClipMessage::Other);
+        assert_eq!(
+            read_all(&ACTION_PEEK.to_be_bytes(), 1, 2).unwrap(),
+            ClipMessage::Peek
+        );
+        assert_eq!(
+            read_all(&0x20u32.to_be_bytes(), 1, 2).unwrap(),
+            ClipMessage::Other
+        );
         // Two actions: the lowest wins.
         let two = (ACTION_REQUEST | ACTION_NOTIFY | FORMAT_TEXT).to_be_bytes();
         assert!(matches!(

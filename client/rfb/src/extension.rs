@@ -272,7 +272,11 @@ mod tests {
             vec![scr(7, 0, 0, 1024, 768)]
         );
         assert_eq!(
-            resized_layout(&[scr(1, 0, 0, 800, 600), scr(2, 800, 0, 800, 600)], 1000, 500),
+            resized_layout(
+                &[scr(1, 0, 0, 800, 600), scr(2, 800, 0, 800, 600)],
+                1000,
+                500
+            ),
             vec![scr(1, 0, 0, 800, 500), scr(2, 800, 0, 200, 500)]
         );
         assert_eq!(
@@ -337,7 +341,10 @@ mod tests {
             vmware_cursor_rgba(0, &data, &pixels),
             vec![255, 0, 0, 255, 0, 0, 0, 0, 0, 0, 0, 255]
         );
-        assert_eq!(vmware_cursor_rgba(1, &[1, 2, 3, 4], &pixels), vec![1, 2, 3, 4]);
+        assert_eq!(
+            vmware_cursor_rgba(1, &[1, 2, 3, 4], &pixels),
+            vec![1, 2, 3, 4]
+        );
         assert!(vmware_cursor_len(2, 1, 1, 4).is_err());
     }
 }

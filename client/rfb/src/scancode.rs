@@ -204,13 +204,17 @@ mod tests {
     #[test]
     fn the_table_has_no_duplicate_codes_and_no_clashing_keys() {
         for (i, (c, v)) in TABLE.iter().enumerate() {
+            assert!(TABLE[..i].iter().all(|(o, _)| o != c), "{c} listed twice");
             assert!(
-                TABLE[..i].iter().all(|(o, _)| o != c),
-                "{c} listed twice"
+                *v < 0x80 || v >> 8 == 0xE0 && v & 0xFF < 0x80,
+                "{c}: {v:#x}"
             );
-            assert!(*v < 0x80 || v >> 8 == 0xE0 && v & 0xFF < 0x80, "{c}: {v:#x}");
             // Two names for one key are allowed only for the legacy aliases.
-            let same: Vec<_> = TABLE.iter().filter(|(_, o)| o == v).map(|(n, _)| *n).collect();
+            let same: Vec<_> = TABLE
+                .iter()
+                .filter(|(_, o)| o == v)
+                .map(|(n, _)| *n)
+                .collect();
             assert!(same.len() <= 2, "{same:?} share {v:#x}");
         }
         assert!(TABLE.len() > 140);

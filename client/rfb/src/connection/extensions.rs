@@ -130,7 +130,11 @@ impl Connection {
     }
 
     /// Server messages of the extensions (type `t`, not yet consumed).
-    pub(super) fn extension_message(&mut self, t: u8, input: &mut Input<'_>) -> Result<Step, Error> {
+    pub(super) fn extension_message(
+        &mut self,
+        t: u8,
+        input: &mut Input<'_>,
+    ) -> Result<Step, Error> {
         match t {
             150 if self.offered(Encoding::ContinuousUpdates) => {
                 input.advance(1);
@@ -202,7 +206,11 @@ impl Connection {
     }
 
     /// An ExtendedDesktopSize rectangle (its screens in `screens`).
-    pub(super) fn extended_desktop_size(&mut self, rect: Rect, screens: &[u8]) -> Result<(), Error> {
+    pub(super) fn extended_desktop_size(
+        &mut self,
+        rect: Rect,
+        screens: &[u8],
+    ) -> Result<(), Error> {
         // x = reason, y = status: a refused client request changes nothing, and the rest of the
         // rectangle is undefined.
         if rect.x == 1 && rect.y != 0 {
@@ -305,7 +313,12 @@ impl Connection {
                 }
             }
             ClipMessage::Request { flags } => {
-                if let Some(text) = self.ext.clip_text.as_ref().filter(|_| flags & extclip::FORMAT_TEXT != 0) {
+                if let Some(text) = self
+                    .ext
+                    .clip_text
+                    .as_ref()
+                    .filter(|_| flags & extclip::FORMAT_TEXT != 0)
+                {
                     extclip::provide(&mut self.out, text);
                 }
             }
