@@ -58,6 +58,13 @@ pub struct Config {
     /// Used when the server asks for authentication; without them a
     /// [`Event::CredentialsRequired`] is raised.
     pub credentials: Option<Credentials>,
+    /// JPEG quality level 0–9 offered to the server (QualityLevel pseudo-encoding). Servers only
+    /// send JPEG (Tight, TightPNG) when one is offered, so `None` keeps the picture lossless.
+    pub quality: Option<u8>,
+    /// Compression level 0–9 offered to the server (CompressionLevel pseudo-encoding).
+    pub compression: Option<u8>,
+    /// Never offer JPEG or a quality level, even when `encodings` or `quality` name them.
+    pub lossless: bool,
 }
 
 impl Default for Config {
@@ -71,6 +78,9 @@ impl Default for Config {
             shared: true,
             pixel_format: PixelFormatChoice::Rgbx32,
             credentials: None,
+            quality: None,
+            compression: None,
+            lossless: false,
         }
     }
 }
@@ -80,6 +90,25 @@ impl Config {
     pub fn with_encodings(mut self, pixel: &[Encoding]) -> Config {
         self.encodings = pixel.iter().chain(Encoding::PSEUDO).copied().collect();
         self
+    }
+
+    /// What SetEncodings offers: `encodings`, then the quality and compression levels (which
+    /// replace any listed in `encodings`); no JPEG and no quality level when `lossless`.
+    pub fn offered_encodings(&self) -> Vec<Encoding> {
+        let quality = self.quality.filter(|_| !self.lossless);
+        let dropped = |e: &Encoding| match e {
+            Encoding::Jpeg => self.lossless,
+            Encoding::QualityLevel(_) => self.lossless || quality.is_some(),
+            Encoding::CompressionLevel(_) => self.compression.is_some(),
+            _ => false,
+        };
+        let levels = [
+            quality.map(Encoding::QualityLevel),
+            self.compression.map(Encoding::CompressionLevel),
+        ];
+        (self.encodings.iter().filter(|e| !dropped(e)).copied())
+            .chain(levels.into_iter().flatten())
+            .collect()
     }
 }
 
@@ -225,8 +254,8 @@ pub struct Connection {
     zrle: ZrleDecoder,
     zlib: ZlibDecoder,
     trle: TrleDecoder,
+    /// Tight and TightPNG (one set of zlib streams for both, as servers keep).
     tight_decoder: TightDecoder,
-    tight_png: TightDecoder,
 }
 
 /// Outcome of one step of the parser.
@@ -239,7 +268,7 @@ enum Step {
 
 impl Connection {
     pub fn new(config: Config) -> Connection {
-        let offered = config.encodings.iter().map(|e| e.number()).collect();
+        let offered = config.offered_encodings().iter().map(|e| e.number()).collect();
         Connection {
             config,
             phase: Phase::Version,
@@ -266,7 +295,6 @@ impl Connection {
             zlib: ZlibDecoder::default(),
             trle: TrleDecoder::default(),
             tight_decoder: TightDecoder::default(),
-            tight_png: TightDecoder::png(),
         }
     }
 
@@ -722,8 +750,9 @@ impl Connection {
                     PixelDecoder::Zrle => self.zrle.decode(input, &mut target)?,
                     PixelDecoder::Zlib => self.zlib.decode(input, &mut target)?,
                     PixelDecoder::Trle => self.trle.decode(input, &mut target)?,
-                    PixelDecoder::Tight => self.tight_decoder.decode(input, &mut target)?,
-                    PixelDecoder::TightPng => self.tight_png.decode(input, &mut target)?,
+                    PixelDecoder::Tight | PixelDecoder::TightPng => {
+                        self.tight_decoder.decode(input, &mut target)?
+                    }
                 };
                 match progress {
                     Progress::Done => self.phase = Phase::RectHeader,
@@ -859,8 +888,10 @@ impl Connection {
             PixelDecoder::Zrle => self.zrle.start(rect),
             PixelDecoder::Zlib => self.zlib.start(rect),
             PixelDecoder::Trle => self.trle.start(rect),
-            PixelDecoder::Tight => self.tight_decoder.start(rect),
-            PixelDecoder::TightPng => self.tight_png.start(rect),
+            PixelDecoder::Tight | PixelDecoder::TightPng => {
+                (self.tight_decoder).set_png(which == PixelDecoder::TightPng);
+                self.tight_decoder.start(rect);
+            }
         }
         self.phase = Phase::Pixels(which);
         Ok(())

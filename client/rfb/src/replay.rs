@@ -210,6 +210,7 @@ impl Session {
                 None => PixelFormatChoice::ServerNative,
             },
             credentials: (self.security == 2).then(Credentials::default),
+            ..Config::default()
         }
     }
 }

@@ -342,6 +342,8 @@ struct Builder {
     w: u16,
     h: u16,
     zlib: ZlibEncoder<Vec<u8>>,
+    /// The Zlib encoding's stream, then Tight's four.
+    more_zlib: Vec<ZlibEncoder<Vec<u8>>>,
     updates: usize,
     /// Where ServerInit ends.
     init_end: usize,
@@ -386,6 +388,116 @@ impl Builder {
     fn pixel(&mut self, rng: &mut SmallRng) {
         self.random(rng, self.bpp());
     }
+    /// Compresses `data` on stream `i` of `more_zlib` with a sync flush.
+    fn deflate(&mut self, i: usize, data: &[u8]) -> Vec<u8> {
+        let z = &mut self.more_zlib[i];
+        z.write_all(data).expect("compress");
+        z.flush().expect("sync flush");
+        std::mem::take(z.get_mut())
+    }
+    /// A Tight compact length.
+    fn compact(&mut self, n: usize) {
+        self.field(1);
+        self.u8((n & 0x7f) as u8 | if n > 0x7f { 0x80 } else { 0 });
+        if n > 0x7f {
+            self.u8((n >> 7 & 0x7f) as u8 | if n > 0x3fff { 0x80 } else { 0 });
+            if n > 0x3fff {
+                self.u8((n >> 14) as u8);
+            }
+        }
+    }
+    /// A valid Tight (or TightPNG) rectangle: fill, basic with each filter, JPEG or PNG.
+    fn tight(&mut self, rng: &mut SmallRng, w: u16, h: u16, png: bool) {
+        let pf = self.pf;
+        let rgb24 = pf.true_colour
+            && pf.bits_per_pixel == 32
+            && pf.depth == 24
+            && [pf.red_max, pf.green_max, pf.blue_max] == [255; 3];
+        let tp = if rgb24 { 3 } else { self.bpp() };
+        let (wu, hu) = (w as usize, h as usize);
+        let image = |rng: &mut SmallRng| -> Vec<u8> {
+            let base: [u8; 3] = rng.random();
+            (0..wu * hu)
+                .flat_map(|i| [base[0].wrapping_add(i as u8), base[1], base[2] ^ (i / wu) as u8])
+                .collect()
+        };
+        match rng.random_range(0..if png { 6 } else { 5 }) {
+            0 => {
+                self.u8(0x80);
+                self.random(rng, tp);
+            }
+            4 => {
+                let mut jpg = Vec::new();
+                jpeg_encoder::Encoder::new(&mut jpg, rng.random_range(10..=100))
+                    .encode(&image(rng), w, h, jpeg_encoder::ColorType::Rgb)
+                    .expect("JPEG");
+                self.u8(0x90);
+                self.compact(jpg.len());
+                self.bytes(&jpg);
+            }
+            5 => {
+                let mut data = Vec::new();
+                let mut e = png::Encoder::new(&mut data, w as u32, h as u32);
+                e.set_color(png::ColorType::Rgb);
+                e.set_depth(png::BitDepth::Eight);
+                e.write_header()
+                    .expect("PNG")
+                    .write_image_data(&image(rng))
+                    .expect("PNG");
+                self.u8(0xa0);
+                self.compact(data.len());
+                self.bytes(&data);
+            }
+            kind => {
+                let stream = rng.random_range(0..4u8);
+                let reset = if rng.random_bool(0.1) {
+                    self.more_zlib[1 + stream as usize] =
+                        ZlibEncoder::new(Vec::new(), Compression::fast());
+                    1 << stream
+                } else {
+                    0
+                };
+                // Copy, palette, or gradient (true colour only).
+                let kind = if kind == 3 && !pf.true_colour { 1 } else { kind };
+                let mut data;
+                match kind {
+                    1 => {
+                        self.u8(stream << 4 | reset | if rng.random() { 0x40 } else { 0 });
+                        if self.out.last().is_some_and(|c| c & 0x40 != 0) {
+                            self.u8(0);
+                        }
+                        data = vec![0u8; wu * hu * tp];
+                        rng.fill(&mut data[..]);
+                    }
+                    2 => {
+                        let n = rng.random_range(1..=256usize);
+                        self.bytes(&[0x40 | stream << 4 | reset, 1, (n - 1) as u8]);
+                        self.random(rng, n * tp);
+                        if n <= 2 {
+                            data = vec![0u8; wu.div_ceil(8) * hu];
+                            if n == 2 {
+                                rng.fill(&mut data[..]);
+                            }
+                        } else {
+                            data = (0..wu * hu).map(|_| rng.random_range(0..n) as u8).collect();
+                        }
+                    }
+                    _ => {
+                        self.bytes(&[0x40 | stream << 4 | reset, 2]);
+                        data = vec![0u8; wu * hu * tp];
+                        rng.fill(&mut data[..]);
+                    }
+                }
+                if data.len() < 12 {
+                    self.bytes(&data);
+                } else {
+                    let z = self.deflate(1 + stream as usize, &data);
+                    self.compact(z.len());
+                    self.bytes(&z);
+                }
+            }
+        }
+    }
     fn rect_header(&mut self, x: u16, y: u16, w: u16, h: u16, enc: Encoding) {
         for v in [x, y, w, h] {
             self.len16(v);
@@ -413,13 +525,14 @@ fn run_length(out: &mut Vec<u8>, len: usize) {
     out.push(left as u8);
 }
 
-fn zrle_tiles(rng: &mut SmallRng, cp: usize, w: u16, h: u16) -> Vec<u8> {
+/// ZRLE (`size` 64) or TRLE (`size` 16) tiles.
+fn zrle_tiles(rng: &mut SmallRng, cp: usize, size: u16, w: u16, h: u16) -> Vec<u8> {
     let mut t = Vec::new();
     let cpixel =
         |rng: &mut SmallRng, t: &mut Vec<u8>| t.extend((0..cp).map(|_| rng.random::<u8>()));
-    for ty in (0..h).step_by(64) {
-        for tx in (0..w).step_by(64) {
-            let (tw, th) = ((w - tx).min(64) as usize, (h - ty).min(64) as usize);
+    for ty in (0..h).step_by(size as usize) {
+        for tx in (0..w).step_by(size as usize) {
+            let (tw, th) = ((w - tx).min(size) as usize, (h - ty).min(size) as usize);
             let area = tw * th;
             match rng.random_range(0..5) {
                 0 => {
@@ -602,12 +715,29 @@ impl Builder {
                 }
                 Encoding::Zrle => {
                     self.rect_header(x, y, w, h, enc);
-                    let tiles = zrle_tiles(rng, self.pf.cpixel().0, w, h);
+                    let tiles = zrle_tiles(rng, self.pf.cpixel().0, 64, w, h);
                     self.zlib.write_all(&tiles).expect("compress");
                     self.zlib.flush().expect("sync flush");
                     let z = std::mem::take(self.zlib.get_mut());
                     self.len32(z.len() as u32);
                     self.bytes(&z);
+                }
+                Encoding::Trle => {
+                    self.rect_header(x, y, w, h, enc);
+                    let tiles = zrle_tiles(rng, self.pf.cpixel().0, 16, w, h);
+                    self.bytes(&tiles);
+                }
+                Encoding::Zlib => {
+                    self.rect_header(x, y, w, h, enc);
+                    let mut px = vec![0u8; w as usize * h as usize * self.bpp()];
+                    rng.fill(&mut px[..]);
+                    let z = self.deflate(0, &px);
+                    self.len32(z.len() as u32);
+                    self.bytes(&z);
+                }
+                Encoding::Tight | Encoding::TightPng => {
+                    self.rect_header(x, y, w, h, enc);
+                    self.tight(rng, w, h, enc == Encoding::TightPng);
                 }
                 Encoding::DesktopSize => {
                     let (nw, nh) = (rng.random_range(1..=96), rng.random_range(1..=96));
@@ -695,6 +825,7 @@ fn synthetic(rng: &mut SmallRng) -> (Config, Builder) {
         shared: rng.random(),
         pixel_format: choice,
         credentials: None,
+        ..Config::default()
     };
     let (w, h) = (rng.random_range(1..=128), rng.random_range(1..=96));
     let mut b = Builder {
@@ -704,6 +835,9 @@ fn synthetic(rng: &mut SmallRng) -> (Config, Builder) {
         w,
         h,
         zlib: ZlibEncoder::new(Vec::new(), Compression::fast()),
+        more_zlib: (0..5)
+            .map(|_| ZlibEncoder::new(Vec::new(), Compression::fast()))
+            .collect(),
         updates: 0,
         init_end: 0,
     };
@@ -1008,7 +1142,7 @@ fn recording_prefix(name: &str, budget: usize) -> Option<Prefix> {
         .take_while(|r| r.offset + 12 + r.len <= end)
     {
         fields.extend((0..4).map(|i| (r.offset + 2 * i, 2)));
-        if r.encoding == Encoding::Zrle.number() {
+        if r.encoding == Encoding::Zrle.number() || r.encoding == Encoding::Zlib.number() {
             fields.push((r.offset + 12, 4));
         }
     }
@@ -1028,6 +1162,8 @@ fn mutated_recordings() {
         "copyrect+zrle-mixed",
         "hextile-text",
         "raw-mixed",
+        "tight-text",
+        "tight-lossless-mixed",
     ] {
         match recording_prefix(name, 192 << 10) {
             Some(s) => sources.push((name, s)),

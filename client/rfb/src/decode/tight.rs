@@ -53,6 +53,12 @@ impl TightDecoder {
         }
     }
 
+    /// Switches between Tight and TightPNG for the next rectangle. A server keeps one set of
+    /// zlib streams for both, so a connection uses one decoder for the two encodings.
+    pub fn set_png(&mut self, png: bool) {
+        self.png = png;
+    }
+
     fn enc(&self) -> &'static str {
         if self.png { "TightPNG" } else { "Tight" }
     }
