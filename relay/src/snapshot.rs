@@ -20,10 +20,17 @@ pub struct Args {
     /// Where to write the PNG
     #[arg(value_name = "OUT.png")]
     out: PathBuf,
-    /// Encodings to offer, comma-separated, best first (raw, copyrect, rre, hextile, zrle); the
-    /// pseudo-encodings are always offered
+    /// Encodings to offer, comma-separated, best first (raw, copyrect, rre, hextile, zrle, zlib,
+    /// trle, tight, tightpng); the pseudo-encodings are always offered
     #[arg(long, value_name = "LIST", env = "OXVNC_ENCODINGS", default_value = "zrle,hextile,rre,copyrect,raw")]
     encodings: String,
+    /// JPEG quality level 0–9 to offer (Tight, TightPNG); without one servers send no JPEG and
+    /// the snapshot is lossless
+    #[arg(long, value_name = "N", env = "OXVNC_QUALITY", value_parser = clap::value_parser!(u8).range(0..=9))]
+    quality: Option<u8>,
+    /// Compression level 0–9 to offer (zlib effort for Tight, Zlib, ZRLE where the server heeds it)
+    #[arg(long, value_name = "N", env = "OXVNC_COMPRESSION", value_parser = clap::value_parser!(u8).range(0..=9))]
+    compression: Option<u8>,
     /// File whose first line is the VNC password
     #[arg(long, value_name = "FILE", env = "OXVNC_PASSWORD_FILE")]
     password_file: Option<PathBuf>,
@@ -137,7 +144,7 @@ async fn run(args: &Args) -> Result<(u16, u16), Failure> {
         return Err(Failure::Usage(anyhow!("--timeout must be a positive number of seconds")));
     }
     let pixel_format = parse_pixel_format(&args.pixel_format).map_err(Failure::Usage)?;
-    let config = Config { credentials, pixel_format, ..Config::default() }.with_encodings(&encodings);
+    let config = Config { credentials, pixel_format, quality: args.quality, compression: args.compression, ..Config::default() }.with_encodings(&encodings);
     let work = async {
         let mut stream = Transport::connect(&args.target, args.ca.as_deref()).await.map_err(Failure::Connect)?;
         let mut conn = Connection::new(config);
@@ -231,5 +238,28 @@ mod tests {
         assert_eq!(parse_encodings("raw, copyrect").unwrap(), vec![Encoding::Raw, Encoding::CopyRect]);
         assert!(parse_encodings("raw,tightish").unwrap_err().to_string().contains("unknown encoding"));
         assert!(parse_encodings(",").is_err());
+        assert_eq!(
+            parse_encodings("tight,tightpng,zlib,trle,zrle").unwrap(),
+            vec![Encoding::Tight, Encoding::TightPng, Encoding::Zlib, Encoding::Trle, Encoding::Zrle]
+        );
+    }
+
+    #[test]
+    fn quality_and_compression_levels() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: Args,
+        }
+        let parse = |extra: &[&str]| {
+            Cli::try_parse_from(["snapshot", "tcp://h:1", "out.png"].iter().chain(extra)).map(|c| c.args)
+        };
+        let a = parse(&["--quality", "6", "--compression", "0"]).unwrap();
+        assert_eq!((a.quality, a.compression), (Some(6), Some(0)));
+        let a = parse(&[]).unwrap();
+        assert_eq!((a.quality, a.compression), (None, None));
+        assert!(parse(&["--quality", "10"]).is_err());
+        assert!(parse(&["--compression", "-1"]).is_err());
     }
 }
