@@ -28,6 +28,11 @@ impl Browser {
     /// Starts Chromium with a `window` of that size (CSS pixels), its throw-away profile under
     /// `target/test-artifacts/<artifacts>/`.
     pub fn start(window: (u32, u32), artifacts: &str) -> Browser {
+        Browser::start_with(window, artifacts, &[])
+    }
+
+    /// [`Browser::start`] with more Chromium switches (e.g. `--force-device-scale-factor=2`).
+    pub fn start_with(window: (u32, u32), artifacts: &str, extra: &[&str]) -> Browser {
         let profile = servers::artifacts_dir(artifacts).join(servers::unique_name("chromium-profile"));
         std::fs::create_dir_all(&profile).unwrap_or_else(|e| panic!("create {}: {e}", profile.display()));
         let mut cmd = Command::new("/usr/bin/chromium");
@@ -45,6 +50,7 @@ impl Browser {
         ])
         .arg(format!("--window-size={},{}", window.0, window.1))
         .arg(format!("--user-data-dir={}", profile.display()))
+        .args(extra)
         .arg("about:blank");
         let mut browser = Browser { driver: None, chromium: None, driver_port: 0, debug_port: 0, profile };
         let chromium = browser.chromium.insert(Server::spawn("chromium", cmd));

@@ -784,6 +784,20 @@ impl TypingDesktop {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// Puts `keysyms` (xmodmap names, e.g. `U65E5`) on spare keycodes from 200 up. Xvnc maps a
+    /// keysym missing from the keymap onto a spare keycode when it arrives and reuses that
+    /// keycode for the next missing one; an X client reading the keymap late then sees the
+    /// later keysym for both presses. With the keysyms mapped beforehand, the test sees what the
+    /// console sent.
+    fn map_keysyms(&self, keysyms: &[&str]) {
+        let mut cmd = self.x.command("xmodmap");
+        for (i, k) in keysyms.iter().enumerate() {
+            cmd.arg("-e").arg(format!("keycode {} = {k}", 200 + i));
+        }
+        let done = servers::run_with_limit(cmd, Duration::from_secs(30));
+        assert!(done.status.success(), "xmodmap failed: {}", done.stderr);
+    }
+
     /// What reached the file so far.
     fn typed(&self) -> String {
         String::from_utf8_lossy(&std::fs::read(&self.file).unwrap_or_default()).into_owned()
@@ -936,4 +950,269 @@ fn console_shows_a_dot_when_the_server_hides_its_cursor() {
     assert_eq!(none["css"], "none", "show_dot=0 hides the invisible cursor: {none}");
     drop(x);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Types with synthetic IME and virtual-keyboard events into the console's hidden text area, as
+/// Chrome fires them: keys during a composition (`isComposing`, `keyCode` 229) that must not be
+/// sent, the composition committing "日本語", an Android-style `keyCode` 229 key whose text
+/// arrives as an `insertText` input ("ü"), and a line break.
+const IME_SCRIPT: &str = r#"
+const ta = document.querySelector('textarea.oxvnc-keyboard');
+if (!ta) { return 'no keyboard text area'; }
+ta.focus();
+const key = (type, init) => ta.dispatchEvent(new KeyboardEvent(type, Object.assign({ bubbles: true, cancelable: true }, init)));
+const comp = (type, data) => ta.dispatchEvent(new CompositionEvent(type, { bubbles: true, data }));
+const input = (init) => ta.dispatchEvent(new InputEvent('input', Object.assign({ bubbles: true }, init)));
+key('keydown', { key: 'n', code: 'KeyN', keyCode: 229 });
+comp('compositionstart', '');
+comp('compositionupdate', 'に');
+ta.value = 'に';
+input({ inputType: 'insertCompositionText', data: 'に', isComposing: true });
+key('keyup', { key: 'n', code: 'KeyN', isComposing: true });
+key('keydown', { key: 'i', code: 'KeyI', isComposing: true });
+comp('compositionupdate', '日本語');
+ta.value = '日本語';
+input({ inputType: 'insertCompositionText', data: '日本語', isComposing: true });
+key('keyup', { key: 'i', code: 'KeyI', isComposing: true });
+key('keydown', { key: 'Enter', code: 'Enter', keyCode: 229, isComposing: true });
+comp('compositionend', '日本語');
+key('keyup', { key: 'Enter', code: 'Enter' });
+key('keydown', { key: 'u', code: 'KeyU', keyCode: 229 });
+ta.value = 'ü';
+input({ inputType: 'insertText', data: 'ü' });
+key('keyup', { key: 'u', code: 'KeyU', keyCode: 229 });
+key('keydown', { key: 'Unidentified', keyCode: 229 });
+input({ inputType: 'insertLineBreak' });
+key('keyup', { key: 'Unidentified', keyCode: 229 });
+return 'typed';
+"#;
+
+#[test]
+fn console_types_ime_and_virtual_keyboard_text_into_an_xterm() {
+    const SIZE: (u32, u32) = (800, 600);
+    let desktop = TypingDesktop::start(SIZE);
+    desktop.map_keysyms(&["U65E5", "U672C", "U8A9E", "udiaeresis"]);
+    let web = web_root();
+    let relay = Relay::start(&["--web", path_str(web), "--vnc", &desktop.vnc_addr()]);
+    let browser = Browser::start((1400, 900), ARTIFACTS);
+    let url = format!("http://127.0.0.1:{}/?autoconnect=1", relay.port());
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let result = rt.block_on(async {
+        let client = browser.session().await;
+        let result = async {
+            open_connected(&client, &url, SIZE).await?;
+            let done = client.execute(IME_SCRIPT, vec![]).await.map_err(|e| format!("dispatching IME events: {e}"))?;
+            if done != "typed" {
+                return Err(format!("the IME script could not run: {done}"));
+            }
+            desktop.wait_lines(1).await
+        }
+        .await;
+        let _ = client.close().await;
+        result
+    });
+    let typed = result.unwrap_or_else(|e| panic!("{e}\n{}\n{}", relay.server.diagnostics(), browser.diagnostics()));
+    assert_eq!(typed, "日本語ü\n", "what reached the xterm");
+    let _ = std::fs::remove_dir_all(&desktop.dir);
+}
+
+/// Starts websockify serving `web` as its web root and relaying WebSockets to `target`.
+fn start_websockify_web(web: &Path, target: &str) -> (servers::Server, u16) {
+    let bin = oxvnc_tests::compat::websockify_bin();
+    let mut last_error = String::new();
+    for _ in 0..3 {
+        let port = servers::free_port();
+        let mut cmd = Command::new(&bin);
+        cmd.arg("--web").arg(web).arg(format!("127.0.0.1:{port}")).arg(target);
+        let mut server = servers::Server::spawn("websockify", cmd);
+        match server.wait_for_port(port, CONNECT_LIMIT) {
+            Ok(()) => return (server, port),
+            Err(e) => last_error = e,
+        }
+    }
+    panic!("websockify --web did not start in 3 attempts; last error:\n{last_error}");
+}
+
+#[test]
+fn console_works_through_websockify() {
+    const SIZE: (u32, u32) = (800, 600);
+    let mut desktop = XvncDesktop::start(SIZE, "browser-console-websockify");
+    let web = web_root();
+    // The page and the WebSocket both come from websockify (PyPI), not from oxvnc.
+    let (websockify, port) = start_websockify_web(web, &desktop.vnc_addr());
+    let browser = Browser::start((1400, 900), ARTIFACTS);
+    let url = format!("http://127.0.0.1:{port}/index.html?autoconnect=1&view_only=1&lossless=1");
+    let full = [0, 0, SIZE.0, SIZE.1];
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let result = rt.block_on(async {
+        let client = browser.session().await;
+        let result = async {
+            open_console(&client, &url, SIZE).await?;
+            let screen = desktop.screen.clone();
+            wait_page(&client, Some(full), DRAW_LIMIT, "the canvas to equal the X screen", |p| {
+                p.region.as_ref().is_some_and(|c| pixels::diff(&screen, c).is_none())
+            })
+            .await
+        }
+        .await;
+        let last = if result.is_err() { read_page(&client, Some(full)).await.ok().and_then(|p| p.region) } else { None };
+        let _ = client.close().await;
+        (result, last)
+    });
+    match result {
+        (Ok(page), _) => {
+            pixels::assert_same(ARTIFACTS, "websockify-canvas", &desktop.screen, &page.region.expect("checked"));
+            assert!(page.status.contains("800×600"), "status line: {:?}", page.status);
+        }
+        (Err(e), last) => {
+            if let Some(canvas) = last {
+                let _ = pixels::check_same(ARTIFACTS, "websockify-canvas", &desktop.screen, &canvas);
+            }
+            panic!("{e}\n{}\n{}", websockify.diagnostics(), browser.diagnostics());
+        }
+    }
+    desktop.check_unchanged().unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// The gzipped size of everything the page loaded (the document and every resource), compressed
+/// in the page with `CompressionStream('gzip')`; and the first-frame time the console recorded.
+const LOAD_SCRIPT: &str = r#"
+const done = arguments[arguments.length - 1];
+(async () => {
+    const urls = [location.href.split('#')[0], ...performance.getEntriesByType('resource').map((e) => e.name)]
+        .filter((u) => u.startsWith('http'));
+    const files = [];
+    for (const url of [...new Set(urls)]) {
+        const body = await (await fetch(url, { cache: 'no-store' })).arrayBuffer();
+        const gz = await new Response(new Blob([body]).stream().pipeThrough(new CompressionStream('gzip'))).arrayBuffer();
+        files.push([new URL(url).pathname, body.byteLength, gz.byteLength]);
+    }
+    done({ files, firstFrameMs: window.oxvncFirstFrameMs ?? null });
+})().catch((e) => done({ error: String(e) }));
+"#;
+
+#[test]
+fn console_first_frame_time_and_page_size() {
+    const SIZE: (u32, u32) = (1280, 720);
+    let desktop = XvncDesktop::start(SIZE, "browser-console-first-frame");
+    let web = web_root();
+    let relay = Relay::start(&["--web", path_str(web), "--vnc", &desktop.vnc_addr()]);
+    let browser = Browser::start((1400, 900), ARTIFACTS);
+    let url = format!("http://127.0.0.1:{}/?autoconnect=1&view_only=1", relay.port());
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let result = rt.block_on(async {
+        let client = browser.session().await;
+        let result = async {
+            let mut runs = Vec::new();
+            // The first load fills Chromium's caches (and compiles the wasm); the later ones are
+            // what a returning user sees. Each is a fresh navigation.
+            for _ in 0..3 {
+                open_connected(&client, &url, SIZE).await?;
+                let deadline = Instant::now() + DRAW_LIMIT;
+                let first = loop {
+                    let v = client.execute("return window.oxvncFirstFrameMs ?? null;", vec![]).await.map_err(|e| format!("{e}"))?;
+                    if let Some(ms) = v.as_f64() {
+                        break ms;
+                    }
+                    if Instant::now() >= deadline {
+                        return Err("the console recorded no first complete frame".to_string());
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                };
+                runs.push(first);
+            }
+            let load = client.execute_async(LOAD_SCRIPT, vec![]).await.map_err(|e| format!("measuring the page: {e}"))?;
+            Ok((runs, load))
+        }
+        .await;
+        let _ = client.close().await;
+        result
+    });
+    let (runs, load) = result.unwrap_or_else(|e| panic!("{e}\n{}\n{}", relay.server.diagnostics(), browser.diagnostics()));
+    assert!(load.get("error").is_none(), "measuring the page failed: {load}");
+    let files = load["files"].as_array().expect("files");
+    let mut total = (0u64, 0u64);
+    for f in files {
+        let (path, raw, gz) = (f[0].as_str().unwrap_or("?"), f[1].as_u64().unwrap_or(0), f[2].as_u64().unwrap_or(0));
+        eprintln!("page file {path}: {raw} bytes, {gz} bytes gzipped");
+        total = (total.0 + raw, total.1 + gz);
+    }
+    let names: Vec<&str> = files.iter().filter_map(|f| f[0].as_str()).collect();
+    for want in ["/", "/style.css", "/pkg/oxvnc_client.js", "/pkg/oxvnc_client_bg.wasm"] {
+        assert!(names.contains(&want), "the page did not load {want}: {names:?}");
+    }
+    eprintln!(
+        "page total: {} files, {} bytes, {:.1} KB gzipped (target 300 KB; wasm not run through wasm-opt here)",
+        files.len(),
+        total.0,
+        total.1 as f64 / 1024.0
+    );
+    eprintln!("navigation to first complete {}x{} frame on loopback: {runs:.1?} ms (target 300 ms)", SIZE.0, SIZE.1);
+    assert!(runs.iter().all(|ms| *ms > 0.0), "first-frame times: {runs:?}");
+}
+
+/// The screen area's CSS size, the device pixel ratio, and the canvas's backing and CSS sizes.
+const AREA_SCRIPT: &str = r#"
+const area = document.querySelector('.oxvnc-screen');
+const canvas = document.querySelector('canvas.oxvnc-canvas');
+const r = canvas.getBoundingClientRect();
+return { area: [area.clientWidth, area.clientHeight], dpr: devicePixelRatio, canvas: [canvas.width, canvas.height], css: [r.width, r.height] };
+"#;
+
+#[test]
+fn console_resize_remote_makes_the_desktop_the_window_size_in_device_pixels() {
+    let (_x, port) = oxvnc_tests::x11::start_xvnc((800, 600), &["-SecurityTypes", "None"]);
+    let web = web_root();
+    let relay = Relay::start(&["--web", path_str(web), "--vnc", &format!("127.0.0.1:{port}")]);
+    // A HiDPI screen: two device pixels per CSS pixel.
+    let browser = Browser::start_with((1000, 700), ARTIFACTS, &["--force-device-scale-factor=2"]);
+    let url = format!("http://127.0.0.1:{}/?autoconnect=1&resize=remote", relay.port());
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let result = rt.block_on(async {
+        let client = browser.session().await;
+        let result = async {
+            client.goto(&url).await.map_err(|e| format!("opening {url}: {e}"))?;
+            let mut sizes = Vec::new();
+            for window in [None, Some((900u32, 640u32))] {
+                if let Some((w, h)) = window {
+                    client.set_window_size(w, h).await.map_err(|e| format!("resizing the window: {e}"))?;
+                }
+                let deadline = Instant::now() + DRAW_LIMIT;
+                let v = loop {
+                    let page = read_page(&client, None).await?;
+                    let v = client.execute(AREA_SCRIPT, vec![]).await.map_err(|e| format!("reading the screen area: {e}"))?;
+                    let dpr = v["dpr"].as_f64().unwrap_or(1.0);
+                    let want = [v["area"][0].as_f64().unwrap_or(0.0) * dpr, v["area"][1].as_f64().unwrap_or(0.0) * dpr];
+                    let got = [v["canvas"][0].as_f64().unwrap_or(-1.0), v["canvas"][1].as_f64().unwrap_or(-1.0)];
+                    if page.state == "connected" && (want[0].round() - got[0]).abs() < 0.5 && (want[1].round() - got[1]).abs() < 0.5 {
+                        break v;
+                    }
+                    if Instant::now() >= deadline {
+                        return Err(format!("the remote desktop did not take the window's size: {v} ({page:?})"));
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                };
+                sizes.push(v);
+            }
+            Ok(sizes)
+        }
+        .await;
+        let _ = client.close().await;
+        result
+    });
+    let sizes = result.unwrap_or_else(|e| panic!("{e}\n{}\n{}", relay.server.diagnostics(), browser.diagnostics()));
+    for v in &sizes {
+        eprintln!("resize=remote: {v}");
+        assert_eq!(v["dpr"].as_f64(), Some(2.0), "{v}");
+        // Shown 1:1 in device pixels: the canvas fills the screen area (CSS pixels).
+        for i in 0..2 {
+            let (area, css) = (v["area"][i].as_f64().unwrap(), v["css"][i].as_f64().unwrap());
+            assert!((area - css).abs() <= 1.0, "canvas CSS size vs screen area: {v}");
+        }
+    }
+    assert_ne!(sizes[0]["canvas"], sizes[1]["canvas"], "the second window size changed nothing");
 }

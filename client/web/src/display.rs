@@ -78,7 +78,9 @@ impl Display {
     pub fn fit(&self) {
         let (w, h) = match self.mode {
             ResizeMode::Off => (f64::from(self.width), f64::from(self.height)),
-            ResizeMode::Scale => {
+            // Remote: the server was asked for the area's size in device pixels, which this fits
+            // to exactly the area; a server that did not resize is scaled like Scale.
+            ResizeMode::Scale | ResizeMode::Remote => {
                 let parent = self.canvas.parent_element().and_then(|p| p.dyn_into::<HtmlElement>().ok());
                 let (bw, bh) = parent.map_or((0.0, 0.0), |p| (f64::from(p.client_width()), f64::from(p.client_height())));
                 pointer::fit(self.width, self.height, bw, bh)

@@ -119,12 +119,138 @@ pub fn keysym_for(key: &str, code: &str) -> Option<u32> {
     us_layout(code).and_then(|k| keysym_for(k, ""))
 }
 
+/// `KeyboardEvent.keyCode` of a key the IME or a virtual keyboard is handling; its text arrives
+/// with composition and `input` events instead.
+pub const IME_KEY_CODE: u32 = 229;
+
 /// [`keysym_for`] of a DOM keyboard event (`None` also while an IME is composing).
 pub fn keysym_for_event(e: &web_sys::KeyboardEvent) -> Option<u32> {
-    if e.is_composing() {
+    if e.is_composing() || e.key_code() == IME_KEY_CODE {
         return None;
     }
     keysym_for(&e.key(), &e.code())
+}
+
+/// Whether the browser runs on macOS or iOS (`navigator.platform`, e.g. `MacIntel`, `iPad`).
+pub fn is_apple_platform(platform: &str) -> bool {
+    platform.starts_with("Mac") || ["iPhone", "iPad", "iPod"].iter().any(|p| platform.starts_with(p))
+}
+
+/// What to do with one key event.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyAction {
+    /// Key presses (`true`) and releases to send, in order.
+    pub send: Vec<(u32, bool)>,
+    /// Whether the browser's default action is cancelled (it is left alone for keys the console
+    /// does not send, so dead keys, IMEs and the browser's own shortcuts keep working).
+    pub prevent_default: bool,
+}
+
+impl KeyAction {
+    fn pass() -> KeyAction {
+        KeyAction::default()
+    }
+
+    fn take(send: Vec<(u32, bool)>) -> KeyAction {
+        KeyAction { send, prevent_default: true }
+    }
+}
+
+/// The macOS Option key: held back until it is clear whether it composes a character.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OptionKey {
+    /// Down, not sent: characters typed now are the ones Option composed.
+    Held(u32),
+    /// Down and sent as Alt (a key without a character was pressed with it).
+    Sent(u32),
+}
+
+/// The keyboard of one session: keys held down, and the platform's conventions.
+///
+/// On macOS (`mac`):
+/// - **Option** works like AltGr: `key` already holds the character Option composed (Option+e
+///   then e gives "é", Option+2 gives "™"), so that character is sent alone, without Alt. Option
+///   is sent as Alt only with keys that have no character (arrows, Backspace, F-keys, Enter…),
+///   where it means Alt to the remote desktop too.
+/// - **Command** is sent as Super (the Windows/Meta key), except that Cmd+C, Cmd+V and Cmd+X stay
+///   with the browser, so copy and paste between the Mac and the page keep working (a paste sets
+///   the remote clipboard). macOS sends no key-up for keys released while Command is held, so
+///   releasing Command releases every key.
+#[derive(Debug, Default)]
+pub struct Keyboard {
+    held: HeldKeys,
+    mac: bool,
+    option: Option<OptionKey>,
+}
+
+impl Keyboard {
+    pub fn new(mac: bool) -> Keyboard {
+        Keyboard { held: HeldKeys::default(), mac, option: None }
+    }
+
+    /// A keydown (also auto-repeat). `meta` is `KeyboardEvent.metaKey`.
+    pub fn down(&mut self, key: &str, code: &str, meta: bool) -> KeyAction {
+        let Some(keysym) = keysym_for(key, code) else { return KeyAction::pass() };
+        if !self.mac {
+            return KeyAction::take(self.held.press(HeldKeys::id(key, code), keysym));
+        }
+        if key == "Alt" {
+            // Sent later, if a key without a character follows.
+            if !matches!(self.option, Some(OptionKey::Sent(_))) {
+                self.option = Some(OptionKey::Held(keysym));
+            }
+            return KeyAction::take(Vec::new());
+        }
+        if meta && matches!(code, "KeyC" | "KeyV" | "KeyX") {
+            return KeyAction::pass();
+        }
+        let mut send = Vec::new();
+        if let Some(OptionKey::Held(alt)) = self.option {
+            if !is_character(key) {
+                send.push((alt, true));
+                self.option = Some(OptionKey::Sent(alt));
+            }
+        }
+        send.extend(self.held.press(HeldKeys::id(key, code), keysym));
+        KeyAction::take(send)
+    }
+
+    /// A keyup.
+    pub fn up(&mut self, key: &str, code: &str) -> KeyAction {
+        if self.mac && key == "Alt" {
+            return match self.option.take() {
+                Some(OptionKey::Sent(alt)) => KeyAction::take(vec![(alt, false)]),
+                Some(_) => KeyAction::take(Vec::new()),
+                None => KeyAction::pass(),
+            };
+        }
+        let Some(keysym) = self.held.release(&HeldKeys::id(key, code)) else { return KeyAction::pass() };
+        let mut send = vec![(keysym, false)];
+        if self.mac && key == "Meta" {
+            send.extend(self.release_all());
+        }
+        KeyAction::take(send)
+    }
+
+    /// A key typed outside keydown (a `keypress` with a character, see the session).
+    pub fn press_char(&mut self, key: &str, code: &str, keysym: u32) -> Vec<(u32, bool)> {
+        self.held.press(HeldKeys::id(key, code), keysym)
+    }
+
+    /// Releases everything held (the page lost the focus).
+    pub fn release_all(&mut self) -> Vec<(u32, bool)> {
+        let mut keys = self.held.release_all();
+        if let Some(OptionKey::Sent(alt)) = self.option.take() {
+            keys.push(alt);
+        }
+        keys.into_iter().map(|k| (k, false)).collect()
+    }
+}
+
+/// Whether `key` (a `KeyboardEvent.key`) is one character rather than a key name.
+fn is_character(key: &str) -> bool {
+    let mut chars = key.chars();
+    chars.next().is_some() && chars.next().is_none()
 }
 
 /// The keysym that types character `c` (for `keypress` fallbacks and toolbar text).
@@ -326,6 +452,83 @@ mod tests {
         assert_eq!(held.release(&HeldKeys::id("2", "Digit2")), Some(0x40));
         assert!(held.is_empty());
         assert_eq!(held.release("Digit2"), None);
+    }
+
+    #[test]
+    fn apple_platforms() {
+        assert!(is_apple_platform("MacIntel"));
+        assert!(is_apple_platform("iPad"));
+        assert!(is_apple_platform("iPhone"));
+        assert!(!is_apple_platform("Linux x86_64"));
+        assert!(!is_apple_platform("Win32"));
+        assert!(!is_apple_platform(""));
+    }
+
+    #[test]
+    fn other_platforms_send_alt_and_meta_as_they_are() {
+        let mut kb = Keyboard::new(false);
+        assert_eq!(kb.down("Alt", "AltLeft", false), KeyAction::take(vec![(keysym::ALT_L, true)]));
+        assert_eq!(kb.down("a", "KeyA", false).send, vec![(0x61, true)]);
+        assert_eq!(kb.up("a", "KeyA").send, vec![(0x61, false)]);
+        assert_eq!(kb.up("Alt", "AltLeft").send, vec![(keysym::ALT_L, false)]);
+        // Meta+C goes to the server like any key (Ctrl+C is the copy key there).
+        assert_eq!(kb.down("Meta", "MetaLeft", true).send, vec![(keysym::SUPER_L, true)]);
+        assert_eq!(kb.down("c", "KeyC", true), KeyAction::take(vec![(0x63, true)]));
+        // Keys the console does not know are left to the browser.
+        assert_eq!(kb.down("Dead", "Quote", false), KeyAction::pass());
+        assert_eq!(kb.down("Process", "KeyA", false), KeyAction::pass());
+    }
+
+    #[test]
+    fn mac_option_composes_characters_without_alt() {
+        let mut kb = Keyboard::new(true);
+        // Option down: nothing sent yet, and the browser does nothing with it either.
+        assert_eq!(kb.down("Alt", "AltLeft", false), KeyAction::take(vec![]));
+        // Option+2 types "™": the character alone.
+        assert_eq!(kb.down("™", "Digit2", false), KeyAction::take(vec![(0x0100_2122, true)]));
+        assert_eq!(kb.up("™", "Digit2").send, vec![(0x0100_2122, false)]);
+        // Option+e is a dead key: left to the browser; the next key brings "é".
+        assert_eq!(kb.down("Dead", "KeyE", false), KeyAction::pass());
+        assert_eq!(kb.up("Dead", "KeyE"), KeyAction::pass());
+        assert_eq!(kb.down("é", "KeyE", false).send, vec![(0xe9, true)]);
+        assert_eq!(kb.up("é", "KeyE").send, vec![(0xe9, false)]);
+        // Option up: Alt was never sent, so it is not released either.
+        assert_eq!(kb.up("Alt", "AltLeft"), KeyAction::take(vec![]));
+    }
+
+    #[test]
+    fn mac_option_is_alt_for_keys_without_characters() {
+        let mut kb = Keyboard::new(true);
+        kb.down("Alt", "AltRight", false);
+        // Option+Left (word left): Alt goes first, then the arrow.
+        assert_eq!(kb.down("ArrowLeft", "ArrowLeft", false).send, vec![(keysym::ALT_R, true), (keysym::LEFT, true)]);
+        assert_eq!(kb.up("ArrowLeft", "ArrowLeft").send, vec![(keysym::LEFT, false)]);
+        // Alt is down now: repeated Option keydowns and further keys do not send it again.
+        assert_eq!(kb.down("Alt", "AltRight", false).send, vec![]);
+        assert_eq!(kb.down("Backspace", "Backspace", false).send, vec![(keysym::BACKSPACE, true)]);
+        assert_eq!(kb.up("Backspace", "Backspace").send, vec![(keysym::BACKSPACE, false)]);
+        assert_eq!(kb.up("Alt", "AltRight").send, vec![(keysym::ALT_R, false)]);
+        // Losing the focus with Option sent releases it.
+        kb.down("Alt", "AltLeft", false);
+        kb.down("F4", "F4", false);
+        let released = kb.release_all();
+        assert!(released.contains(&(keysym::ALT_L, false)) && released.contains(&(0xffc1, false)), "{released:?}");
+    }
+
+    #[test]
+    fn mac_command_is_super_but_leaves_copy_and_paste_to_the_browser() {
+        let mut kb = Keyboard::new(true);
+        assert_eq!(kb.down("Meta", "MetaLeft", true), KeyAction::take(vec![(keysym::SUPER_L, true)]));
+        // Cmd+V / Cmd+C / Cmd+X: not sent, not cancelled, so the browser copies and pastes.
+        assert_eq!(kb.down("v", "KeyV", true), KeyAction::pass());
+        assert_eq!(kb.up("v", "KeyV"), KeyAction::pass());
+        assert_eq!(kb.down("c", "KeyC", true), KeyAction::pass());
+        assert_eq!(kb.down("x", "KeyX", true), KeyAction::pass());
+        // Cmd+Tab-like shortcuts reach the remote desktop as Super+key.
+        assert_eq!(kb.down("t", "KeyT", true).send, vec![(0x74, true)]);
+        // macOS sends no keyup for T while Command is down: Command's release releases it.
+        assert_eq!(kb.up("Meta", "MetaLeft").send, vec![(keysym::SUPER_L, false), (0x74, false)]);
+        assert_eq!(kb.release_all(), vec![]);
     }
 
     #[test]

@@ -12,6 +12,8 @@ pub mod messages;
 pub mod pointer;
 pub mod session;
 pub mod settings;
+pub mod text_input;
+pub mod touch;
 pub mod transport;
 pub mod ui;
 

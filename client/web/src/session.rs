@@ -10,16 +10,22 @@ use std::rc::{Rc, Weak};
 
 use gloo_events::{EventListener, EventListenerOptions};
 use js_sys::{ArrayBuffer, Uint8Array};
-use oxvnc_rfb::{Config, Connection, Credentials, Event as RfbEvent, State};
+use gloo_timers::callback::Timeout;
+use oxvnc_rfb::{Config, Connection, Credentials, Event as RfbEvent, State, XvpAction};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{HtmlCanvasElement, KeyboardEvent, PointerEvent, WheelEvent};
+use web_sys::{
+    ClipboardEvent, CompositionEvent, HtmlCanvasElement, HtmlElement, HtmlTextAreaElement, InputEvent, KeyboardEvent,
+    PointerEvent, WheelEvent,
+};
 
 use crate::display::Display;
-use crate::keys::{keysym_for_event, HeldKeys};
+use crate::keys::{is_apple_platform, Keyboard, IME_KEY_CODE};
 use crate::messages::{close_message, engine_error, Progress};
 use crate::pointer::{mask_from_buttons, to_framebuffer, WheelAccumulator};
-use crate::settings::{ResizeMode, Settings};
+use crate::settings::{remote_size, ResizeMode, Settings};
+use crate::text_input::TextInput;
+use crate::touch::{PointerState, TouchGestures};
 use crate::transport::{Handlers, Transport};
 
 /// What the session tells the UI.
@@ -36,12 +42,31 @@ pub enum UiEvent {
     DesktopName(String),
     /// Text the server put on its clipboard.
     Clipboard(String),
+    /// The server accepts power actions (shutdown, reboot, reset).
+    PowerAvailable,
+    /// Something did not work but the session goes on, as a sentence.
+    Notice(String),
     /// The session is over. `retry` is false when trying again cannot help (wrong password).
     Disconnected { message: String, retry: bool },
 }
 
+/// resize=remote: how long the window must keep its size before the server is asked to match.
+const REMOTE_RESIZE_DEBOUNCE_MS: u32 = 250;
+
 /// Receive buffers above this size are not kept between messages.
 const MAX_KEPT_RX: usize = 8 << 20;
+
+/// Where the first complete frame is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FirstFrame {
+    Waiting,
+    Arrived,
+    Drawn,
+}
+
+/// The page global that receives `performance.now()` at the first blit after the whole screen
+/// arrived, once per page: navigation to first complete frame, for tests and benchmarks.
+pub const FIRST_FRAME_GLOBAL: &str = "oxvncFirstFrameMs";
 
 /// A running session. Dropping it closes the WebSocket and removes every listener.
 pub struct Session {
@@ -56,7 +81,22 @@ struct Inner {
     url: String,
     progress: Progress,
     ended: bool,
-    held: HeldKeys,
+    keyboard: Keyboard,
+    /// The hidden text area that holds the keyboard focus, so IMEs and virtual keyboards work.
+    text_area: HtmlTextAreaElement,
+    text: TextInput,
+    touch: TouchGestures,
+    /// Pixels of framebuffer updates since connecting, until the whole screen was covered once.
+    covered: u64,
+    /// The whole screen has arrived; the next blit is the first complete frame.
+    first_frame: FirstFrame,
+    /// resize=remote: the size last asked of the server, and the pending debounce after a
+    /// window resize.
+    remote_requested: Option<(u16, u16)>,
+    remote_checked: bool,
+    resize_timer: Option<Timeout>,
+    /// This session, for timer callbacks.
+    this: Weak<RefCell<Inner>>,
     buttons: u8,
     position: (u16, u16),
     wheel: WheelAccumulator,
@@ -71,8 +111,15 @@ struct Inner {
 }
 
 impl Session {
-    /// Opens the WebSocket for `settings` and starts drawing into `canvas`.
-    pub fn start(settings: Settings, canvas: HtmlCanvasElement, ui: Rc<dyn Fn(UiEvent)>) -> Result<Session, String> {
+    /// Opens the WebSocket for `settings` and starts drawing into `canvas`; keyboard input comes
+    /// from `canvas` and from `text_area` (a hidden text area that takes the focus, so that IME
+    /// composition and virtual keyboards have somewhere to type).
+    pub fn start(
+        settings: Settings,
+        canvas: HtmlCanvasElement,
+        text_area: HtmlTextAreaElement,
+        ui: Rc<dyn Fn(UiEvent)>,
+    ) -> Result<Session, String> {
         let url = settings.websocket_url()?;
         let mut display = Display::new(canvas.clone())?;
         display.set_mode(settings.resize);
@@ -90,7 +137,16 @@ impl Session {
             url: url.clone(),
             progress: Progress::NotOpened,
             ended: false,
-            held: HeldKeys::default(),
+            keyboard: Keyboard::new(apple_platform()),
+            text_area: text_area.clone(),
+            text: TextInput::default(),
+            touch: TouchGestures::default(),
+            covered: 0,
+            first_frame: FirstFrame::Waiting,
+            remote_requested: None,
+            remote_checked: false,
+            resize_timer: None,
+            this: Weak::new(),
             buttons: 0,
             position: (0, 0),
             wheel: WheelAccumulator::default(),
@@ -117,10 +173,11 @@ impl Session {
         };
         let transport = Transport::open(&url, handlers)
             .map_err(|e| format!("The browser refused to open {url}: {e}."))?;
-        let listeners = listeners(&canvas, &weak);
+        let listeners = listeners(&canvas, &text_area, &weak);
         {
             let mut i = inner.borrow_mut();
             i.raf_cb = Some(frame);
+            i.this = weak.clone();
             i.transport = Some(transport);
             i.listeners = listeners;
             i.pending_ui.push(UiEvent::Connecting { url });
@@ -181,6 +238,16 @@ impl Session {
         self.run(|i| {
             i.settings.resize = mode;
             i.display.set_mode(mode);
+            i.request_remote_size();
+        });
+    }
+
+    /// Asks the server to shut down, reboot or reset the machine (XVP).
+    pub fn power(&self, action: XvpAction) {
+        self.run(|i| {
+            if i.input_allowed() && i.conn.xvp(action) {
+                i.flush();
+            }
         });
     }
 
@@ -189,10 +256,11 @@ impl Session {
         self.run(|i| i.display.fit());
     }
 
-    /// Gives the canvas the keyboard focus.
+    /// Gives the console the keyboard focus (its hidden text area; on touch screens this brings
+    /// up the on-screen keyboard).
     pub fn focus(&self) {
-        let canvas = self.inner.borrow().display.canvas().clone();
-        let _ = canvas.focus();
+        let text_area = self.inner.borrow().text_area.clone();
+        focus_without_scrolling(&text_area);
     }
 
     pub fn is_connected(&self) -> bool {
@@ -277,9 +345,10 @@ impl Inner {
         if let Some(t) = &self.transport {
             t.close();
         }
-        self.held.release_all();
+        self.keyboard.release_all();
         self.buttons = 0;
         self.wheel.reset();
+        self.touch.reset();
         self.emit(UiEvent::Disconnected { message, retry });
     }
 
@@ -299,7 +368,32 @@ impl Inner {
                     self.display.resize(width, height);
                     self.emit(UiEvent::Resized { width, height });
                 }
-                RfbEvent::UpdateComplete | RfbEvent::Bell => {}
+                RfbEvent::UpdateComplete => {
+                    // The server says whether it can resize in its first update.
+                    if !self.remote_checked && self.conn.supports_set_desktop_size() {
+                        self.remote_checked = true;
+                        self.request_remote_size();
+                    }
+                    if self.first_frame == FirstFrame::Waiting {
+                        let fb = self.conn.framebuffer();
+                        let screen = u64::from(fb.width()) * u64::from(fb.height());
+                        self.covered = self.covered.saturating_add(self.conn.last_update_area());
+                        if screen > 0 && self.covered >= screen {
+                            self.first_frame = FirstFrame::Arrived;
+                        }
+                    }
+                }
+                RfbEvent::Bell | RfbEvent::LedState { .. } => {}
+                RfbEvent::ResizeRefused { reason, .. } => {
+                    let why = if reason.trim().is_empty() { String::new() } else { format!(" ({})", reason.trim().trim_end_matches('.')) };
+                    self.emit(UiEvent::Notice(format!(
+                        "The server did not change its desktop size to fit the window{why}; it is scaled instead."
+                    )));
+                }
+                RfbEvent::PowerControlAvailable => self.emit(UiEvent::PowerAvailable),
+                RfbEvent::PowerActionFailed => self.emit(UiEvent::Notice(
+                    "The server could not carry out the power action.".into(),
+                )),
                 RfbEvent::Clipboard(text) => self.emit(UiEvent::Clipboard(text)),
                 RfbEvent::Cursor(c) => self.display.set_cursor(&c, self.settings.show_dot),
                 RfbEvent::DesktopName(name) => self.emit(UiEvent::DesktopName(name)),
@@ -312,6 +406,37 @@ impl Inner {
         self.flush();
         if self.conn.framebuffer().damage_bounds().is_some() {
             self.schedule_frame();
+        }
+    }
+
+    /// resize=remote: asks the server for the screen area's size in device pixels, unless that
+    /// is its size already or was asked for last. Servers without SetDesktopSize stay scaled.
+    fn request_remote_size(&mut self) {
+        if self.settings.resize != ResizeMode::Remote || !self.conn.supports_set_desktop_size() {
+            return;
+        }
+        let Some(window) = web_sys::window() else { return };
+        let Some(area) = self.display.canvas().parent_element() else { return };
+        let dpr = window.device_pixel_ratio();
+        let css = (f64::from(area.client_width()), f64::from(area.client_height()));
+        let Some(size) = remote_size(css.0, css.1, dpr, oxvnc_rfb::MAX_DIMENSION) else { return };
+        let fb = self.conn.framebuffer();
+        if size == (fb.width(), fb.height()) || Some(size) == self.remote_requested {
+            return;
+        }
+        if self.conn.set_desktop_size(size.0, size.1) {
+            self.remote_requested = Some(size);
+            self.flush();
+        }
+    }
+
+    /// The window was resized: fit now, ask the server for the new size once resizing stops.
+    fn window_resized(&mut self) {
+        self.display.fit();
+        if self.settings.resize == ResizeMode::Remote {
+            let weak = self.this.clone();
+            self.resize_timer =
+                Some(Timeout::new(REMOTE_RESIZE_DEBOUNCE_MS, move || with_inner(&weak, Inner::request_remote_size)));
         }
     }
 
@@ -346,6 +471,10 @@ impl Inner {
                 web_sys::console::error_1(&format!("oxvnc: drawing failed: {e}").into());
             }
             self.conn.framebuffer_mut().clear_damage();
+            if self.first_frame == FirstFrame::Arrived {
+                self.first_frame = FirstFrame::Drawn;
+                record_first_frame();
+            }
         }
     }
 
@@ -353,48 +482,93 @@ impl Inner {
         !self.settings.view_only && !self.ended && self.conn.state() == State::Connected
     }
 
+    fn send_keys_now(&mut self, keys: &[(u32, bool)]) {
+        for &(k, d) in keys {
+            self.conn.key(k, d);
+        }
+        if !keys.is_empty() {
+            self.flush();
+        }
+    }
+
     fn key(&mut self, e: &KeyboardEvent, down: bool) {
         if !self.input_allowed() {
             return;
         }
-        let id = HeldKeys::id(&e.key(), &e.code());
-        if down {
-            let Some(keysym) = keysym_for_event(e) else { return };
-            e.prevent_default();
-            for (k, d) in self.held.press(id, keysym) {
-                self.conn.key(k, d);
-            }
-        } else {
-            // Only keys this console pressed are released.
-            let Some(keysym) = self.held.release(&id) else { return };
-            e.prevent_default();
-            self.conn.key(keysym, false);
+        // The IME or the virtual keyboard has this key; its text comes with composition and
+        // input events.
+        if down && (e.is_composing() || e.key_code() == IME_KEY_CODE) {
+            return;
         }
-        self.flush();
+        let action = if down {
+            self.keyboard.down(&e.key(), &e.code(), e.meta_key())
+        } else {
+            self.keyboard.up(&e.key(), &e.code())
+        };
+        if action.prevent_default {
+            e.prevent_default();
+        }
+        if down && !action.send.is_empty() {
+            self.text.key_down();
+        }
+        self.send_keys_now(&action.send);
     }
 
     /// `keypress` only reaches us for keys whose `keydown` we left alone: some synthetic or
     /// virtual keyboards give `keydown` no `key` at all ("" or "Unidentified") and carry the
     /// character only in `keypress`. Its release comes with the `keyup` of the same key.
     fn key_press_char(&mut self, e: &KeyboardEvent) {
-        if !self.input_allowed() {
+        if !self.input_allowed() || self.text.composing() {
             return;
         }
         let Some(c) = char::from_u32(e.char_code()).filter(|c| !c.is_control()) else { return };
         e.prevent_default();
-        let id = HeldKeys::id(&e.key(), &e.code());
-        for (k, d) in self.held.press(id, crate::keys::keysym_for_char(c)) {
-            self.conn.key(k, d);
-        }
-        self.flush();
+        self.text.key_down();
+        let keys = self.keyboard.press_char(&e.key(), &e.code(), crate::keys::keysym_for_char(c));
+        self.send_keys_now(&keys);
     }
 
     fn release_keys(&mut self) {
-        let keys = self.held.release_all();
+        let keys = self.keyboard.release_all();
         if self.input_allowed() {
-            for k in keys {
-                self.conn.key(k, false);
-            }
+            self.send_keys_now(&keys);
+        }
+    }
+
+    fn composition_start(&mut self) {
+        self.text.composition_start();
+    }
+
+    fn composition_end(&mut self, e: &CompositionEvent) {
+        let keys = self.text.composition_end(&e.data().unwrap_or_default());
+        self.text_area.set_value("");
+        if self.input_allowed() {
+            self.send_keys_now(&keys);
+        }
+    }
+
+    /// Text typed into the hidden text area (virtual keyboards, and what an IME commits in
+    /// browsers that report it here).
+    fn input(&mut self, e: &InputEvent) {
+        let keys = self.text.input(&e.input_type(), e.data().as_deref(), e.is_composing());
+        if !self.text.composing() {
+            self.text_area.set_value("");
+        }
+        if self.input_allowed() {
+            self.send_keys_now(&keys);
+        }
+    }
+
+    /// A paste into the console (Cmd+V on a Mac, the browser's Paste menu): the text goes to the
+    /// remote clipboard.
+    fn paste(&mut self, e: &ClipboardEvent) {
+        if !self.input_allowed() {
+            return;
+        }
+        let Some(text) = e.clipboard_data().and_then(|d| d.get_data("text/plain").ok()) else { return };
+        e.prevent_default();
+        if !text.is_empty() {
+            self.conn.clipboard(&text);
             self.flush();
         }
     }
@@ -418,6 +592,9 @@ impl Inner {
         if !self.input_allowed() {
             return;
         }
+        if e.pointer_type() == "touch" {
+            return self.touch_pointer(e);
+        }
         let pos = self.position_of(e.client_x(), e.client_y());
         let buttons = mask_from_buttons(e.buttons());
         if (pos, buttons) == (self.position, self.buttons) {
@@ -426,6 +603,27 @@ impl Inner {
         self.position = pos;
         self.buttons = buttons;
         self.conn.pointer(pos.0, pos.1, buttons);
+        self.flush();
+    }
+
+    /// A touch pointer event, through the gesture recogniser.
+    fn touch_pointer(&mut self, e: &PointerEvent) {
+        let rect = self.display.canvas().get_bounding_client_rect();
+        let (x, y) = (f64::from(e.client_x()) - rect.left(), f64::from(e.client_y()) - rect.top());
+        let id = e.pointer_id();
+        let states = match e.type_().as_str() {
+            "pointerdown" => self.touch.down(id, x, y),
+            "pointermove" => self.touch.moved(id, x, y),
+            "pointerup" => self.touch.up(id, x, y),
+            _ => self.touch.cancel(id),
+        };
+        let (w, h) = (self.conn.framebuffer().width(), self.conn.framebuffer().height());
+        for PointerState { x, y, buttons } in states {
+            let pos = to_framebuffer(x, y, rect.width(), rect.height(), w, h);
+            self.position = pos;
+            self.buttons = buttons;
+            self.conn.pointer(pos.0, pos.1, buttons);
+        }
         self.flush();
     }
 
@@ -462,41 +660,102 @@ fn retryable(e: &oxvnc_rfb::Error) -> bool {
     )
 }
 
-/// Keyboard, pointer, wheel and context-menu listeners on the canvas, and the window resize
+/// Whether the browser runs on macOS or iOS.
+fn apple_platform() -> bool {
+    web_sys::window().and_then(|w| w.navigator().platform().ok()).is_some_and(|p| is_apple_platform(&p))
+}
+
+/// Focuses `el` without scrolling the page or the screen area to it.
+fn focus_without_scrolling(el: &HtmlElement) {
+    let options = web_sys::FocusOptions::new();
+    options.set_prevent_scroll(true);
+    let _ = el.focus_with_options(&options);
+}
+
+/// Sets [`FIRST_FRAME_GLOBAL`] to `performance.now()` unless a session of this page already did.
+fn record_first_frame() {
+    let Some(window) = web_sys::window() else { return };
+    let key = JsValue::from_str(FIRST_FRAME_GLOBAL);
+    if js_sys::Reflect::has(&window, &key).unwrap_or(true) {
+        return;
+    }
+    if let Some(perf) = window.performance() {
+        let _ = js_sys::Reflect::set(&window, &key, &JsValue::from_f64(perf.now()));
+    }
+}
+
+/// Keyboard listeners on the canvas and the hidden text area (composition, input and paste on
+/// both), pointer, wheel and context-menu listeners on the canvas, and the window resize
 /// listener for fitting.
-fn listeners(canvas: &HtmlCanvasElement, weak: &Weak<RefCell<Inner>>) -> Vec<EventListener> {
+fn listeners(canvas: &HtmlCanvasElement, text_area: &HtmlTextAreaElement, weak: &Weak<RefCell<Inner>>) -> Vec<EventListener> {
     let active = EventListenerOptions::enable_prevent_default();
     let mut out = Vec::new();
-    for (name, down) in [("keydown", true), ("keyup", false)] {
+    let keyboard_targets: [&web_sys::EventTarget; 2] = [canvas, text_area];
+    for target in keyboard_targets {
+        for (name, down) in [("keydown", true), ("keyup", false)] {
+            let weak = weak.clone();
+            out.push(EventListener::new_with_options(target, name, active, move |e| {
+                if let Some(e) = e.dyn_ref::<KeyboardEvent>() {
+                    with_inner(&weak, |i| i.key(e, down));
+                }
+            }));
+        }
+        {
+            let weak = weak.clone();
+            out.push(EventListener::new_with_options(target, "keypress", active, move |e| {
+                if let Some(e) = e.dyn_ref::<KeyboardEvent>() {
+                    with_inner(&weak, |i| i.key_press_char(e));
+                }
+            }));
+        }
+        {
+            let weak = weak.clone();
+            out.push(EventListener::new(target, "blur", move |_| with_inner(&weak, Inner::release_keys)));
+        }
+        {
+            let weak = weak.clone();
+            out.push(EventListener::new_with_options(target, "paste", active, move |e| {
+                if let Some(e) = e.dyn_ref::<ClipboardEvent>() {
+                    with_inner(&weak, |i| i.paste(e));
+                }
+            }));
+        }
+    }
+    {
         let weak = weak.clone();
-        out.push(EventListener::new_with_options(canvas, name, active, move |e| {
-            if let Some(e) = e.dyn_ref::<KeyboardEvent>() {
-                with_inner(&weak, |i| i.key(e, down));
+        out.push(EventListener::new(text_area, "compositionstart", move |_| with_inner(&weak, Inner::composition_start)));
+    }
+    {
+        let weak = weak.clone();
+        out.push(EventListener::new(text_area, "compositionend", move |e| {
+            if let Some(e) = e.dyn_ref::<CompositionEvent>() {
+                with_inner(&weak, |i| i.composition_end(e));
             }
         }));
     }
     {
         let weak = weak.clone();
-        out.push(EventListener::new_with_options(canvas, "keypress", active, move |e| {
-            if let Some(e) = e.dyn_ref::<KeyboardEvent>() {
-                with_inner(&weak, |i| i.key_press_char(e));
+        out.push(EventListener::new(text_area, "input", move |e| {
+            if let Some(e) = e.dyn_ref::<InputEvent>() {
+                with_inner(&weak, |i| i.input(e));
             }
         }));
-    }
-    {
-        let weak = weak.clone();
-        out.push(EventListener::new(canvas, "blur", move |_| with_inner(&weak, Inner::release_keys)));
     }
     for name in ["pointerdown", "pointermove", "pointerup", "pointercancel"] {
         let weak = weak.clone();
         let target = canvas.clone();
+        let text_area = text_area.clone();
         out.push(EventListener::new_with_options(canvas, name, active, move |e| {
             let Some(e) = e.dyn_ref::<PointerEvent>() else { return };
             if e.type_() == "pointerdown" {
                 // Keep receiving moves and the release when the pointer leaves the canvas, and
-                // take the keyboard focus (outside the session borrow: focus fires events).
+                // take the keyboard focus (outside the session borrow: focus fires events). A
+                // touch does not: it would pop up the on-screen keyboard at every tap (the
+                // toolbar's Keyboard button does that).
                 let _ = target.set_pointer_capture(e.pointer_id());
-                let _ = target.focus();
+                if e.pointer_type() != "touch" {
+                    focus_without_scrolling(&text_area);
+                }
                 e.prevent_default();
             }
             with_inner(&weak, |i| i.pointer(e));
@@ -513,7 +772,7 @@ fn listeners(canvas: &HtmlCanvasElement, weak: &Weak<RefCell<Inner>>) -> Vec<Eve
     out.push(EventListener::new_with_options(canvas, "contextmenu", active, |e| e.prevent_default()));
     if let Some(window) = web_sys::window() {
         let weak = weak.clone();
-        out.push(EventListener::new(&window, "resize", move |_| with_inner(&weak, |i| i.display.fit())));
+        out.push(EventListener::new(&window, "resize", move |_| with_inner(&weak, Inner::window_resized)));
     }
     out
 }

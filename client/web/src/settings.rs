@@ -11,15 +11,19 @@ pub enum ResizeMode {
     Off,
     /// Scaled (CSS) to fit the screen area, keeping the aspect ratio.
     Scale,
+    /// The server is asked to make its desktop the screen area's size in device pixels
+    /// (SetDesktopSize; CSS size × `devicePixelRatio`, so HiDPI screens show it 1:1 and crisp),
+    /// again after the window is resized. Servers that cannot resize are scaled as with `Scale`.
+    Remote,
 }
 
 impl ResizeMode {
-    /// `resize=` values. noVNC's `remote` (ask the server to change its size) is not supported
-    /// yet; it falls back to `scale`, which also keeps the whole desktop in view.
+    /// `resize=` values, as noVNC's: `off`, `scale`, `remote`.
     pub fn parse(s: &str) -> Option<ResizeMode> {
         match s.trim().to_ascii_lowercase().as_str() {
             "off" | "none" | "" => Some(ResizeMode::Off),
-            "scale" | "remote" => Some(ResizeMode::Scale),
+            "scale" => Some(ResizeMode::Scale),
+            "remote" => Some(ResizeMode::Remote),
             _ => None,
         }
     }
@@ -28,7 +32,13 @@ impl ResizeMode {
         match self {
             ResizeMode::Off => "off",
             ResizeMode::Scale => "scale",
+            ResizeMode::Remote => "remote",
         }
+    }
+
+    /// Whether the canvas is fitted into the screen area (scaled by CSS when it does not match).
+    pub fn fits(self) -> bool {
+        self != ResizeMode::Off
     }
 }
 
@@ -209,6 +219,18 @@ fn set_bool(field: &mut bool, value: &str) {
     }
 }
 
+/// The desktop size to ask the server for in `resize=remote`: the screen area's CSS size times
+/// the device pixel ratio, rounded, within 1..=`max` on each side; `None` when the area has no
+/// usable size (hidden, not laid out yet).
+pub fn remote_size(css_w: f64, css_h: f64, device_pixel_ratio: f64, max: u16) -> Option<(u16, u16)> {
+    let dpr = if device_pixel_ratio.is_finite() && device_pixel_ratio > 0.0 { device_pixel_ratio } else { 1.0 };
+    let side = |css: f64| -> Option<u16> {
+        let px = (css * dpr).round();
+        (px.is_finite() && px >= 1.0).then(|| px.min(f64::from(max)) as u16)
+    };
+    Some((side(css_w)?, side(css_h)?))
+}
+
 /// Percent-encodes everything but RFC 3986 unreserved characters.
 fn encode_component(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -284,7 +306,20 @@ mod tests {
         assert_eq!(s, Settings::defaults(&p));
         // `autoconnect` with no value (`?autoconnect`) means true, as in noVNC.
         assert!(Settings::from_query(&p, [("autoconnect", "")]).autoconnect);
-        assert_eq!(ResizeMode::parse("remote"), Some(ResizeMode::Scale));
+        assert_eq!(ResizeMode::parse("remote"), Some(ResizeMode::Remote));
+        assert_eq!(ResizeMode::parse(" Scale "), Some(ResizeMode::Scale));
+        assert!(ResizeMode::Remote.fits() && ResizeMode::Scale.fits() && !ResizeMode::Off.fits());
+    }
+
+    #[test]
+    fn remote_size_is_css_times_device_pixels() {
+        assert_eq!(remote_size(1400.0, 860.0, 1.0, 16384), Some((1400, 860)));
+        assert_eq!(remote_size(1000.0, 650.5, 2.0, 16384), Some((2000, 1301)));
+        assert_eq!(remote_size(1280.0, 720.0, 1.25, 16384), Some((1600, 900)));
+        assert_eq!(remote_size(9000.0, 100.0, 3.0, 16384), Some((16384, 300)));
+        assert_eq!(remote_size(800.0, 600.0, f64::NAN, 16384), Some((800, 600)));
+        assert_eq!(remote_size(0.0, 600.0, 1.0, 16384), None);
+        assert_eq!(remote_size(800.0, f64::INFINITY, 1.0, 16384), None);
     }
 
     #[test]

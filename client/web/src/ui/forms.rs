@@ -27,7 +27,7 @@ impl FormValues {
             password: s.password.clone().unwrap_or_default(),
             encrypt: s.encrypt,
             view_only: s.view_only,
-            scale: s.resize == ResizeMode::Scale,
+            scale: s.resize.fits(),
         }
     }
 
@@ -40,7 +40,11 @@ impl FormValues {
             password: (!self.password.is_empty()).then(|| self.password.clone()),
             encrypt: self.encrypt,
             view_only: self.view_only,
-            resize: if self.scale { ResizeMode::Scale } else { ResizeMode::Off },
+            resize: match (self.scale, base.resize) {
+                (false, _) => ResizeMode::Off,
+                (true, ResizeMode::Remote) => ResizeMode::Remote,
+                (true, _) => ResizeMode::Scale,
+            },
             ..base.clone()
         }
     }

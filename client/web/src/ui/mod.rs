@@ -9,12 +9,12 @@ use std::rc::Rc;
 
 use gloo_timers::callback::Timeout;
 use oxvnc_rfb::Credentials;
-use web_sys::HtmlCanvasElement;
+use web_sys::{HtmlCanvasElement, HtmlTextAreaElement};
 use yew::prelude::*;
 
 use crate::clipboard;
 use crate::session::{Session, UiEvent};
-use crate::settings::{reconnect_backoff, PageLocation, ResizeMode, Settings};
+use crate::settings::{reconnect_backoff, PageLocation, Settings};
 use forms::{ConnectForm, CredentialsForm};
 use toolbar::{ClipboardPanel, Toolbar};
 
@@ -61,6 +61,10 @@ pub struct UiState {
     pub attempt: u32,
     /// The pause before the scheduled reconnect.
     pub reconnect_delay_ms: u32,
+    /// The server accepts power actions: the toolbar shows its power menu.
+    pub power: bool,
+    /// Something that did not work while the session goes on.
+    pub notice: Option<String>,
 }
 
 impl Default for UiState {
@@ -77,6 +81,8 @@ impl Default for UiState {
             reconnecting: false,
             attempt: 0,
             reconnect_delay_ms: 0,
+            power: false,
+            notice: None,
         }
     }
 }
@@ -104,6 +110,8 @@ impl Reducible for UiState {
                     s.phase = Phase::Connecting { url };
                     s.error = None;
                     s.reconnecting = false;
+                    s.power = false;
+                    s.notice = None;
                 }
                 UiEvent::Opened => s.phase = Phase::Handshake,
                 UiEvent::CredentialsRequired { username } => s.phase = Phase::Credentials { username },
@@ -116,6 +124,8 @@ impl Reducible for UiState {
                 UiEvent::Resized { width, height } => s.size = (width, height),
                 UiEvent::DesktopName(name) => s.name = name,
                 UiEvent::Clipboard(text) => s.clipboard = text,
+                UiEvent::PowerAvailable => s.power = true,
+                UiEvent::Notice(text) => s.notice = Some(text),
                 UiEvent::Disconnected { message, retry } => {
                     s.phase = Phase::Disconnected;
                     s.error = Some(message);
@@ -190,10 +200,12 @@ pub fn app() -> Html {
     // the same text twice in a row is sent once). Forgotten when the server's clipboard changes.
     let clipboard_sent = use_mut_ref(|| None::<String>);
     let canvas_ref = use_node_ref();
+    let keyboard_ref = use_node_ref();
 
     let connect = {
         let session = session.clone();
         let canvas_ref = canvas_ref.clone();
+        let keyboard_ref = keyboard_ref.clone();
         let dispatcher = ui.dispatcher();
         let last_settings = last_settings.clone();
         let reconnect_timer = reconnect_timer.clone();
@@ -203,7 +215,9 @@ pub fn app() -> Html {
             // The old session (if any) closes before the new one opens.
             drop(session.borrow_mut().take());
             *last_settings.borrow_mut() = settings.clone();
-            let Some(canvas) = canvas_ref.cast::<HtmlCanvasElement>() else {
+            let (Some(canvas), Some(text_area)) =
+                (canvas_ref.cast::<HtmlCanvasElement>(), keyboard_ref.cast::<HtmlTextAreaElement>())
+            else {
                 dispatcher.dispatch(Action::Failed("The page is not ready yet; try again.".into()));
                 return;
             };
@@ -217,7 +231,7 @@ pub fn app() -> Html {
                 }
                 d.dispatch(Action::Session(e));
             });
-            match Session::start(settings, canvas, on_event) {
+            match Session::start(settings, canvas, text_area, on_event) {
                 Ok(s) => *session.borrow_mut() = Some(s),
                 Err(message) => dispatcher.dispatch(Action::Failed(message)),
             }
@@ -323,11 +337,27 @@ pub fn app() -> Html {
         Callback::from(move |_| dispatcher.dispatch(Action::ToggleClipboard))
     };
     let on_fullscreen = Callback::from(|_| toggle_fullscreen());
+    let on_power = {
+        let session = session.clone();
+        Callback::from(move |action: oxvnc_rfb::XvpAction| {
+            if let Some(s) = session.borrow().as_ref() {
+                s.power(action);
+            }
+        })
+    };
+    let on_keyboard = {
+        let session = session.clone();
+        Callback::from(move |_: ()| {
+            if let Some(s) = session.borrow().as_ref() {
+                s.focus();
+            }
+        })
+    };
 
     let status = status_text(&ui, &last_settings.borrow());
     let connected = ui.phase == Phase::Connected;
     let view_only = last_settings.borrow().view_only;
-    let scale = last_settings.borrow().resize == ResizeMode::Scale;
+    let scale = last_settings.borrow().resize.fits();
     let show_form = matches!(ui.phase, Phase::Idle | Phase::Disconnected) && !ui.reconnecting;
 
     html! {
@@ -341,6 +371,9 @@ pub fn app() -> Html {
                         on_keys={on_keys}
                         on_toggle_clipboard={on_toggle_clipboard}
                         on_fullscreen={on_fullscreen}
+                        on_keyboard={on_keyboard}
+                        power={ui.power}
+                        on_power={on_power}
                         on_disconnect={on_disconnect.clone()}
                     />
                 } else if !show_form {
@@ -355,6 +388,10 @@ pub fn app() -> Html {
             <div class="oxvnc-body">
                 <main class={classes!("oxvnc-screen", scale.then_some("scaled"))}>
                     <canvas ref={canvas_ref} class="oxvnc-canvas" tabindex="0" aria-label="Remote desktop"/>
+                    // Holds the keyboard focus: IMEs and on-screen keyboards type into it, and
+                    // the session sends what they type.
+                    <textarea ref={keyboard_ref} class="oxvnc-keyboard" aria-label="Keyboard input for the remote desktop"
+                        autocomplete="off" autocorrect="off" autocapitalize="off" spellcheck="false" tabindex="-1"/>
                     if show_form {
                         <ConnectForm initial={(*last_settings.borrow()).clone()} error={ui.error.clone()} on_connect={on_connect}/>
                     }
@@ -384,7 +421,8 @@ fn status_text(ui: &UiState, settings: &Settings) -> String {
         Phase::Connected => {
             let name = if ui.name.is_empty() { "the remote desktop" } else { ui.name.as_str() };
             let mode = if settings.view_only { " (view only)" } else { "" };
-            format!("Connected to {name}, {}×{}{mode}.", ui.size.0, ui.size.1)
+            let notice = ui.notice.as_ref().map(|n| format!(" {n}")).unwrap_or_default();
+            format!("Connected to {name}, {}×{}{mode}.{notice}", ui.size.0, ui.size.1)
         }
         Phase::Disconnected if ui.reconnecting => format!(
             "{} Reconnecting in {} s…",

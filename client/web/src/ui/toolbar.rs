@@ -1,7 +1,7 @@
 //! The toolbar (keys a browser would keep for itself, clipboard, fullscreen, disconnect) and the
 //! clipboard panel.
 
-use oxvnc_rfb::keysym;
+use oxvnc_rfb::{keysym, XvpAction};
 use web_sys::HtmlTextAreaElement;
 use yew::prelude::*;
 
@@ -13,7 +13,21 @@ pub struct ToolbarProps {
     pub on_keys: Callback<Vec<(u32, bool)>>,
     pub on_toggle_clipboard: Callback<()>,
     pub on_fullscreen: Callback<()>,
+    /// Focuses the console's keyboard input (brings up the on-screen keyboard of touch screens).
+    pub on_keyboard: Callback<()>,
+    /// The server accepts power actions (XVP).
+    pub power: bool,
+    pub on_power: Callback<XvpAction>,
     pub on_disconnect: Callback<()>,
+}
+
+/// A power action's button label and the question asked before it is sent.
+fn power_action(action: XvpAction) -> (&'static str, &'static str) {
+    match action {
+        XvpAction::Shutdown => ("Shut down", "Shut down the remote machine?"),
+        XvpAction::Reboot => ("Reboot", "Reboot the remote machine?"),
+        XvpAction::Reset => ("Reset", "Reset the remote machine? Like pressing its reset button, unsaved work is lost."),
+    }
 }
 
 /// Presses `keys` in order and releases them in reverse.
@@ -29,7 +43,20 @@ pub fn toolbar(props: &ToolbarProps) -> Html {
     };
     let clip = props.on_toggle_clipboard.reform(|_: MouseEvent| ());
     let full = props.on_fullscreen.reform(|_: MouseEvent| ());
+    let keyboard = props.on_keyboard.reform(|_: MouseEvent| ());
     let disconnect = props.on_disconnect.reform(|_: MouseEvent| ());
+    let power_button = |action: XvpAction| {
+        let on_power = props.on_power.clone();
+        let (label, question) = power_action(action);
+        let onclick = Callback::from(move |_: MouseEvent| {
+            let confirmed =
+                web_sys::window().and_then(|w| w.confirm_with_message(question).ok()).unwrap_or(false);
+            if confirmed {
+                on_power.emit(action);
+            }
+        });
+        html! { <button type="button" data-power={label.to_ascii_lowercase()} {onclick}>{ label }</button> }
+    };
     html! {
         <nav class="oxvnc-tools" aria-label="Console tools">
             <button type="button" disabled={props.view_only} title="Send Ctrl-Alt-Del"
@@ -39,7 +66,19 @@ pub fn toolbar(props: &ToolbarProps) -> Html {
             <button type="button" disabled={props.view_only} title="Send Tab"
                 onclick={send(vec![keysym::TAB])}>{ "Tab" }</button>
             <button type="button" data-tool="clipboard" aria-pressed={props.clipboard_open.to_string()} onclick={clip}>{ "Clipboard" }</button>
+            <button type="button" data-tool="keyboard" disabled={props.view_only} title="Show the on-screen keyboard"
+                onclick={keyboard}>{ "Keyboard" }</button>
             <button type="button" onclick={full}>{ "Fullscreen" }</button>
+            if props.power && !props.view_only {
+                <details class="oxvnc-power">
+                    <summary>{ "Power" }</summary>
+                    <div class="oxvnc-power-menu">
+                        { power_button(XvpAction::Shutdown) }
+                        { power_button(XvpAction::Reboot) }
+                        { power_button(XvpAction::Reset) }
+                    </div>
+                </details>
+            }
             <button type="button" class="oxvnc-danger" onclick={disconnect}>{ "Disconnect" }</button>
         </nav>
     }
