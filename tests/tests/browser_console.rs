@@ -381,7 +381,8 @@ fn console_autoconnects_to_the_demo_and_types_into_it() {
             canvas.send_keys(TYPED).await.map_err(|e| format!("typing: {e}"))?;
 
             let (shown, reference) =
-                match_reference(&client, &reference_relay, typed_keysyms(), TEXT_ROWS, Some(&before), "typed-text").await?;
+                match_reference(&client, &reference_relay, typed_keysyms(), TEXT_ROWS, Some(&before), "typed-text")
+                    .await?;
 
             // The clipboard panel: text typed there goes to the server's clipboard when the text
             // area loses focus or the button is pressed (the demo shows a paste as typed text).
@@ -389,9 +390,21 @@ fn console_autoconnects_to_the_demo_and_types_into_it() {
                 let client = client.clone();
                 async move { client.find(Locator::Css(css)).await.map_err(|e| format!("finding {css}: {e}")) }
             };
-            find("button[data-tool=clipboard]").await?.click().await.map_err(|e| format!("opening the clipboard panel: {e}"))?;
-            find("#oxvnc-clipboard-text").await?.send_keys(PASTED).await.map_err(|e| format!("typing into the clipboard panel: {e}"))?;
-            find("button[data-tool=send-clipboard]").await?.click().await.map_err(|e| format!("sending the clipboard: {e}"))?;
+            find("button[data-tool=clipboard]")
+                .await?
+                .click()
+                .await
+                .map_err(|e| format!("opening the clipboard panel: {e}"))?;
+            find("#oxvnc-clipboard-text")
+                .await?
+                .send_keys(PASTED)
+                .await
+                .map_err(|e| format!("typing into the clipboard panel: {e}"))?;
+            find("button[data-tool=send-clipboard]")
+                .await?
+                .click()
+                .await
+                .map_err(|e| format!("sending the clipboard: {e}"))?;
             // The reference desktop already shows the typed text; a new viewer pastes there.
             let inputs = vec![Input::Clipboard(PASTED.into())];
             match_reference(&client, &reference_relay, inputs, TEXT_ROWS, Some(&shown), "pasted-text").await?;
@@ -401,9 +414,8 @@ fn console_autoconnects_to_the_demo_and_types_into_it() {
         let _ = client.close().await;
         result
     });
-    let (before, shown, reference) = result.unwrap_or_else(|e| {
-        panic!("{e}\n{}\n{}", relay.server.diagnostics(), browser.diagnostics())
-    });
+    let (before, shown, reference) =
+        result.unwrap_or_else(|e| panic!("{e}\n{}\n{}", relay.server.diagnostics(), browser.diagnostics()));
     assert!(pixels::diff(&before, &shown).is_some(), "typing changed nothing on the canvas");
     pixels::assert_same(ARTIFACTS, "typed-text", &reference, &shown);
 }
@@ -499,7 +511,8 @@ fn console_draws_xvnc_exactly() {
             .await
         }
         .await;
-        let last = if result.is_err() { read_page(&client, Some(full)).await.ok().and_then(|p| p.region) } else { None };
+        let last =
+            if result.is_err() { read_page(&client, Some(full)).await.ok().and_then(|p| p.region) } else { None };
         let _ = client.close().await;
         (result, last)
     });
@@ -542,7 +555,8 @@ fn console_asks_for_the_password_and_says_when_it_is_wrong() {
             let prompt = |client: &Client| {
                 let client = client.clone();
                 async move {
-                    wait_page(&client, None, CONNECT_LIMIT, "the password prompt", |p| p.state == "credentials").await?;
+                    wait_page(&client, None, CONNECT_LIMIT, "the password prompt", |p| p.state == "credentials")
+                        .await?;
                     client
                         .find(Locator::Css("#oxvnc-cred-password"))
                         .await
@@ -600,7 +614,9 @@ fn console_reconnects_when_asked() {
         let result = async {
             open_console(&client, &url, DEMO_SIZE).await?;
             let limit = CONNECT_LIMIT + Duration::from_secs(5);
-            let waiting = wait_page(&client, None, limit, "the reconnect notice", |p| p.state == "disconnected" || sessions() >= 2);
+            let waiting = wait_page(&client, None, limit, "the reconnect notice", |p| {
+                p.state == "disconnected" || sessions() >= 2
+            });
             let page = waiting.await?;
             let notice = page.status.clone();
             let deadline = Instant::now() + limit;
@@ -775,7 +791,11 @@ impl TypingDesktop {
             if found.status.success() && desktop.file.exists() {
                 return desktop;
             }
-            assert!(Instant::now() < deadline, "the xterm did not appear within {CONNECT_LIMIT:?}\n{}", desktop.xterm.diagnostics());
+            assert!(
+                Instant::now() < deadline,
+                "the xterm did not appear within {CONNECT_LIMIT:?}\n{}",
+                desktop.xterm.diagnostics()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -922,7 +942,10 @@ fn console_shows_a_dot_when_the_server_hides_its_cursor() {
                 // The cursor arrives with the first update.
                 let deadline = Instant::now() + DRAW_LIMIT;
                 let cursor = loop {
-                    let v = client.execute_async(CURSOR_SCRIPT, vec![]).await.map_err(|e| format!("reading the cursor: {e}"))?;
+                    let v = client
+                        .execute_async(CURSOR_SCRIPT, vec![])
+                        .await
+                        .map_err(|e| format!("reading the cursor: {e}"))?;
                     let css = v.get("css").and_then(Value::as_str).unwrap_or_default().to_owned();
                     if !css.is_empty() {
                         break v;
@@ -1057,7 +1080,8 @@ fn console_works_through_websockify() {
             .await
         }
         .await;
-        let last = if result.is_err() { read_page(&client, Some(full)).await.ok().and_then(|p| p.region) } else { None };
+        let last =
+            if result.is_err() { read_page(&client, Some(full)).await.ok().and_then(|p| p.region) } else { None };
         let _ = client.close().await;
         (result, last)
     });
@@ -1113,7 +1137,10 @@ fn console_first_frame_time_and_page_size() {
                 open_connected(&client, &url, SIZE).await?;
                 let deadline = Instant::now() + DRAW_LIMIT;
                 let first = loop {
-                    let v = client.execute("return window.oxvncFirstFrameMs ?? null;", vec![]).await.map_err(|e| format!("{e}"))?;
+                    let v = client
+                        .execute("return window.oxvncFirstFrameMs ?? null;", vec![])
+                        .await
+                        .map_err(|e| format!("{e}"))?;
                     if let Some(ms) = v.as_f64() {
                         break ms;
                     }
@@ -1124,14 +1151,16 @@ fn console_first_frame_time_and_page_size() {
                 };
                 runs.push(first);
             }
-            let load = client.execute_async(LOAD_SCRIPT, vec![]).await.map_err(|e| format!("measuring the page: {e}"))?;
+            let load =
+                client.execute_async(LOAD_SCRIPT, vec![]).await.map_err(|e| format!("measuring the page: {e}"))?;
             Ok((runs, load))
         }
         .await;
         let _ = client.close().await;
         result
     });
-    let (runs, load) = result.unwrap_or_else(|e| panic!("{e}\n{}\n{}", relay.server.diagnostics(), browser.diagnostics()));
+    let (runs, load) =
+        result.unwrap_or_else(|e| panic!("{e}\n{}\n{}", relay.server.diagnostics(), browser.diagnostics()));
     assert!(load.get("error").is_none(), "measuring the page failed: {load}");
     let files = load["files"].as_array().expect("files");
     let mut total = (0u64, 0u64);
@@ -1184,11 +1213,17 @@ fn console_resize_remote_makes_the_desktop_the_window_size_in_device_pixels() {
                 let deadline = Instant::now() + DRAW_LIMIT;
                 let v = loop {
                     let page = read_page(&client, None).await?;
-                    let v = client.execute(AREA_SCRIPT, vec![]).await.map_err(|e| format!("reading the screen area: {e}"))?;
+                    let v = client
+                        .execute(AREA_SCRIPT, vec![])
+                        .await
+                        .map_err(|e| format!("reading the screen area: {e}"))?;
                     let dpr = v["dpr"].as_f64().unwrap_or(1.0);
                     let want = [v["area"][0].as_f64().unwrap_or(0.0) * dpr, v["area"][1].as_f64().unwrap_or(0.0) * dpr];
                     let got = [v["canvas"][0].as_f64().unwrap_or(-1.0), v["canvas"][1].as_f64().unwrap_or(-1.0)];
-                    if page.state == "connected" && (want[0].round() - got[0]).abs() < 0.5 && (want[1].round() - got[1]).abs() < 0.5 {
+                    if page.state == "connected"
+                        && (want[0].round() - got[0]).abs() < 0.5
+                        && (want[1].round() - got[1]).abs() < 0.5
+                    {
                         break v;
                     }
                     if Instant::now() >= deadline {

@@ -82,7 +82,8 @@ impl Display {
             // to exactly the area; a server that did not resize is scaled like Scale.
             ResizeMode::Scale | ResizeMode::Remote => {
                 let parent = self.canvas.parent_element().and_then(|p| p.dyn_into::<HtmlElement>().ok());
-                let (bw, bh) = parent.map_or((0.0, 0.0), |p| (f64::from(p.client_width()), f64::from(p.client_height())));
+                let (bw, bh) =
+                    parent.map_or((0.0, 0.0), |p| (f64::from(p.client_width()), f64::from(p.client_height())));
                 pointer::fit(self.width, self.height, bw, bh)
             }
         };

@@ -294,8 +294,8 @@ fn keypad(key: &str, code: &str) -> Option<u32> {
 /// The unshifted US-layout `key` of a physical key `code`.
 fn us_layout(code: &str) -> Option<&'static str> {
     const LETTERS: [&str; 26] = [
-        "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r", "s",
-        "t", "u", "v", "w", "x", "y", "z",
+        "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r", "s", "t", "u", "v",
+        "w", "x", "y", "z",
     ];
     const DIGITS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
     if let Some(l) = code.strip_prefix("Key") {
@@ -337,7 +337,11 @@ pub struct HeldKeys {
 impl HeldKeys {
     /// The identity of a physical key: its `code`, or its `key` when the browser gives no code.
     pub fn id(key: &str, code: &str) -> String {
-        if code.is_empty() || code == "Unidentified" { format!("key:{key}") } else { code.to_string() }
+        if code.is_empty() || code == "Unidentified" {
+            format!("key:{key}")
+        } else {
+            code.to_string()
+        }
     }
 
     /// A key went down (or repeats): the key events to send.

@@ -33,15 +33,15 @@ pub fn engine_error(e: &Error) -> String {
             "The VNC server asks for a kind of security this console does not support yet (security types {types:?}). \
              Allow VNC password authentication or no authentication on the server."
         ),
-        Error::UnsupportedSecurity(t) => format!(
-            "The VNC server chose security type {t}, which this console does not support yet."
-        ),
-        Error::UnsupportedVersion(major, minor) => format!(
-            "The VNC server speaks protocol version {major}.{minor}, which this console does not support."
-        ),
-        Error::DesktopTooLarge { width, height } => format!(
-            "The remote desktop is {width}×{height}, larger than this console can show (16384×16384 at most)."
-        ),
+        Error::UnsupportedSecurity(t) => {
+            format!("The VNC server chose security type {t}, which this console does not support yet.")
+        }
+        Error::UnsupportedVersion(major, minor) => {
+            format!("The VNC server speaks protocol version {major}.{minor}, which this console does not support.")
+        }
+        Error::DesktopTooLarge { width, height } => {
+            format!("The remote desktop is {width}×{height}, larger than this console can show (16384×16384 at most).")
+        }
         Error::Closed => "The connection is closed.".into(),
         other => format!(
             "The connection ended because the server sent something this console cannot handle: {}.",
@@ -92,7 +92,10 @@ pub fn close_message(code: u16, reason: &str, progress: Progress, url: &str) -> 
             "The connection closed before the desktop appeared{because}. The VNC server may be refusing \
              connections or busy; try again."
         ),
-        (code, _) => format!("The connection closed (code {code}{}).", if reason.is_empty() { String::new() } else { format!(": {}", trim_sentence(reason)) }),
+        (code, _) => format!(
+            "The connection closed (code {code}{}).",
+            if reason.is_empty() { String::new() } else { format!(": {}", trim_sentence(reason)) }
+        ),
     }
 }
 
@@ -123,7 +126,8 @@ mod tests {
             "The VNC server refused the connection: No more connections."
         );
         assert!(engine_error(&Error::NotRfb("HTTP/1.1 400".into())).contains("not a VNC server"));
-        assert!(engine_error(&Error::UnknownMessage(200)).contains("cannot handle: the server sent unknown message type 200."));
+        assert!(engine_error(&Error::UnknownMessage(200))
+            .contains("cannot handle: the server sent unknown message type 200."));
         for m in [engine_error(&Error::NoSupportedSecurity(vec![19])), engine_error(&Error::Zlib("x".into()))] {
             assert!(m.ends_with('.'), "{m}");
         }
@@ -138,7 +142,12 @@ mod tests {
         assert!(close_message(1006, "", Progress::Connected, url).contains("lost"));
         let m = close_message(1011, "VNC server connection failed: Connection refused", Progress::Handshake, url);
         assert!(m.starts_with("The relay could not reach the VNC server (Connection refused)."), "{m}");
-        let m = close_message(1011, "cannot reach the VNC server: Connection refused (os error 111)", Progress::Handshake, url);
+        let m = close_message(
+            1011,
+            "cannot reach the VNC server: Connection refused (os error 111)",
+            Progress::Handshake,
+            url,
+        );
         assert!(m.starts_with("The relay could not reach the VNC server (Connection refused (os error 111))."), "{m}");
         let m = close_message(1011, "", Progress::Handshake, url);
         assert!(m.starts_with("The relay could not reach the VNC server. The machine"), "{m}");
@@ -151,7 +160,11 @@ mod tests {
         let m = close_message(1000, "bye", Progress::Connected, url);
         assert_eq!(m, "The VNC server closed the connection (bye).");
         assert!(close_message(1000, "", Progress::Handshake, url).contains("before the desktop appeared."));
-        assert_eq!(close_message(4000, "custom", Progress::Connected, url), "The connection closed (code 4000: custom).");
-        assert!(close_message(1001, "server shutting down", Progress::Connected, url).contains("going away (server shutting down)"));
+        assert_eq!(
+            close_message(4000, "custom", Progress::Connected, url),
+            "The connection closed (code 4000: custom)."
+        );
+        assert!(close_message(1001, "server shutting down", Progress::Connected, url)
+            .contains("going away (server shutting down)"));
     }
 }

@@ -9,8 +9,8 @@ use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
 use gloo_events::{EventListener, EventListenerOptions};
-use js_sys::{ArrayBuffer, Uint8Array};
 use gloo_timers::callback::Timeout;
+use js_sys::{ArrayBuffer, Uint8Array};
 use oxvnc_rfb::{Config, Connection, Credentials, Event as RfbEvent, State, XvpAction};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -32,13 +32,24 @@ use crate::transport::{Handlers, Transport};
 #[derive(Clone, Debug, PartialEq)]
 pub enum UiEvent {
     /// The WebSocket is opening.
-    Connecting { url: String },
+    Connecting {
+        url: String,
+    },
     /// The WebSocket is open; the VNC handshake runs.
     Opened,
     /// The server wants a password (and a user name when `username`).
-    CredentialsRequired { username: bool },
-    Connected { name: String, width: u16, height: u16 },
-    Resized { width: u16, height: u16 },
+    CredentialsRequired {
+        username: bool,
+    },
+    Connected {
+        name: String,
+        width: u16,
+        height: u16,
+    },
+    Resized {
+        width: u16,
+        height: u16,
+    },
     DesktopName(String),
     /// Text the server put on its clipboard.
     Clipboard(String),
@@ -47,7 +58,10 @@ pub enum UiEvent {
     /// Something did not work but the session goes on, as a sentence.
     Notice(String),
     /// The session is over. `retry` is false when trying again cannot help (wrong password).
-    Disconnected { message: String, retry: bool },
+    Disconnected {
+        message: String,
+        retry: bool,
+    },
 }
 
 /// resize=remote: how long the window must keep its size before the server is asked to match.
@@ -171,8 +185,8 @@ impl Session {
                 on_close: Box::new(move |code, reason, _clean| with_inner(&w3, |i| i.closed(code, &reason))),
             }
         };
-        let transport = Transport::open(&url, handlers)
-            .map_err(|e| format!("The browser refused to open {url}: {e}."))?;
+        let transport =
+            Transport::open(&url, handlers).map_err(|e| format!("The browser refused to open {url}: {e}."))?;
         let listeners = listeners(&canvas, &text_area, &weak);
         {
             let mut i = inner.borrow_mut();
@@ -385,15 +399,19 @@ impl Inner {
                 }
                 RfbEvent::Bell | RfbEvent::LedState { .. } => {}
                 RfbEvent::ResizeRefused { reason, .. } => {
-                    let why = if reason.trim().is_empty() { String::new() } else { format!(" ({})", reason.trim().trim_end_matches('.')) };
+                    let why = if reason.trim().is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", reason.trim().trim_end_matches('.'))
+                    };
                     self.emit(UiEvent::Notice(format!(
                         "The server did not change its desktop size to fit the window{why}; it is scaled instead."
                     )));
                 }
                 RfbEvent::PowerControlAvailable => self.emit(UiEvent::PowerAvailable),
-                RfbEvent::PowerActionFailed => self.emit(UiEvent::Notice(
-                    "The server could not carry out the power action.".into(),
-                )),
+                RfbEvent::PowerActionFailed => {
+                    self.emit(UiEvent::Notice("The server could not carry out the power action.".into()))
+                }
                 RfbEvent::Clipboard(text) => self.emit(UiEvent::Clipboard(text)),
                 RfbEvent::Cursor(c) => self.display.set_cursor(&c, self.settings.show_dot),
                 RfbEvent::DesktopName(name) => self.emit(UiEvent::DesktopName(name)),
@@ -540,7 +558,7 @@ impl Inner {
     }
 
     fn composition_end(&mut self, e: &CompositionEvent) {
-        let keys = self.text.composition_end(&e.data().unwrap_or_default());
+        let keys = self.text.composition_end_event(e);
         self.text_area.set_value("");
         if self.input_allowed() {
             self.send_keys_now(&keys);
@@ -550,7 +568,7 @@ impl Inner {
     /// Text typed into the hidden text area (virtual keyboards, and what an IME commits in
     /// browsers that report it here).
     fn input(&mut self, e: &InputEvent) {
-        let keys = self.text.input(&e.input_type(), e.data().as_deref(), e.is_composing());
+        let keys = self.text.input_event(e);
         if !self.text.composing() {
             self.text_area.set_value("");
         }
@@ -687,7 +705,11 @@ fn record_first_frame() {
 /// Keyboard listeners on the canvas and the hidden text area (composition, input and paste on
 /// both), pointer, wheel and context-menu listeners on the canvas, and the window resize
 /// listener for fitting.
-fn listeners(canvas: &HtmlCanvasElement, text_area: &HtmlTextAreaElement, weak: &Weak<RefCell<Inner>>) -> Vec<EventListener> {
+fn listeners(
+    canvas: &HtmlCanvasElement,
+    text_area: &HtmlTextAreaElement,
+    weak: &Weak<RefCell<Inner>>,
+) -> Vec<EventListener> {
     let active = EventListenerOptions::enable_prevent_default();
     let mut out = Vec::new();
     let keyboard_targets: [&web_sys::EventTarget; 2] = [canvas, text_area];
@@ -723,7 +745,9 @@ fn listeners(canvas: &HtmlCanvasElement, text_area: &HtmlTextAreaElement, weak: 
     }
     {
         let weak = weak.clone();
-        out.push(EventListener::new(text_area, "compositionstart", move |_| with_inner(&weak, Inner::composition_start)));
+        out.push(EventListener::new(text_area, "compositionstart", move |_| {
+            with_inner(&weak, Inner::composition_start)
+        }));
     }
     {
         let weak = weak.clone();

@@ -177,7 +177,9 @@ impl Settings {
             return Err("Enter the host name of the relay.".into());
         }
         if host.contains(['/', '?', '#', '@', ' ']) {
-            return Err(format!("\"{host}\" is not a host name; enter only the name or address, without a scheme or path."));
+            return Err(format!(
+                "\"{host}\" is not a host name; enter only the name or address, without a scheme or path."
+            ));
         }
         if !valid_port(&self.port) {
             return Err(format!("\"{}\" is not a port number; enter a number from 1 to 65535.", self.port));

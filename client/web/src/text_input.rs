@@ -67,6 +67,16 @@ impl TextInput {
         text_keysyms(data)
     }
 
+    /// [`TextInput::composition_end`] of a DOM `compositionend` event.
+    pub fn composition_end_event(&mut self, e: &web_sys::CompositionEvent) -> Vec<(u32, bool)> {
+        self.composition_end(&e.data().unwrap_or_default())
+    }
+
+    /// [`TextInput::input`] of a DOM `input` event.
+    pub fn input_event(&mut self, e: &web_sys::InputEvent) -> Vec<(u32, bool)> {
+        self.input(&e.input_type(), e.data().as_deref(), e.is_composing())
+    }
+
     /// A key the console handled itself went down: a later `insertText` is new text.
     pub fn key_down(&mut self) {
         self.committed = None;
@@ -109,7 +119,10 @@ mod tests {
         // Outside Latin-1: Unicode keysyms.
         assert_eq!(typed(&text_keysyms("日本語")), vec![0x0100_65e5, 0x0100_672c, 0x0100_8a9e]);
         assert_eq!(typed(&text_keysyms("€😀")), vec![0x0100_20ac, 0x0101_f600]);
-        assert_eq!(typed(&text_keysyms("a\r\nb\nc\td\u{7}")), vec![0x61, keysym::RETURN, 0x62, keysym::RETURN, 0x63, keysym::TAB, 0x64]);
+        assert_eq!(
+            typed(&text_keysyms("a\r\nb\nc\td\u{7}")),
+            vec![0x61, keysym::RETURN, 0x62, keysym::RETURN, 0x63, keysym::TAB, 0x64]
+        );
         assert!(text_keysyms("").is_empty());
     }
 

@@ -7,6 +7,8 @@ use crate::pointer::{mask, WheelAccumulator};
 
 /// How far (CSS pixels) a finger may wander before a tap becomes a drag or a pan.
 pub const TAP_SLOP: f64 = 10.0;
+// A pan must move further than the slop for one wheel click.
+const _: () = assert!(crate::pointer::WHEEL_STEP > TAP_SLOP);
 
 /// One pointer state to send: position (CSS pixels, relative to the canvas) and button mask.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -44,7 +46,11 @@ enum Gesture {
     /// Two fingers down, not moved yet: a right click or the start of a pan.
     Two(Finger, Finger),
     /// Two fingers scrolling; the pointer stays where the first finger landed.
-    Pan { first: Finger, second: Finger, anchor: (f64, f64) },
+    Pan {
+        first: Finger,
+        second: Finger,
+        anchor: (f64, f64),
+    },
     /// The gesture is over; waiting for the remaining fingers to lift.
     Done,
 }
@@ -99,7 +105,11 @@ impl TouchGestures {
                 vec![at(pos, mask::LEFT)]
             }
             Gesture::Two(a, b) if a.id == id || b.id == id => {
-                if a.id == id { a.pos = pos } else { b.pos = pos }
+                if a.id == id {
+                    a.pos = pos
+                } else {
+                    b.pos = pos
+                }
                 if a.moved() || b.moved() {
                     let (first, second) = (*a, *b);
                     let anchor = first.start;
@@ -115,7 +125,11 @@ impl TouchGestures {
             }
             Gesture::Pan { first, second, anchor } if first.id == id || second.id == id => {
                 let before = centroid(first, second);
-                if first.id == id { first.pos = pos } else { second.pos = pos }
+                if first.id == id {
+                    first.pos = pos
+                } else {
+                    second.pos = pos
+                }
                 let now = centroid(first, second);
                 let anchor = *anchor;
                 self.scroll(before, now, anchor)
@@ -189,7 +203,6 @@ fn centroid(a: &Finger, b: &Finger) -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pointer::WHEEL_STEP;
 
     fn p(x: f64, y: f64, buttons: u8) -> PointerState {
         PointerState { x, y, buttons }
@@ -259,7 +272,6 @@ mod tests {
         // Lifting the fingers clicks nothing.
         assert!(t.up(1, 100.0, 430.0).is_empty());
         assert!(t.up(2, 200.0, 430.0).is_empty());
-        assert!(WHEEL_STEP > TAP_SLOP);
     }
 
     #[test]

@@ -5,12 +5,16 @@
 
 use oxvnc_client::display::Display;
 use oxvnc_client::keys::{keysym_for_event, sym};
+use oxvnc_client::text_input::{text_keysyms, TextInput};
 use oxvnc_rfb::connection::Cursor;
 use oxvnc_rfb::keysym;
 use oxvnc_rfb::{Framebuffer, Rect};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
-use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, HtmlElement, KeyboardEvent, KeyboardEventInit};
+use web_sys::{
+    CanvasRenderingContext2d, CompositionEvent, CompositionEventInit, HtmlCanvasElement, HtmlElement, InputEvent,
+    InputEventInit, KeyboardEvent, KeyboardEventInit,
+};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -56,6 +60,50 @@ fn keysyms_from_dom_keyboard_events() {
     assert_eq!(keysym_for_event(&key_event("keydown", "AudioVolumeUp", "AudioVolumeUp")), None);
 }
 
+#[wasm_bindgen_test]
+fn keys_of_a_composition_are_left_to_the_ime() {
+    let init = KeyboardEventInit::new();
+    init.set_key("n");
+    init.set_code("KeyN");
+    init.set_is_composing(true);
+    let e = KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init).unwrap();
+    assert_eq!(keysym_for_event(&e), None);
+}
+
+fn composition(kind: &str, data: &str) -> CompositionEvent {
+    let init = CompositionEventInit::new();
+    init.set_data(data);
+    CompositionEvent::new_with_event_init_dict(kind, &init).unwrap()
+}
+
+fn input(input_type: &str, data: Option<&str>, composing: bool) -> InputEvent {
+    let init = InputEventInit::new();
+    init.set_input_type(input_type);
+    init.set_data(data);
+    init.set_is_composing(composing);
+    InputEvent::new_with_event_init_dict("input", &init).unwrap()
+}
+
+#[wasm_bindgen_test]
+fn composed_text_from_dom_events_becomes_keysyms() {
+    let mut t = TextInput::default();
+    t.composition_start();
+    assert!(t.input_event(&input("insertCompositionText", Some("日本"), true)).is_empty());
+    let keys = t.composition_end_event(&composition("compositionend", "日本語"));
+    assert_eq!(keys, text_keysyms("日本語"));
+    let down: Vec<u32> = keys.iter().filter(|k| k.1).map(|k| k.0).collect();
+    assert_eq!(down, vec![0x0100_65e5, 0x0100_672c, 0x0100_8a9e]);
+    // Firefox's input after compositionend, and a repeat as insertText: not sent again.
+    assert!(t.input_event(&input("insertCompositionText", Some("日本語"), false)).is_empty());
+    // A virtual keyboard's text (keyCode 229 keydown, then input).
+    assert_eq!(t.input_event(&input("insertText", Some("ü€"), false)), text_keysyms("ü€"));
+    assert_eq!(text_keysyms("ü€"), vec![(0xfc, true), (0xfc, false), (0x0100_20ac, true), (0x0100_20ac, false)]);
+    assert_eq!(
+        t.input_event(&input("insertLineBreak", None, false)),
+        vec![(keysym::RETURN, true), (keysym::RETURN, false)]
+    );
+}
+
 fn document() -> web_sys::Document {
     web_sys::window().unwrap().document().unwrap()
 }
@@ -74,12 +122,7 @@ fn canvas(parent_w: u32, parent_h: u32) -> HtmlCanvasElement {
 
 /// The canvas's pixels, RGBA, read back through the 2D context.
 fn read_back(canvas: &HtmlCanvasElement) -> Vec<u8> {
-    let ctx = canvas
-        .get_context("2d")
-        .unwrap()
-        .unwrap()
-        .dyn_into::<CanvasRenderingContext2d>()
-        .unwrap();
+    let ctx = canvas.get_context("2d").unwrap().unwrap().dyn_into::<CanvasRenderingContext2d>().unwrap();
     ctx.get_image_data(0.0, 0.0, canvas.width().into(), canvas.height().into()).unwrap().data().0
 }
 

@@ -151,10 +151,7 @@ pub fn credentials_form(props: &CredentialsProps) -> Html {
         let want_user = props.username;
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
-            on_submit.emit(Credentials {
-                username: want_user.then(|| (*user).clone()),
-                password: (*password).clone(),
-            });
+            on_submit.emit(Credentials { username: want_user.then(|| (*user).clone()), password: (*password).clone() });
         })
     };
     let on_user = {

@@ -96,7 +96,9 @@ pub enum Action {
     ToggleClipboard,
     ClipboardEdited(String),
     /// A reconnect was scheduled after this pause.
-    ReconnectScheduled { delay_ms: u32 },
+    ReconnectScheduled {
+        delay_ms: u32,
+    },
 }
 
 impl Reducible for UiState {

@@ -26,7 +26,9 @@ fn power_action(action: XvpAction) -> (&'static str, &'static str) {
     match action {
         XvpAction::Shutdown => ("Shut down", "Shut down the remote machine?"),
         XvpAction::Reboot => ("Reboot", "Reboot the remote machine?"),
-        XvpAction::Reset => ("Reset", "Reset the remote machine? Like pressing its reset button, unsaved work is lost."),
+        XvpAction::Reset => {
+            ("Reset", "Reset the remote machine? Like pressing its reset button, unsaved work is lost.")
+        }
     }
 }
 
@@ -49,8 +51,7 @@ pub fn toolbar(props: &ToolbarProps) -> Html {
         let on_power = props.on_power.clone();
         let (label, question) = power_action(action);
         let onclick = Callback::from(move |_: MouseEvent| {
-            let confirmed =
-                web_sys::window().and_then(|w| w.confirm_with_message(question).ok()).unwrap_or(false);
+            let confirmed = web_sys::window().and_then(|w| w.confirm_with_message(question).ok()).unwrap_or(false);
             if confirmed {
                 on_power.emit(action);
             }
@@ -94,9 +95,7 @@ pub struct ClipboardProps {
 
 #[function_component(ClipboardPanel)]
 pub fn clipboard_panel(props: &ClipboardProps) -> Html {
-    let oninput = props
-        .on_edit
-        .reform(|e: InputEvent| e.target_unchecked_into::<HtmlTextAreaElement>().value());
+    let oninput = props.on_edit.reform(|e: InputEvent| e.target_unchecked_into::<HtmlTextAreaElement>().value());
     // Sent when the text area loses focus after an edit, and by the button.
     let onchange = props.on_send.reform(|e: Event| e.target_unchecked_into::<HtmlTextAreaElement>().value());
     let onclick = {
@@ -119,9 +118,6 @@ mod tests {
 
     #[test]
     fn chord_releases_in_reverse() {
-        assert_eq!(
-            chord(&[1, 2, 3]),
-            vec![(1, true), (2, true), (3, true), (3, false), (2, false), (1, false)]
-        );
+        assert_eq!(chord(&[1, 2, 3]), vec![(1, true), (2, true), (3, true), (3, false), (2, false), (1, false)]);
     }
 }
