@@ -28,6 +28,7 @@ pub const APT_PACKAGES: &[&str] = &[
     "xfonts-base",
     "tightvncserver",
     "qemu-system-x86",
+    "xclip",
 ];
 
 /// npm packages the tests need, as `name` or `name@version`, installed into
