@@ -21,13 +21,13 @@ enum Command {
     /// serve the web client's static files and, with --demo, a built-in demo desktop.
     Serve(Box<serve::Args>),
     /// Connect to a VNC server, wait for one complete full-screen update and write it as a PNG.
-    Snapshot(snapshot::Args),
+    Snapshot(Box<snapshot::Args>),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve::main(*args),
-        Command::Snapshot(args) => snapshot::main(args),
+        Command::Snapshot(args) => snapshot::main(*args),
     }
 }

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use clap::Args as ClapArgs;
-use oxvnc_rfb::{Config, Connection, Credentials, Encoding, Error as RfbError, Event, PixelFormat, PixelFormatChoice};
+use oxvnc_rfb::{
+    Config, Connection, Credentials, Encoding, Error as RfbError, Event, PixelFormat, PixelFormatChoice, TlsConfig,
+};
 
 use crate::transport::Transport;
 
@@ -39,9 +41,21 @@ pub struct Args {
     /// colour maps); the PNG is the same RGBA whichever is chosen
     #[arg(long, value_name = "FORMAT", env = "OXVNC_PIXEL_FORMAT", default_value = "rgbx32")]
     pixel_format: String,
-    /// PEM file of certificates to trust for wss:// (besides the usual public roots)
+    /// User name for security types that need one (VeNCrypt Plain, TLSPlain, X509Plain)
+    #[arg(long, value_name = "NAME", env = "OXVNC_USERNAME")]
+    username: Option<String>,
+    /// PEM file of certificates to trust for wss:// (besides the usual public roots) and for the
+    /// VNC server's own TLS (VeNCrypt X509*), which is then preferred
     #[arg(long, value_name = "FILE", env = "OXVNC_CA")]
     ca: Option<PathBuf>,
+    /// Accept the VNC server's TLS certificate with this SHA-256 fingerprint (AB:CD:… as the
+    /// error for an unverified certificate prints it), without a CA
+    #[arg(long, value_name = "SHA256", env = "OXVNC_TLS_FINGERPRINT")]
+    tls_fingerprint: Option<String>,
+    /// Name the VNC server's TLS certificate must be issued for (default: the host of a tcp://
+    /// target; not checked for ws:// targets unless given)
+    #[arg(long, value_name = "NAME", env = "OXVNC_TLS_SERVER_NAME")]
+    tls_server_name: Option<String>,
     /// Give up after this many seconds
     #[arg(long, value_name = "SECS", env = "OXVNC_TIMEOUT", default_value_t = 10.0)]
     timeout: f64,
@@ -137,18 +151,44 @@ fn read_password(path: &Path) -> anyhow::Result<Credentials> {
     Ok(Credentials { username: None, password })
 }
 
+/// The engine's TLS settings for the VNC server's own TLS (VeNCrypt).
+fn tls_config(args: &Args) -> anyhow::Result<TlsConfig> {
+    let ca_pem = match &args.ca {
+        Some(path) => Some(std::fs::read(path).with_context(|| format!("cannot read the CA file {}", path.display()))?),
+        None => None,
+    };
+    let pinned_sha256 = match &args.tls_fingerprint {
+        Some(text) => Some(oxvnc_rfb::parse_fingerprint(text).ok_or_else(|| {
+            anyhow!("--tls-fingerprint {text:?} is not a SHA-256 fingerprint (64 hex digits, colons allowed)")
+        })?),
+        None => None,
+    };
+    // tcp://HOST:PORT names the VNC server itself; a relay's host is not it.
+    let tcp_host = args.target.strip_prefix("tcp://").and_then(|rest| {
+        let host = rest.rsplit_once(':').map_or(rest, |(h, _)| h);
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        (!host.is_empty()).then(|| host.to_string())
+    });
+    Ok(TlsConfig { ca_pem, server_name: args.tls_server_name.clone().or(tcp_host), pinned_sha256, prefer_tls: false })
+}
+
 async fn run(args: &Args) -> Result<(u16, u16), Failure> {
     let encodings = parse_encodings(&args.encodings).map_err(Failure::Usage)?;
-    let credentials = args.password_file.as_deref().map(read_password).transpose().map_err(Failure::Usage)?;
+    let mut credentials = args.password_file.as_deref().map(read_password).transpose().map_err(Failure::Usage)?;
+    if let Some(c) = credentials.as_mut() {
+        c.username = args.username.clone();
+    }
+    let tls = tls_config(args).map_err(Failure::Usage)?;
     if !(args.timeout > 0.0 && args.timeout.is_finite()) {
         return Err(Failure::Usage(anyhow!("--timeout must be a positive number of seconds")));
     }
     let pixel_format = parse_pixel_format(&args.pixel_format).map_err(Failure::Usage)?;
-    let config = Config { credentials, pixel_format, quality: args.quality, compression: args.compression, ..Config::default() }.with_encodings(&encodings);
+    let config = Config { credentials, pixel_format, quality: args.quality, compression: args.compression, tls, ..Config::default() }.with_encodings(&encodings);
     let work = async {
         let mut stream = Transport::connect(&args.target, args.ca.as_deref()).await.map_err(Failure::Connect)?;
         let mut conn = Connection::new(config);
-        let (w, h) = capture(&mut conn, &mut stream, args.password_file.is_some()).await?;
+        let have = (args.password_file.is_some(), args.username.is_some());
+        let (w, h) = capture(&mut conn, &mut stream, have).await?;
         stream.close().await;
         write_png(&args.out, conn.framebuffer()).map_err(Failure::Output)?;
         Ok((w, h))
@@ -160,7 +200,11 @@ async fn run(args: &Args) -> Result<(u16, u16), Failure> {
 }
 
 /// Drives the connection until one complete full-screen update has arrived.
-async fn capture(conn: &mut Connection, stream: &mut Transport, have_password: bool) -> Result<(u16, u16), Failure> {
+async fn capture(
+    conn: &mut Connection,
+    stream: &mut Transport,
+    (have_password, have_username): (bool, bool),
+) -> Result<(u16, u16), Failure> {
     let mut buf = Vec::new();
     // Servers may first answer with updates that carry only pseudo-rectangles (TigerVNC sends the
     // screen layout and cursor that way); the screen is complete once the pixel rectangles of the
@@ -179,10 +223,20 @@ async fn capture(conn: &mut Connection, stream: &mut Transport, have_password: b
         let result = conn.receive(&buf[..n]);
         while let Some(event) = conn.poll_event() {
             match event {
+                Event::CredentialsRequired { username: true } if !have_password || !have_username => {
+                    return Err(Failure::Usage(anyhow!(
+                        "the server requires a user name and password: pass --username NAME and --password-file FILE"
+                    )));
+                }
                 Event::CredentialsRequired { .. } if !have_password => {
                     return Err(Failure::Usage(anyhow!(
                         "the server requires a password: pass it with --password-file FILE"
                     )));
+                }
+                Event::CertificateUnknown { fingerprint_sha256 } => {
+                    return Err(Failure::Auth(RfbError::Tls(format!(
+                        "the server's certificate (SHA-256 fingerprint {fingerprint_sha256}) cannot be verified: pass the CA that signed it with --ca FILE, or trust this certificate with --tls-fingerprint {fingerprint_sha256}"
+                    ))));
                 }
                 Event::Connected { .. } => connected = true,
                 Event::Resized { .. } => {
@@ -202,7 +256,13 @@ async fn capture(conn: &mut Connection, stream: &mut Transport, have_password: b
         }
         if let Err(e) = result {
             return Err(match e {
-                RfbError::AuthenticationFailed(_) | RfbError::TooManyAttempts => Failure::Auth(e),
+                RfbError::AuthenticationFailed(_)
+                | RfbError::TooManyAttempts
+                | RfbError::CertificateUnknown { .. }
+                | RfbError::CertificateNameMismatch { .. }
+                | RfbError::CertificateExpired { .. }
+                | RfbError::CertificatePinMismatch { .. }
+                | RfbError::CertificateRejected { .. } => Failure::Auth(e),
                 RfbError::ConnectionRefused(_) => Failure::Connect(anyhow!(e)),
                 e => Failure::Protocol(anyhow!(e)),
             });

@@ -21,6 +21,9 @@ use crate::error::Error;
 use crate::extension::{self as ext, Screen, XvpAction};
 use crate::framebuffer::{Framebuffer, Rect};
 use crate::pixel::{PixelFormat, PixelTranslator};
+use crate::tight_security as tight;
+use crate::tls::{MAX_HELD, TlsConfig, TlsLayer, Trust, format_fingerprint};
+use crate::vencrypt::{self, Inner};
 
 /// Longest desktop name, failure reason or similar string accepted.
 pub const MAX_STRING: u32 = 1 << 20;
@@ -65,6 +68,8 @@ pub struct Config {
     pub compression: Option<u8>,
     /// Never offer JPEG or a quality level, even when `encodings` or `quality` name them.
     pub lossless: bool,
+    /// TLS to the VNC server (VeNCrypt): how its certificate is checked.
+    pub tls: TlsConfig,
 }
 
 impl Default for Config {
@@ -78,6 +83,7 @@ impl Default for Config {
             shared: true,
             pixel_format: PixelFormatChoice::Rgbx32,
             credentials: None,
+            tls: TlsConfig::default(),
             quality: None,
             compression: None,
             lossless: false,
@@ -130,6 +136,14 @@ pub enum Event {
     CredentialsRequired {
         username: bool,
     },
+    /// The server's TLS certificate cannot be checked (no CA and no pinned fingerprint in
+    /// [`Config::tls`]): show the fingerprint and answer with
+    /// [`Connection::trust_certificate`] or [`Connection::reject_certificate`]. Nothing is sent
+    /// inside the TLS session until then.
+    CertificateUnknown {
+        /// SHA-256 of the certificate, "AB:CD:…" (as `openssl x509 -fingerprint -sha256`).
+        fingerprint_sha256: String,
+    },
     /// The handshake is done; the framebuffer has the server's size.
     Connected {
         width: u16,
@@ -175,6 +189,8 @@ pub enum State {
     Handshake,
     /// Waiting for [`Connection::send_credentials`].
     NeedCredentials,
+    /// Waiting for [`Connection::trust_certificate`] (see [`Event::CertificateUnknown`]).
+    NeedCertificateTrust,
     /// Running: input may be sent.
     Connected,
     /// Ended; see [`Connection::error`].
@@ -208,6 +224,21 @@ enum Phase {
     SecurityType33,
     VncChallenge,
     AwaitCredentials([u8; 16]),
+    VeNCryptVersion,
+    VeNCryptVersionAck,
+    VeNCryptSubTypes,
+    VeNCryptTlsAck(vencrypt::SubType),
+    /// TLS is being negotiated; then the inner authentication runs inside it.
+    TlsHandshake(Inner),
+    /// TLS is up with a certificate nobody vouched for: waiting for the caller.
+    AwaitTrust(Inner),
+    /// Plain authentication: send the user name and password.
+    PlainAuth,
+    AwaitPlainCredentials,
+    TightTunnels,
+    TightAuthTypes,
+    /// Tight security's capability lists after ServerInit.
+    TightInteraction,
     SecurityResult { authenticated: bool },
     FailureReason { authenticated: bool, too_many: bool },
     ServerInit,
@@ -244,6 +275,12 @@ pub struct Connection {
     clip: Vec<u8>,
     error: Option<Error>,
     offered: Vec<i32>,
+    /// TLS to the server once VeNCrypt started it; from then on everything goes through it.
+    tls: Option<Box<TlsLayer>>,
+    /// Bytes for the wire that must go out before the TLS records (the clear handshake's end).
+    wire: Vec<u8>,
+    /// Tight security was used (the server sends capability lists after ServerInit).
+    tight: bool,
     ext_desktop_size: bool,
     /// Protocol extensions the server agreed to, and their state (connection/extensions.rs).
     ext: ext::ExtState,
@@ -285,6 +322,9 @@ impl Connection {
             clip: Vec::new(),
             error: None,
             offered,
+            tls: None,
+            wire: Vec::new(),
+            tight: false,
             ext_desktop_size: false,
             ext: ext::ExtState::default(),
             raw: RawDecoder::default(),
@@ -304,6 +344,63 @@ impl Connection {
         if matches!(self.phase, Phase::Closed) {
             return Err(Error::Closed);
         }
+        if self.tls.is_some() {
+            return self.receive_tls(data);
+        }
+        self.receive_plain(data)?;
+        // TLS may have started part-way through `data`: what followed is TLS.
+        if self.tls.is_some() && !self.pending.is_empty() {
+            let rest = std::mem::take(&mut self.pending);
+            return self.receive_tls(&rest);
+        }
+        Ok(())
+    }
+
+    /// Feeds TLS records; the RFB parser gets their plaintext once the certificate is trusted.
+    fn receive_tls(&mut self, data: &[u8]) -> Result<(), Error> {
+        let Some(tls) = self.tls.as_mut() else {
+            return Err(Error::Closed);
+        };
+        let mut plain = Vec::new();
+        let result = tls.receive(data, &mut plain);
+        let (handshaking, trust) = (tls.is_handshaking(), tls.trust());
+        if let Err(e) = result {
+            return Err(self.fail(e));
+        }
+        if let Phase::TlsHandshake(inner) = self.phase {
+            if !handshaking {
+                match trust {
+                    Trust::Verified => self.phase = inner_auth(inner),
+                    Trust::Ask(fp) => {
+                        self.events.push_back(Event::CertificateUnknown {
+                            fingerprint_sha256: format_fingerprint(&fp),
+                        });
+                        self.phase = Phase::AwaitTrust(inner);
+                    }
+                }
+            }
+        }
+        if matches!(self.phase, Phase::TlsHandshake(_) | Phase::AwaitTrust(_)) {
+            if self.pending.len() + plain.len() > MAX_HELD {
+                return Err(self.fail(Error::TooLong {
+                    what: "data sent before the certificate was trusted",
+                    len: (self.pending.len() + plain.len()) as u64,
+                    limit: MAX_HELD as u64,
+                }));
+            }
+            self.pending.extend_from_slice(&plain);
+            return Ok(());
+        }
+        if !self.pending.is_empty() {
+            // Held while the certificate was checked; goes first.
+            self.pending.extend_from_slice(&plain);
+            return self.process_pending();
+        }
+        self.receive_plain(&plain)
+    }
+
+    /// Feeds RFB bytes (received in the clear, or the plaintext of TLS records).
+    fn receive_plain(&mut self, data: &[u8]) -> Result<(), Error> {
         if self.pending.is_empty() {
             // The common case: parse straight from the caller's buffer, keep only the tail.
             let used = self.process(data)?;
@@ -351,12 +448,54 @@ impl Connection {
 
     /// Bytes to send to the server (empties the queue).
     pub fn take_output(&mut self) -> Vec<u8> {
+        if let Some(tls) = self.tls.as_mut() {
+            if !self.out.is_empty() {
+                tls.write(&self.out);
+                self.out.clear();
+            }
+            tls.write_tls_into(&mut self.wire);
+            return std::mem::take(&mut self.wire);
+        }
         std::mem::take(&mut self.out)
     }
 
     /// Whether there are bytes to send.
     pub fn has_output(&self) -> bool {
         !self.out.is_empty()
+            || !self.wire.is_empty()
+            || self.tls.as_ref().is_some_and(|t| t.wants_write())
+    }
+
+    /// Accepts the server certificate shown by [`Event::CertificateUnknown`]; the handshake
+    /// goes on. Does nothing at other times.
+    pub fn trust_certificate(&mut self) -> Result<(), Error> {
+        if let Phase::AwaitTrust(inner) = self.phase {
+            self.phase = inner_auth(inner);
+            return self.process_pending();
+        }
+        Ok(())
+    }
+
+    /// Refuses the server certificate shown by [`Event::CertificateUnknown`]: the connection
+    /// ends with [`Error::CertificateRejected`]. Does nothing at other times.
+    pub fn reject_certificate(&mut self) {
+        if let Phase::AwaitTrust(_) = self.phase {
+            let fingerprint = self.server_certificate_sha256().unwrap_or_default();
+            self.fail(Error::CertificateRejected { fingerprint });
+        }
+    }
+
+    /// SHA-256 fingerprint ("AB:CD:…") of the server's TLS certificate, once it has shown one.
+    pub fn server_certificate_sha256(&self) -> Option<String> {
+        self.tls
+            .as_ref()
+            .and_then(|t| t.fingerprint())
+            .map(|fp| format_fingerprint(&fp))
+    }
+
+    /// Whether the connection runs inside TLS (VeNCrypt) with the handshake done.
+    pub fn is_encrypted(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| !t.is_handshaking())
     }
 
     /// The next event, if any.
@@ -404,14 +543,23 @@ impl Connection {
     pub fn state(&self) -> State {
         match self.phase {
             Phase::Closed => State::Closed,
-            Phase::AwaitCredentials(_) => State::NeedCredentials,
+            Phase::AwaitCredentials(_) | Phase::AwaitPlainCredentials => State::NeedCredentials,
+            Phase::AwaitTrust(_) => State::NeedCertificateTrust,
             Phase::Version
             | Phase::SecurityTypes
             | Phase::SecurityType33
             | Phase::VncChallenge
             | Phase::SecurityResult { .. }
             | Phase::FailureReason { .. }
-            | Phase::ServerInit => State::Handshake,
+            | Phase::ServerInit
+            | Phase::VeNCryptVersion
+            | Phase::VeNCryptVersionAck
+            | Phase::VeNCryptSubTypes
+            | Phase::VeNCryptTlsAck(_)
+            | Phase::TlsHandshake(_)
+            | Phase::PlainAuth
+            | Phase::TightTunnels
+            | Phase::TightAuthTypes => State::Handshake,
             _ => State::Connected,
         }
     }
@@ -430,6 +578,10 @@ impl Connection {
             if !self.pending.is_empty() {
                 self.process_pending()?;
             }
+        } else if let Phase::AwaitPlainCredentials = self.phase {
+            self.config.credentials = Some(credentials);
+            self.phase = Phase::PlainAuth;
+            self.process_pending()?;
         } else {
             self.config.credentials = Some(credentials);
         }
@@ -520,16 +672,17 @@ impl Connection {
                     return Ok(Wait);
                 };
                 let types = &b[1..];
-                let choice = if types.contains(&1) {
-                    1
-                } else if types.contains(&2) {
-                    2
-                } else {
+                let Some(choice) = choose_security(types, self.config.tls.prefers_tls()) else {
                     return Err(Error::NoSupportedSecurity(types.to_vec()));
                 };
                 self.out.push(choice);
                 self.phase = match (choice, self.version) {
                     (2, _) => Phase::VncChallenge,
+                    (vencrypt::SECURITY_TYPE, _) => Phase::VeNCryptVersion,
+                    (tight::SECURITY_TYPE, _) => {
+                        self.tight = true;
+                        Phase::TightTunnels
+                    }
                     (_, Version::V3_8) => Phase::SecurityResult {
                         authenticated: false,
                     },
@@ -579,6 +732,124 @@ impl Connection {
                 }
             }
             Phase::AwaitCredentials(_) => return Ok(Wait),
+            Phase::VeNCryptVersion => {
+                let Some(b) = input.take(2) else {
+                    return Ok(Wait);
+                };
+                if b[0] != 0 || b[1] < 2 {
+                    return Err(Error::UnsupportedVeNCryptVersion(b[0], b[1]));
+                }
+                self.out.extend_from_slice(&[0, 2]);
+                self.phase = Phase::VeNCryptVersionAck;
+            }
+            Phase::VeNCryptVersionAck => {
+                let Some(b) = input.take(1) else {
+                    return Ok(Wait);
+                };
+                if b[0] != 0 {
+                    return Err(Error::UnsupportedVeNCryptVersion(0, 2));
+                }
+                self.phase = Phase::VeNCryptSubTypes;
+            }
+            Phase::VeNCryptSubTypes => {
+                let Some(&n) = input.remaining().first() else {
+                    return Ok(Wait);
+                };
+                let Some(b) = input.take(1 + 4 * n as usize) else {
+                    return Ok(Wait);
+                };
+                let offered: Vec<u32> = b[1..].chunks_exact(4).map(|c| be32(c, 0)).collect();
+                let Some(sub) = vencrypt::choose(&offered) else {
+                    return Err(Error::NoCommonSubType { offered });
+                };
+                self.out.extend_from_slice(&sub.number().to_be_bytes());
+                self.phase = if sub.uses_tls() {
+                    Phase::VeNCryptTlsAck(sub)
+                } else {
+                    inner_auth(sub.inner())
+                };
+            }
+            Phase::VeNCryptTlsAck(sub) => {
+                let Some(b) = input.take(1) else {
+                    return Ok(Wait);
+                };
+                if b[0] != 1 {
+                    return Err(Error::ConnectionRefused(format!(
+                        "the server could not start TLS for VeNCrypt {}",
+                        sub.name()
+                    )));
+                }
+                let tls = TlsLayer::start(&self.config.tls, sub.anonymous())?;
+                // The clear part of the handshake goes out before the ClientHello.
+                self.wire.append(&mut self.out);
+                self.tls = Some(Box::new(tls));
+                self.phase = Phase::TlsHandshake(sub.inner());
+                // Whatever follows is TLS (see receive).
+                return Ok(Wait);
+            }
+            Phase::TlsHandshake(_) | Phase::AwaitTrust(_) | Phase::AwaitPlainCredentials => {
+                return Ok(Wait);
+            }
+            Phase::PlainAuth => match &self.config.credentials {
+                Some(c) if c.username.is_some() => {
+                    self.out.extend_from_slice(&vencrypt::plain_message(c));
+                    self.phase = Phase::SecurityResult {
+                        authenticated: true,
+                    };
+                }
+                _ => {
+                    self.events
+                        .push_back(Event::CredentialsRequired { username: true });
+                    self.phase = Phase::AwaitPlainCredentials;
+                }
+            },
+            Phase::TightTunnels => {
+                let Some(b) = input.remaining().get(..4) else {
+                    return Ok(Wait);
+                };
+                let n = tight::check_count(be32(b, 0), "Tight tunnel list")?;
+                let Some(b) = input.take(4 + n * tight::CAPABILITY_LEN) else {
+                    return Ok(Wait);
+                };
+                if n > 0 {
+                    let tunnel = tight::choose_tunnel(&tight::parse(&b[4..]))?;
+                    self.out.extend_from_slice(&tunnel.to_be_bytes());
+                }
+                self.phase = Phase::TightAuthTypes;
+            }
+            Phase::TightAuthTypes => {
+                let Some(b) = input.remaining().get(..4) else {
+                    return Ok(Wait);
+                };
+                let n = tight::check_count(be32(b, 0), "Tight authentication list")?;
+                let Some(b) = input.take(4 + n * tight::CAPABILITY_LEN) else {
+                    return Ok(Wait);
+                };
+                let code = if n == 0 {
+                    tight::AUTH_NONE
+                } else {
+                    let code = tight::choose_auth(&tight::parse(&b[4..]))?;
+                    self.out.extend_from_slice(&code.to_be_bytes());
+                    code
+                };
+                self.phase = match (code, self.version) {
+                    (tight::AUTH_VNC, _) => Phase::VncChallenge,
+                    (_, Version::V3_8) => Phase::SecurityResult {
+                        authenticated: false,
+                    },
+                    _ => self.client_init(),
+                };
+            }
+            Phase::TightInteraction => {
+                let Some(b) = input.remaining().get(..8) else {
+                    return Ok(Wait);
+                };
+                let n = be16(b, 0) as usize + be16(b, 2) as usize + be16(b, 4) as usize;
+                if input.take(8 + n * tight::CAPABILITY_LEN).is_none() {
+                    return Ok(Wait);
+                }
+                self.phase = Phase::Message;
+            }
             Phase::SecurityResult { authenticated } => {
                 let Some(b) = input.take(4) else {
                     return Ok(Wait);
@@ -632,7 +903,11 @@ impl Connection {
                     height: h,
                     name,
                 });
-                self.phase = Phase::Message;
+                self.phase = if self.tight {
+                    Phase::TightInteraction
+                } else {
+                    Phase::Message
+                };
                 if self.config.pixel_format != PixelFormatChoice::ServerNative {
                     self.out.extend_from_slice(&[0, 0, 0, 0]);
                     self.out.extend_from_slice(&pf.to_bytes());
@@ -929,6 +1204,28 @@ fn parse_version(b: &[u8]) -> Result<Version, Error> {
         (3, _) | (4..=5, _) => Version::V3_8,
         _ => return Err(Error::UnsupportedVersion(major, minor)),
     })
+}
+
+/// The security type to use from the server's list: VeNCrypt first when TLS is wanted, else
+/// None, Tight, VNC authentication, and VeNCrypt when nothing else is offered.
+fn choose_security(types: &[u8], prefer_tls: bool) -> Option<u8> {
+    let order: [u8; 4] = if prefer_tls {
+        [vencrypt::SECURITY_TYPE, 1, tight::SECURITY_TYPE, 2]
+    } else {
+        [1, tight::SECURITY_TYPE, 2, vencrypt::SECURITY_TYPE]
+    };
+    order.into_iter().find(|t| types.contains(t))
+}
+
+/// Where the inner authentication of a VeNCrypt sub-type starts.
+fn inner_auth(inner: Inner) -> Phase {
+    match inner {
+        Inner::None => Phase::SecurityResult {
+            authenticated: false,
+        },
+        Inner::Vnc => Phase::VncChallenge,
+        Inner::Plain => Phase::PlainAuth,
+    }
 }
 
 fn security_failure(authenticated: bool, too_many: bool, reason: Option<String>) -> Error {

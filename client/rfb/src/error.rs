@@ -43,6 +43,47 @@ pub enum Error {
     },
     #[error("the connection is closed")]
     Closed,
+    #[error("the TLS settings are unusable: {0}")]
+    TlsConfig(String),
+    #[error("TLS with the server failed: {0}")]
+    Tls(String),
+    #[error(
+        "the server's certificate is unknown: it is not signed by the given CA (SHA-256 fingerprint {fingerprint})"
+    )]
+    CertificateUnknown { fingerprint: String },
+    #[error(
+        "the server's certificate is not valid for the name {name:?} (SHA-256 fingerprint {fingerprint}); connect by the name the certificate was issued for"
+    )]
+    CertificateNameMismatch { name: String, fingerprint: String },
+    #[error(
+        "the server's certificate has expired or is not valid yet (SHA-256 fingerprint {fingerprint}); check the server's certificate and this computer's clock"
+    )]
+    CertificateExpired { fingerprint: String },
+    #[error(
+        "the server's certificate is not the pinned one (expected SHA-256 {expected}, got {fingerprint})"
+    )]
+    CertificatePinMismatch {
+        expected: String,
+        fingerprint: String,
+    },
+    #[error("the server's certificate was not trusted (SHA-256 fingerprint {fingerprint})")]
+    CertificateRejected { fingerprint: String },
+    #[error(
+        "the server only offers anonymous TLS (VeNCrypt TLSNone/TLSVnc/TLSPlain with anonymous Diffie-Hellman), which this client's TLS (rustls) does not implement; give the server a certificate and enable X509None/X509Vnc/X509Plain"
+    )]
+    AnonymousTlsUnsupported,
+    #[error("the server speaks VeNCrypt {0}.{1}; this client needs 0.2")]
+    UnsupportedVeNCryptVersion(u8, u8),
+    #[error(
+        "the server offers no VeNCrypt sub-type this client supports (offered: {offered:?}; supported: Plain 256, TLSNone/TLSVnc/TLSPlain 257-259, X509None/X509Vnc/X509Plain 260-262)"
+    )]
+    NoCommonSubType { offered: Vec<u32> },
+    #[error("the server requires a Tight security tunnel ({0:?}); only NOTUNNEL is supported")]
+    TightTunnelUnsupported(Vec<String>),
+    #[error(
+        "the server offers no Tight security authentication this client supports (offered: {0:?}; supported: None, VncAuth)"
+    )]
+    NoSupportedTightAuth(Vec<String>),
 }
 
 impl Error {

@@ -17,10 +17,14 @@ pub mod keysym;
 pub mod pixel;
 pub mod replay;
 pub mod scancode;
+pub mod tight_security;
+pub mod tls;
+pub mod vencrypt;
 
 pub use connection::{Config, Connection, Credentials, Event, PixelFormatChoice, State};
 pub use encoding::Encoding;
 pub use error::Error;
 pub use extension::{Screen, XvpAction};
+pub use tls::{TlsConfig, format_fingerprint, parse_fingerprint};
 pub use framebuffer::{Framebuffer, MAX_DIMENSION, Rect};
 pub use pixel::{PixelFormat, PixelTranslator};

@@ -178,7 +178,7 @@ fn credentials_given_up_front_are_used() {
     let data = S::default()
         .bytes(b"RFB 003.008\n")
         .u8(2)
-        .u8(16)
+        .u8(30)
         .u8(2)
         .bytes(&challenge)
         .u32(0)
@@ -195,7 +195,7 @@ fn credentials_given_up_front_are_used() {
     assert_eq!(
         &out[12..13],
         &[2],
-        "chose VNC auth over the unknown type 16"
+        "chose VNC auth over the unsupported type 30"
     );
     assert_eq!(&out[13..29], &vnc_auth_response("pw", &challenge));
 }
@@ -266,10 +266,10 @@ fn refusals_carry_the_servers_reason() {
         run(Config::default(), &data).2,
         Err(Error::ConnectionRefused("go away".into()))
     );
-    let data = S::default().bytes(b"RFB 003.008\n").u8(2).u8(19).u8(16).0;
+    let data = S::default().bytes(b"RFB 003.008\n").u8(2).u8(30).u8(18).0;
     assert_eq!(
         run(Config::default(), &data).2,
-        Err(Error::NoSupportedSecurity(vec![19, 16]))
+        Err(Error::NoSupportedSecurity(vec![30, 18]))
     );
     let data = S::default().bytes(b"RFB 003.003\n").u32(5).0;
     assert_eq!(
