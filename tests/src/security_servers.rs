@@ -56,3 +56,105 @@ fn wait_for_x_socket(number: u32) -> bool {
     }
     false
 }
+
+/// QEMU (a diskless PC showing its BIOS screen) with two VNC displays on the same screen: one
+/// behind VeNCrypt with `tls-creds-x509` (certificates from `x509_dir`: `ca-cert.pem`,
+/// `server-cert.pem`, `server-key.pem`), one in the clear for comparison; and its monitor.
+pub struct QemuTls {
+    pub server: Server,
+    pub tls_port: u16,
+    pub plain_port: u16,
+    monitor: std::os::unix::net::UnixStream,
+}
+
+impl QemuTls {
+    /// Starts QEMU; `password` puts VNC authentication inside TLS (X509Vnc, password set with
+    /// [`QemuTls::hmp`] `set_password vnc …`), else X509None.
+    pub fn start(x509_dir: &Path, password: bool) -> QemuTls {
+        let mut last_error = String::new();
+        for _ in 0..3 {
+            // QEMU takes display numbers: ports 5900 + N.
+            let port = || loop {
+                let p = servers::free_port();
+                if p > 5900 {
+                    break p;
+                }
+            };
+            let (tls_port, plain_port) = (port(), port());
+            let sock = servers::artifacts_dir("qemu")
+                .join(format!("{}.sock", servers::unique_name("tls-monitor")));
+            let _ = std::fs::remove_file(&sock);
+            let mut cmd = Command::new("qemu-system-x86_64");
+            cmd.args(["-nodefaults", "-machine", "pc", "-accel", "tcg", "-m", "32"])
+                .args(["-vga", "std", "-display", "none", "-object"])
+                .arg(format!(
+                    "tls-creds-x509,id=tls0,dir={},endpoint=server,verify-peer=off",
+                    x509_dir.display()
+                ))
+                .arg("-vnc")
+                .arg(format!(
+                    "127.0.0.1:{},tls-creds=tls0{}",
+                    tls_port - 5900,
+                    if password { ",password=on" } else { "" }
+                ))
+                .arg("-vnc")
+                .arg(format!("127.0.0.1:{},id=plain", plain_port - 5900))
+                .arg("-monitor")
+                .arg(format!("unix:{},server=on,wait=off", sock.display()));
+            let mut server = Server::spawn("qemu-tls", cmd);
+            let up = server
+                .wait_for_port(tls_port, Duration::from_secs(30))
+                .and_then(|()| server.wait_for_port(plain_port, Duration::from_secs(30)));
+            if let Err(e) = up {
+                last_error = e;
+                continue;
+            }
+            let monitor = match std::os::unix::net::UnixStream::connect(&sock) {
+                Ok(m) => m,
+                Err(e) => {
+                    last_error =
+                        format!("monitor {}: {e}\n{}", sock.display(), server.diagnostics());
+                    continue;
+                }
+            };
+            monitor
+                .set_read_timeout(Some(Duration::from_secs(20)))
+                .expect("monitor timeout");
+            let mut q = QemuTls {
+                server,
+                tls_port,
+                plain_port,
+                monitor,
+            };
+            match q.read_prompt() {
+                Ok(_) => return q,
+                Err(e) => last_error = e,
+            }
+        }
+        panic!("QEMU with tls-creds-x509 did not start; last error:\n{last_error}");
+    }
+
+    fn read_prompt(&mut self) -> Result<String, String> {
+        use std::io::Read;
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !out.ends_with(b"(qemu) ") {
+            match self.monitor.read(&mut buf) {
+                Ok(0) => return Err(format!("the monitor closed\n{}", self.server.diagnostics())),
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e) => return Err(format!("monitor: {e}\n{}", self.server.diagnostics())),
+            }
+        }
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+
+    /// Runs a monitor command; returns what it printed.
+    pub fn hmp(&mut self, command: &str) -> String {
+        use std::io::Write;
+        self.monitor
+            .write_all(format!("{command}\n").as_bytes())
+            .unwrap_or_else(|e| panic!("writing to the QEMU monitor: {e}"));
+        self.read_prompt()
+            .unwrap_or_else(|e| panic!("{command}: {e}"))
+    }
+}

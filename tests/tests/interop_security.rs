@@ -311,3 +311,59 @@ fn write_temp(name: &str, text: &str) -> String {
 fn path_str(p: &Path) -> String {
     p.to_str().expect("utf-8 path").to_string()
 }
+
+/// QEMU's VeNCrypt with `tls-creds-x509`: X509None and X509Vnc (password inside TLS) give the
+/// same screen, pixel for pixel, as QEMU's second, clear VNC display of the same frozen machine;
+/// a wrong password is rejected.
+#[test]
+fn qemu_vencrypt_x509() {
+    for password in [false, true] {
+        let pki = make_pki("qemu", false);
+        // QEMU reads fixed file names from a directory.
+        let dir = servers::artifacts_dir(ARTIFACTS).join(servers::unique_name("qemu-x509"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(&pki.ca, dir.join("ca-cert.pem")).unwrap();
+        std::fs::copy(&pki.cert, dir.join("server-cert.pem")).unwrap();
+        std::fs::copy(&pki.key, dir.join("server-key.pem")).unwrap();
+        let mut q = security_servers::QemuTls::start(&dir, password);
+        // Let the BIOS draw, then freeze the machine so both displays show the same frame.
+        std::thread::sleep(std::time::Duration::from_secs(4));
+        q.hmp("stop");
+        let tag = if password { "x509vnc" } else { "x509none" };
+        let mut args = vec!["--ca".to_string(), pki.ca.clone()];
+        if password {
+            q.hmp("set_password vnc qemu-pw1");
+            args.extend([
+                "--password-file".into(),
+                write_temp("qemu-right", "qemu-pw1\n"),
+            ]);
+        }
+        let (done, clear_png) = run(q.plain_port, &[], &format!("qemu-{tag}-clear"));
+        assert!(done.status.success(), "clear display: {}", done.stderr);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (done, tls_png) = run(q.tls_port, &args, &format!("qemu-{tag}-tls"));
+        assert!(
+            done.status.success(),
+            "QEMU VeNCrypt {tag}: {}\n{}",
+            done.stderr,
+            q.server.diagnostics()
+        );
+        let clear = pixels::load_opaque_rgba_png(&clear_png).unwrap();
+        let tls = pixels::load_opaque_rgba_png(&tls_png).unwrap();
+        assert!(
+            clear.pixels().any(|p| p.0[..3] != [0, 0, 0]),
+            "the clear display shows nothing"
+        );
+        pixels::assert_same(ARTIFACTS, &format!("qemu-{tag}"), &clear, &tls);
+        if password {
+            let wrong = write_temp("qemu-wrong", "qemu-pw2\n");
+            expect_failure(
+                q.tls_port,
+                &["--ca", &pki.ca, "--password-file", &wrong],
+                "qemu-x509vnc-wrong",
+                &["password was rejected"],
+            );
+        }
+        q.server.assert_running();
+    }
+}
