@@ -860,7 +860,7 @@ fn synthetic(rng: &mut SmallRng) -> (Config, Builder) {
                 b"RFB 003.008\n"
             });
             b.len8(2);
-            b.bytes(&[if vnc_auth { 2 } else { 1 }, 16]);
+            b.bytes(&[if vnc_auth { 2 } else { 1 }, 30]);
         }
     }
     if vnc_auth {
