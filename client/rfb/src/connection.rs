@@ -305,7 +305,11 @@ enum Step {
 
 impl Connection {
     pub fn new(config: Config) -> Connection {
-        let offered = config.offered_encodings().iter().map(|e| e.number()).collect();
+        let offered = config
+            .offered_encodings()
+            .iter()
+            .map(|e| e.number())
+            .collect();
         Connection {
             config,
             phase: Phase::Version,

@@ -40,7 +40,10 @@ fn quality_and_compression_levels_are_offered() {
     };
     let sent = set_encodings(config.clone());
     assert!(sent.contains(&-25) && sent.contains(&-254), "{sent:?}");
-    assert_eq!(config.offered_encodings().len(), Config::default().encodings.len() + 2);
+    assert_eq!(
+        config.offered_encodings().len(),
+        Config::default().encodings.len() + 2
+    );
     // out-of-range levels are clamped to 9
     let sent = set_encodings(Config {
         quality: Some(200),
@@ -49,13 +52,21 @@ fn quality_and_compression_levels_are_offered() {
     assert!(sent.contains(&-23));
     // the explicit level replaces one in the list
     let config = Config {
-        encodings: vec![Encoding::Tight, Encoding::QualityLevel(1), Encoding::CompressionLevel(1)],
+        encodings: vec![
+            Encoding::Tight,
+            Encoding::QualityLevel(1),
+            Encoding::CompressionLevel(1),
+        ],
         quality: Some(8),
         ..Config::default()
     };
     assert_eq!(
         config.offered_encodings(),
-        vec![Encoding::Tight, Encoding::CompressionLevel(1), Encoding::QualityLevel(8)]
+        vec![
+            Encoding::Tight,
+            Encoding::CompressionLevel(1),
+            Encoding::QualityLevel(8)
+        ]
     );
 }
 
@@ -75,7 +86,11 @@ fn lossless_never_offers_jpeg() {
     };
     assert_eq!(
         config.offered_encodings(),
-        vec![Encoding::Tight, Encoding::Zrle, Encoding::CompressionLevel(9)]
+        vec![
+            Encoding::Tight,
+            Encoding::Zrle,
+            Encoding::CompressionLevel(9)
+        ]
     );
     let sent = set_encodings(config);
     assert_eq!(sent, vec![7, 16, -247]);

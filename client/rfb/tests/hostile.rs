@@ -418,7 +418,13 @@ impl Builder {
         let image = |rng: &mut SmallRng| -> Vec<u8> {
             let base: [u8; 3] = rng.random();
             (0..wu * hu)
-                .flat_map(|i| [base[0].wrapping_add(i as u8), base[1], base[2] ^ (i / wu) as u8])
+                .flat_map(|i| {
+                    [
+                        base[0].wrapping_add(i as u8),
+                        base[1],
+                        base[2] ^ (i / wu) as u8,
+                    ]
+                })
                 .collect()
         };
         match rng.random_range(0..if png { 6 } else { 5 }) {
@@ -458,7 +464,11 @@ impl Builder {
                     0
                 };
                 // Copy, palette, or gradient (true colour only).
-                let kind = if kind == 3 && !pf.true_colour { 1 } else { kind };
+                let kind = if kind == 3 && !pf.true_colour {
+                    1
+                } else {
+                    kind
+                };
                 let mut data;
                 match kind {
                     1 => {
@@ -791,7 +801,11 @@ impl Builder {
                     let kind = rng.random_range(0..=1u8);
                     self.bytes(&[kind, 0]);
                     let px = cw as usize * ch as usize;
-                    let len = if kind == 0 { 2 * px * self.bpp() } else { 4 * px };
+                    let len = if kind == 0 {
+                        2 * px * self.bpp()
+                    } else {
+                        4 * px
+                    };
                     self.random(rng, len);
                 }
                 e => unreachable!("{e:?}"),

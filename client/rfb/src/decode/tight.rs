@@ -82,7 +82,11 @@ fn compact_len(b: &[u8]) -> Option<(usize, usize)> {
 
 /// Bytes in a TPIXEL of format `pf`.
 pub(crate) fn tpixel_size(pf: &PixelFormat) -> usize {
-    if tpixel24(pf) { 3 } else { pf.bytes_per_pixel() }
+    if tpixel24(pf) {
+        3
+    } else {
+        pf.bytes_per_pixel()
+    }
 }
 
 /// Whether TPIXELs are 3 bytes R, G, B for this format.
@@ -330,7 +334,14 @@ fn gradient24(data: &mut [u8], w: usize) {
                 let left = if x > 0 { data[i - 3] as i16 } else { 0 };
                 let (up, up_left) = if y > 0 {
                     let u = data[i - stride] as i16;
-                    (u, if x > 0 { data[i - stride - 3] as i16 } else { 0 })
+                    (
+                        u,
+                        if x > 0 {
+                            data[i - stride - 3] as i16
+                        } else {
+                            0
+                        },
+                    )
                 } else {
                     (0, 0)
                 };
@@ -356,7 +367,11 @@ fn gradient_wire(data: &[u8], r: Rect, t: &mut Target<'_>, prev: &mut Vec<[u16; 
         let dst = t.fb.row_mut(r.x, r.y + y as u16, r.w);
         let mut left = [0u16; 3];
         let mut up_left = [0u16; 3];
-        for (x, (s, d)) in row.chunks_exact(bpp).zip(dst.chunks_exact_mut(4)).enumerate() {
+        for (x, (s, d)) in row
+            .chunks_exact(bpp)
+            .zip(dst.chunks_exact_mut(4))
+            .enumerate()
+        {
             let v = t.pixels.value(s);
             let up = prev[x];
             let mut out = 0u32;
@@ -513,7 +528,11 @@ mod tests {
                         for k in 0..3 {
                             let l = if x > 0 { c(x - 1, y)[k] as i32 } else { 0 };
                             let u = if y > 0 { c(x, y - 1)[k] as i32 } else { 0 };
-                            let ul = if x > 0 && y > 0 { c(x - 1, y - 1)[k] as i32 } else { 0 };
+                            let ul = if x > 0 && y > 0 {
+                                c(x - 1, y - 1)[k] as i32
+                            } else {
+                                0
+                            };
                             let est = (l + u - ul).clamp(0, max[k] as i32) as u32;
                             diff[k] = c(x, y)[k].wrapping_sub(est) & max[k];
                         }
@@ -641,11 +660,23 @@ mod tests {
         // 2x1 copy at 3 bytes a pixel: 6 bytes; a 4x2 two-colour palette: 2 bytes of bits
         let pf = PixelFormat::RGBX32;
         let msg = [0x00, 1, 2, 3, 4, 5, 6];
-        let fb = decode_all_ways(TightDecoder::default, pf, (4, 4), Rect::new(1, 1, 2, 1), &msg);
+        let fb = decode_all_ways(
+            TightDecoder::default,
+            pf,
+            (4, 4),
+            Rect::new(1, 1, 2, 1),
+            &msg,
+        );
         assert_eq!(fb.pixel(1, 1), [1, 2, 3, 255]);
         assert_eq!(fb.pixel(2, 1), [4, 5, 6, 255]);
         let msg = [0x40, 1, 1, 9, 9, 9, 200, 100, 0, 0b1010_0000, 0b0101_0000];
-        let fb = decode_all_ways(TightDecoder::default, pf, (4, 4), Rect::new(0, 2, 4, 2), &msg);
+        let fb = decode_all_ways(
+            TightDecoder::default,
+            pf,
+            (4, 4),
+            Rect::new(0, 2, 4, 2),
+            &msg,
+        );
         assert_eq!(fb.pixel(0, 2), [200, 100, 0, 255]);
         assert_eq!(fb.pixel(1, 2), [9, 9, 9, 255]);
         assert_eq!(fb.pixel(1, 3), [200, 100, 0, 255]);
@@ -653,7 +684,13 @@ mod tests {
         let img = picture(4, 1, 0);
         let msg = encode(&pf, (4, 1), &img, How::Copy, &mut new_stream(), 0, 0);
         assert!(msg.len() > 13);
-        let fb = decode_all_ways(TightDecoder::default, pf, (4, 4), Rect::new(0, 0, 4, 1), &msg);
+        let fb = decode_all_ways(
+            TightDecoder::default,
+            pf,
+            (4, 4),
+            Rect::new(0, 0, 4, 1),
+            &msg,
+        );
         check(&fb, &pf, Rect::new(0, 0, 4, 1), &img);
     }
 
@@ -690,7 +727,15 @@ mod tests {
             if reset != 0 {
                 zs[2] = new_stream();
             }
-            msgs.push(encode(&pf, (w, h), img, How::Copy, &mut zs[s as usize], s, reset));
+            msgs.push(encode(
+                &pf,
+                (w, h),
+                img,
+                How::Copy,
+                &mut zs[s as usize],
+                s,
+                reset,
+            ));
             want.push(img.clone());
         }
         let mut rng = rand::rngs::SmallRng::seed_from_u64(4);
@@ -762,7 +807,15 @@ mod tests {
             let res = decode_chunked(&mut TightDecoder::default(), pf, (48, 30), r, &msg, || 7);
             assert!(matches!(res, Err(Error::InvalidData { .. })), "{res:?}");
             // TightPNG still takes fill and JPEG
-            let fill = encode(&pf, (w, h), &smooth[..1], How::Fill, &mut new_stream(), 0, 0);
+            let fill = encode(
+                &pf,
+                (w, h),
+                &smooth[..1],
+                How::Fill,
+                &mut new_stream(),
+                0,
+                0,
+            );
             decode_all_ways(TightDecoder::png, pf, (48, 30), r, &fill);
         }
         // an image of another size than the rectangle is refused
@@ -795,7 +848,10 @@ mod tests {
         let bad = |d: &[u8]| {
             let res = run(&mut TightDecoder::png(), r, d);
             assert!(
-                matches!(res, Err(Error::InvalidData { .. } | Error::Zlib(_) | Error::TooLong { .. })),
+                matches!(
+                    res,
+                    Err(Error::InvalidData { .. } | Error::Zlib(_) | Error::TooLong { .. })
+                ),
                 "{d:?}: {res:?}"
             );
         };
@@ -803,7 +859,9 @@ mod tests {
         bad(&[0xf0]);
         bad(&[0x40, 3]); // no such filter
         bad(&[0x40, 1, 0, 1, 2, 3, 0xff, 0xff, 0xff, 0xff]); // index 1 of one colour
-        bad(&[0x40, 1, 2, 1, 2, 3, 4, 5, 6, 7, 8, 9, 5, 0x78, 0x9c, 1, 2, 3]); // bad zlib
+        bad(&[
+            0x40, 1, 2, 1, 2, 3, 4, 5, 6, 7, 8, 9, 5, 0x78, 0x9c, 1, 2, 3,
+        ]); // bad zlib
         bad(&[0x90, 3, 1, 2, 3]); // not a JPEG
         bad(&[0xa0, 3, 1, 2, 3]); // not a PNG
         // a zlib length no 4x4 rectangle needs, refused before the data arrives
@@ -823,8 +881,19 @@ mod tests {
         p.extend(zd);
         bad(&p);
         // incomplete: waits
-        for d in [&[][..], &[0x80, 1, 2], &[0x40], &[0x40, 1], &[0x40, 1, 3, 1, 2], &[0x90, 0x85]] {
-            assert_eq!(run(&mut TightDecoder::png(), r, d), Ok(Progress::NeedMore), "{d:?}");
+        for d in [
+            &[][..],
+            &[0x80, 1, 2],
+            &[0x40],
+            &[0x40, 1],
+            &[0x40, 1, 3, 1, 2],
+            &[0x90, 0x85],
+        ] {
+            assert_eq!(
+                run(&mut TightDecoder::png(), r, d),
+                Ok(Progress::NeedMore),
+                "{d:?}"
+            );
         }
     }
 
@@ -839,7 +908,15 @@ mod tests {
         let valid = [
             encode(&pf, (w, h), &img, How::Copy, &mut new_stream(), 1, 0),
             encode(&pf, (w, h), &img, How::Gradient, &mut new_stream(), 2, 0),
-            encode(&pf, (w, h), &img7, How::Palette(pal7), &mut new_stream(), 3, 0),
+            encode(
+                &pf,
+                (w, h),
+                &img7,
+                How::Palette(pal7),
+                &mut new_stream(),
+                3,
+                0,
+            ),
             encode(&pf, (w, h), &img, How::Jpeg(70), &mut new_stream(), 0, 0),
             encode(&pf, (w, h), &img, How::Png, &mut new_stream(), 0, 0),
         ];

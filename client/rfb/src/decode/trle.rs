@@ -58,8 +58,7 @@ impl Decoder for TrleDecoder {
                 }
                 // Drawn so far (the tile in progress will be drawn again in full).
                 let end = (self.ty + TILE).min(r.h);
-                t.fb
-                    .add_damage(Rect::new(r.x, r.y + first_row, r.w, end - first_row));
+                t.fb.add_damage(Rect::new(r.x, r.y + first_row, r.w, end - first_row));
                 return result.map(|()| Progress::NeedMore);
             }
             input.advance(rd.pos);
@@ -69,8 +68,7 @@ impl Decoder for TrleDecoder {
                 self.ty += TILE;
             }
         }
-        t.fb
-            .add_damage(Rect::new(r.x, r.y + first_row, r.w, r.h - first_row));
+        t.fb.add_damage(Rect::new(r.x, r.y + first_row, r.w, r.h - first_row));
         Ok(Progress::Done)
     }
 }

@@ -53,7 +53,10 @@ impl Decoder for ZlibDecoder {
             ));
         }
         if r.w > 0 {
-            for (y, src) in self.out[..size].chunks_exact(r.w as usize * bpp).enumerate() {
+            for (y, src) in self.out[..size]
+                .chunks_exact(r.w as usize * bpp)
+                .enumerate()
+            {
                 t.pixels
                     .convert_row(src, t.fb.row_mut(r.x, r.y + y as u16, r.w));
             }
@@ -76,7 +79,13 @@ mod tests {
 
     fn image(w: usize, h: usize, k: u8) -> Vec<Rgb> {
         (0..w * h)
-            .map(|i| [(i * 7) as u8 ^ k, (i / w * 30) as u8, k.wrapping_mul(i as u8)])
+            .map(|i| {
+                [
+                    (i * 7) as u8 ^ k,
+                    (i / w * 30) as u8,
+                    k.wrapping_mul(i as u8),
+                ]
+            })
             .collect()
     }
 
@@ -184,14 +193,9 @@ mod tests {
         // a zip bomb stops at the limit without inflating further
         let bomb = compress(&mut new_stream(), &vec![0; 50 << 20]);
         let mut dec = ZlibDecoder::default();
-        let res = decode_chunked(
-            &mut dec,
-            PixelFormat::RGBX32,
-            (16, 16),
-            r,
-            &bomb,
-            || usize::MAX,
-        );
+        let res = decode_chunked(&mut dec, PixelFormat::RGBX32, (16, 16), r, &bomb, || {
+            usize::MAX
+        });
         assert!(matches!(res, Err(Error::TooLong { .. })));
         assert!(dec.out.len() <= 65);
         // a length no 4x4 rectangle needs is refused before its bytes arrive
@@ -217,7 +221,10 @@ mod tests {
     #[test]
     fn random_and_mutated_data_never_panics() {
         let mut rng = rand::rngs::SmallRng::seed_from_u64(0x21b);
-        let valid = compress(&mut new_stream(), &pixels(&PixelFormat::RGBX32, &image(9, 7, 1)));
+        let valid = compress(
+            &mut new_stream(),
+            &pixels(&PixelFormat::RGBX32, &image(9, 7, 1)),
+        );
         let mut ok = 0;
         for i in 0..2000 {
             let mut msg = valid.clone();

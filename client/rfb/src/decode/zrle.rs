@@ -418,8 +418,8 @@ fn reserved_or_no_palette(enc: &'static str, sub: u8, trle: bool) -> Error {
 pub(crate) mod tests {
     use super::*;
     use crate::decode::testing::*;
-    use crate::pixel::PixelFormat;
     use crate::decode::zstream::testing::{compress, new_stream};
+    use crate::pixel::PixelFormat;
     use flate2::FlushCompress;
     use rand::{Rng, SeedableRng};
 
