@@ -57,7 +57,11 @@ pub fn start(vnc_options: &str) -> Qemu {
         let monitor = match UnixStream::connect(&sock) {
             Ok(m) => m,
             Err(e) => {
-                last_error = format!("QEMU monitor {}: {e}\n{}", sock.display(), server.diagnostics());
+                last_error = format!(
+                    "QEMU monitor {}: {e}\n{}",
+                    sock.display(),
+                    server.diagnostics()
+                );
                 continue;
             }
         };
@@ -85,9 +89,19 @@ impl Qemu {
         let mut buf = [0u8; 4096];
         while !out.ends_with(b"(qemu) ") {
             match self.monitor.read(&mut buf) {
-                Ok(0) => return Err(format!("the QEMU monitor closed\n{}", self.server.diagnostics())),
+                Ok(0) => {
+                    return Err(format!(
+                        "the QEMU monitor closed\n{}",
+                        self.server.diagnostics()
+                    ));
+                }
                 Ok(n) => out.extend_from_slice(&buf[..n]),
-                Err(e) => return Err(format!("reading the QEMU monitor: {e}\n{}", self.server.diagnostics())),
+                Err(e) => {
+                    return Err(format!(
+                        "reading the QEMU monitor: {e}\n{}",
+                        self.server.diagnostics()
+                    ));
+                }
             }
         }
         Ok(String::from_utf8_lossy(&out).into_owned())
@@ -98,16 +112,23 @@ impl Qemu {
         self.monitor
             .write_all(format!("{command}\n").as_bytes())
             .unwrap_or_else(|e| panic!("writing to the QEMU monitor: {e}"));
-        self.read_prompt().unwrap_or_else(|e| panic!("{command}: {e}"))
+        self.read_prompt()
+            .unwrap_or_else(|e| panic!("{command}: {e}"))
     }
 
     /// The screen as QEMU itself sees it (`screendump`, a binary PPM).
     pub fn screendump(&mut self) -> RgbaImage {
-        let path = self.dir.join(format!("{}.ppm", servers::unique_name("screendump")));
+        let path = self
+            .dir
+            .join(format!("{}.ppm", servers::unique_name("screendump")));
         let _ = std::fs::remove_file(&path);
         let said = self.hmp(&format!("screendump {}", path.display()));
-        let data = std::fs::read(&path)
-            .unwrap_or_else(|e| panic!("screendump wrote no {} ({e}); monitor said {said:?}", path.display()));
+        let data = std::fs::read(&path).unwrap_or_else(|e| {
+            panic!(
+                "screendump wrote no {} ({e}); monitor said {said:?}",
+                path.display()
+            )
+        });
         parse_ppm(&data).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     }
 
@@ -122,7 +143,10 @@ impl Qemu {
             let now = self.screendump();
             let lit = now.pixels().any(|p| p.0[..3] != [0, 0, 0]);
             let changed = if now.dimensions() == last.dimensions() {
-                now.pixels().zip(last.pixels()).filter(|(a, b)| a != b).count()
+                now.pixels()
+                    .zip(last.pixels())
+                    .filter(|(a, b)| a != b)
+                    .count()
             } else {
                 usize::MAX
             };

@@ -77,7 +77,11 @@ fn check_shots(target: &str, tag: &str, truth: &RgbaImage, shots: &[Shot<'_>]) -
         let (done, png) = snapshot(target, Some(shot.encodings), &extra, ARTIFACTS, &name);
         let what = format!("--encodings {} {}", shot.encodings, shot.extra.join(" "));
         if !done.status.success() {
-            failures.push(format!("{what}: failed ({}): {}", done.status, done.stderr.trim()));
+            failures.push(format!(
+                "{what}: failed ({}): {}",
+                done.status,
+                done.stderr.trim()
+            ));
             continue;
         }
         let img = match pixels::load_opaque_rgba_png(&png) {
