@@ -29,6 +29,7 @@ pub const APT_PACKAGES: &[&str] = &[
     "tightvncserver",
     "qemu-system-x86",
     "xclip",
+    "clang",
 ];
 
 /// npm packages the tests need, as `name` or `name@version`, installed into
