@@ -9,6 +9,7 @@ use std::collections::VecDeque;
 use crate::auth::vnc_auth_response;
 use crate::decode::copyrect::CopyRectDecoder;
 use crate::decode::hextile::HextileDecoder;
+use crate::decode::jpeg::JpegDecoder;
 use crate::decode::raw::RawDecoder;
 use crate::decode::rre::RreDecoder;
 use crate::decode::tight::TightDecoder;
@@ -215,6 +216,7 @@ enum PixelDecoder {
     Trle,
     Tight,
     TightPng,
+    Jpeg,
 }
 
 #[derive(Debug)]
@@ -293,6 +295,7 @@ pub struct Connection {
     trle: TrleDecoder,
     /// Tight and TightPNG (one set of zlib streams for both, as servers keep).
     tight_decoder: TightDecoder,
+    jpeg: JpegDecoder,
 }
 
 /// Outcome of one step of the parser.
@@ -339,6 +342,7 @@ impl Connection {
             zlib: ZlibDecoder::default(),
             trle: TrleDecoder::default(),
             tight_decoder: TightDecoder::default(),
+            jpeg: JpegDecoder::default(),
         }
     }
 
@@ -1032,6 +1036,7 @@ impl Connection {
                     PixelDecoder::Tight | PixelDecoder::TightPng => {
                         self.tight_decoder.decode(input, &mut target)?
                     }
+                    PixelDecoder::Jpeg => self.jpeg.decode(input, &mut target)?,
                 };
                 match progress {
                     Progress::Done => self.phase = Phase::RectHeader,
@@ -1124,6 +1129,7 @@ impl Connection {
             Encoding::Trle => PixelDecoder::Trle,
             Encoding::Tight => PixelDecoder::Tight,
             Encoding::TightPng => PixelDecoder::TightPng,
+            Encoding::Jpeg => PixelDecoder::Jpeg,
             Encoding::LastRect => {
                 self.rects_left = 0;
                 return Ok(());
@@ -1171,6 +1177,7 @@ impl Connection {
                 (self.tight_decoder).set_png(which == PixelDecoder::TightPng);
                 self.tight_decoder.start(rect);
             }
+            PixelDecoder::Jpeg => self.jpeg.start(rect),
         }
         self.phase = Phase::Pixels(which);
         Ok(())

@@ -127,13 +127,14 @@ impl Encoding {
             "trle" => Encoding::Trle,
             "tight" => Encoding::Tight,
             "tightpng" => Encoding::TightPng,
+            "jpeg" => Encoding::Jpeg,
             _ => return None,
         })
     }
 
     /// Names accepted by [`Encoding::from_name`].
     pub const NAMES: &'static [&'static str] = &[
-        "raw", "copyrect", "rre", "hextile", "zrle", "zlib", "trle", "tight", "tightpng",
+        "raw", "copyrect", "rre", "hextile", "zrle", "zlib", "trle", "tight", "tightpng", "jpeg",
     ];
 
     /// Whether this is a pseudo-encoding (carries no pixels of its own).
@@ -236,7 +237,11 @@ mod tests {
         assert_eq!(Encoding::from_name("tight-png"), None);
         for name in Encoding::NAMES {
             let e = Encoding::from_name(name).unwrap();
-            assert!(Encoding::PIXEL.contains(&e), "{name}");
+            // JPEG (21) is decoded but only offered when asked for: it is always lossy.
+            assert!(
+                Encoding::PIXEL.contains(&e) || e == Encoding::Jpeg,
+                "{name}"
+            );
         }
     }
 }

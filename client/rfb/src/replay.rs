@@ -578,6 +578,19 @@ fn frame_rect(
         }
         Encoding::Trle => frame_trle(s, r, pf.cpixel().0)?,
         Encoding::Tight | Encoding::TightPng => frame_tight(s, r, pf)?,
+        Encoding::Jpeg => {
+            let rest = &s.b[s.pos..];
+            let (mut pos, mut in_scan) = (0, false);
+            match crate::decode::jpeg::walk(rest, &mut pos, &mut in_scan, |_, _| {}) {
+                Ok(Some(end)) => {
+                    s.take(end, WHAT)?;
+                }
+                Ok(None) => {
+                    s.take(rest.len() + 1, WHAT)?;
+                }
+                Err(e) => return Err(s.protocol(s.pos, e.to_string())),
+            }
+        }
         Encoding::DesktopSize | Encoding::LastRect => {}
         Encoding::Cursor => {
             s.take(
@@ -1044,22 +1057,22 @@ mod tests {
                 "cut {cut}: {e:?}"
             );
         }
-        // JPEG (21) cannot be framed.
+        // An encoding the reader does not know cannot be framed.
         let mut t = vec![0, 0, 0, 1];
-        hdr(&mut t, 0, 0, 1, 1, 21);
+        hdr(&mut t, 0, 0, 1, 1, 99);
         let e = rects(&parse(&session_38(&t)).unwrap()).unwrap_err();
         assert_eq!(
             e,
             ReplayError::UnframedEncoding {
                 offset: start + 4,
-                encoding: 21
+                encoding: 99
             }
         );
     }
 
     #[test]
     fn rects_frames_tight_and_trle() {
-        let mut u = vec![0, 0, 0, 8];
+        let mut u = vec![0, 0, 0, 9];
         let hdr = |u: &mut Vec<u8>, w: u16, h: u16, e: i32| {
             for v in [0, 0, w, h] {
                 u.extend_from_slice(&v.to_be_bytes());
@@ -1091,6 +1104,10 @@ mod tests {
         // a 2x2 palette RLE tile of 2 colours: a single pixel, then a run of 3
         hdr(&mut u, 2, 2, 15);
         u.extend([130, 1, 1, 1, 2, 2, 2, 0, 0x81, 2]);
+        // JPEG: SOI, an APP0 of 4 bytes, SOS, scan data with a stuffed 0xFF and a restart, EOI
+        hdr(&mut u, 1, 1, 21);
+        u.extend([0xff, 0xd8, 0xff, 0xe0, 0, 4, 9, 9, 0xff, 0xda, 0, 2]);
+        u.extend([1, 0xff, 0, 2, 0xff, 0xd0, 3, 0xff, 0xd9]);
         let framing = rects(&parse(&session_38(&u)).unwrap()).unwrap();
         let encs: Vec<(i32, usize)> = framing.rects.iter().map(|r| (r.encoding, r.len)).collect();
         assert_eq!(
@@ -1103,7 +1120,8 @@ mod tests {
                 (-260, 7),
                 (15, 1 + 9 + 8 + 3),
                 (15, 9),
-                (15, 10)
+                (15, 10),
+                (21, 21)
             ]
         );
         // an unknown Tight compression is a protocol error

@@ -9,6 +9,7 @@ use crate::pixel::PixelTranslator;
 pub mod copyrect;
 pub mod hextile;
 pub(crate) mod image;
+pub mod jpeg;
 pub mod raw;
 pub mod rre;
 pub mod tight;
