@@ -23,7 +23,7 @@ pub struct Args {
     #[arg(value_name = "OUT.png")]
     out: PathBuf,
     /// Encodings to offer, comma-separated, best first (raw, copyrect, rre, hextile, zrle, zlib,
-    /// trle, tight, tightpng); the pseudo-encodings are always offered
+    /// trle, tight, tightpng, jpeg); the pseudo-encodings are always offered
     #[arg(long, value_name = "LIST", env = "OXVNC_ENCODINGS", default_value = "zrle,hextile,rre,copyrect,raw")]
     encodings: String,
     /// JPEG quality level 0–9 to offer (Tight, TightPNG); without one servers send no JPEG and
