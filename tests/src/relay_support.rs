@@ -32,6 +32,15 @@ impl Relay {
     /// Starts `oxvnc serve ARGS` (on `--listen 127.0.0.1:0` unless ARGS has a `--listen`) and
     /// waits until it listens. Settings from the developer's environment are removed.
     pub fn start(args: &[&str]) -> Relay {
+        Relay::start_with(args, false)
+    }
+
+    /// [`Relay::start`] with the process allowed on CPU 0 only (what `taskset -c 0` does).
+    pub fn start_on_one_cpu(args: &[&str]) -> Relay {
+        Relay::start_with(args, true)
+    }
+
+    fn start_with(args: &[&str], one_cpu: bool) -> Relay {
         let listens = args.iter().filter(|a| **a == "--listen").count();
         let mut cmd = Command::new(oxvnc_path());
         cmd.arg("serve");
@@ -45,6 +54,20 @@ impl Relay {
             }
         }
         cmd.env_remove("RUST_LOG");
+        if one_cpu {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: only sched_setaffinity (async-signal-safe) between fork and exec.
+            unsafe {
+                cmd.pre_exec(|| {
+                    let mut set: libc::cpu_set_t = std::mem::zeroed();
+                    libc::CPU_SET(0, &mut set);
+                    if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
         let mut server = Server::spawn("oxvnc-serve", cmd);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {

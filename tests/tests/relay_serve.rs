@@ -532,6 +532,64 @@ async fn slow_reader_gets_every_byte_before_the_close() {
     .await
 }
 
+/// The browser pings while 20 MB stream to it (the relay writes these frames itself and splices
+/// bulk data): every pong comes back whole between data frames and every byte arrives, on the
+/// usual multi-threaded relay and on one pinned to one CPU (a single-threaded runtime).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pings_during_bulk_transfer_are_answered_between_whole_frames() {
+    guard(async {
+        const TOTAL: usize = 20_000_000;
+        let target = Target::start(|mut s| async move {
+            let mut p = Pattern::new(7);
+            let mut chunk = vec![0u8; 100_000];
+            let mut sent = 0;
+            while sent < TOTAL {
+                p.fill(&mut chunk);
+                s.write_all(&chunk).await.unwrap();
+                sent += chunk.len();
+            }
+            // Stay open: the browser closes.
+            let mut rest = Vec::new();
+            let _ = s.read_to_end(&mut rest).await;
+        })
+        .await;
+        for one_cpu in [false, true] {
+            let args = ["--vnc", &target.spec()];
+            let relay = if one_cpu { Relay::start_on_one_cpu(&args) } else { Relay::start(&args) };
+            if one_cpu {
+                relay.wait_log("sessions run on one thread", 1, Duration::from_secs(5)).await;
+            }
+            let (mut ws, _) = ws_connect(&relay.ws_url("/websockify"), &[]).await.unwrap();
+            let mut p = Pattern::new(7);
+            let started = std::time::Instant::now();
+            let (mut got, mut pings, mut pongs) = (0usize, 0u32, 0u32);
+            while got < TOTAL || pongs < pings {
+                if got < TOTAL && pings < 200 && got / 100_000 > pings as usize {
+                    ws.send(Message::Ping(pings.to_be_bytes().to_vec().into())).await.unwrap();
+                    pings += 1;
+                }
+                match timeout(Duration::from_secs(20), ws.next()).await.expect("data or pong within 20 s") {
+                    Some(Ok(Message::Binary(b))) => {
+                        p.check(&b).unwrap_or_else(|at| panic!("wrong byte at offset {at}"));
+                        got += b.len();
+                    }
+                    Some(Ok(Message::Pong(b))) => {
+                        assert_eq!(&b[..], &pongs.to_be_bytes(), "pongs in order, payload intact");
+                        pongs += 1;
+                    }
+                    other => panic!("after {got} bytes: {other:?}"),
+                }
+            }
+            assert_eq!(got, TOTAL);
+            assert!(pings > 50, "only {pings} pings were sent");
+            println!("one_cpu={one_cpu}: {got} bytes, {pings} pings answered, in {:?}", started.elapsed());
+            ws.close(None).await.unwrap();
+            relay.wait_log("session closed", 1, Duration::from_secs(10)).await;
+        }
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_connections_refuses_with_503_and_ipv6_listen() {
     guard(async {

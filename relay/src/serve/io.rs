@@ -10,12 +10,15 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::AsFd;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes, BytesMut};
 use socket2::SockRef;
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
+
+use super::wsout::ClientSock;
 
 /// The most read from a socket at once.
 pub const CHUNK: usize = 64 * 1024;
@@ -59,7 +62,9 @@ fn poll_recv<S: ReadySocket>(sock: &S, cx: &mut Context<'_>, buf: &mut BytesMut)
         match res {
             Ok(()) => return Poll::Ready(Ok(got)),
             // Drained: readiness is cleared, the data is ours.
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock && got > 0 => return Poll::Ready(Ok(got)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && got > 0 => {
+                return Poll::Ready(Ok(got));
+            }
             // Spurious readiness: wait again.
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
             Err(e) => return Poll::Ready(Err(e)),
@@ -69,29 +74,32 @@ fn poll_recv<S: ReadySocket>(sock: &S, cx: &mut Context<'_>, buf: &mut BytesMut)
 
 /// Reads what is waiting on `sock` into `buf` (up to [`CHUNK`] bytes), taking a buffer only once
 /// the socket is readable and giving it back when the socket is drained. Cancel-safe.
+#[cfg(test)]
 pub async fn read_chunk<S: ReadySocket>(sock: &S, buf: &mut BytesMut) -> io::Result<usize> {
-    std::future::poll_fn(|cx| {
-        if buf.capacity() == 0 {
-            ready!(sock.poll_read_ready(cx))?;
+    std::future::poll_fn(|cx| poll_read_chunk(sock, cx, buf)).await
+}
+
+/// [`read_chunk`] as a poll function.
+pub fn poll_read_chunk<S: ReadySocket>(sock: &S, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>> {
+    if buf.capacity() == 0 {
+        ready!(sock.poll_read_ready(cx))?;
+    }
+    buf.reserve(CHUNK);
+    match poll_recv(sock, cx, buf) {
+        Poll::Pending => {
+            // Nothing waiting: hold no buffer while idle.
+            *buf = BytesMut::new();
+            Poll::Pending
         }
-        buf.reserve(CHUNK);
-        match poll_recv(sock, cx, buf) {
-            Poll::Pending => {
-                // Nothing waiting: hold no buffer while idle.
-                *buf = BytesMut::new();
-                Poll::Pending
-            }
-            done => done,
-        }
-    })
-    .await
+        done => done,
+    }
 }
 
 /// The browser's TCP connection as tungstenite sees it: reads come from a read-ahead buffer
 /// filled [`CHUNK`] bytes per system call (tungstenite itself asks for a few KiB at a time) and
 /// released once the socket is drained and the buffer consumed; writes go straight through.
 pub struct ClientIo {
-    sock: TcpStream,
+    sock: Arc<ClientSock>,
     buf: BytesMut,
     /// The last read left the socket empty: drop the buffer once it is consumed.
     drained: bool,
@@ -99,7 +107,7 @@ pub struct ClientIo {
 
 impl ClientIo {
     /// `pre`: bytes hyper had already read past the HTTP request.
-    pub fn new(sock: TcpStream, pre: Bytes) -> ClientIo {
+    pub fn new(sock: Arc<ClientSock>, pre: Bytes) -> ClientIo {
         ClientIo { sock, buf: BytesMut::from(&pre[..]), drained: true }
     }
 }
@@ -113,11 +121,11 @@ impl AsyncRead for ClientIo {
         if this.buf.is_empty() {
             if this.drained || this.buf.capacity() == 0 {
                 this.buf = BytesMut::new();
-                ready!(this.sock.poll_read_ready(cx))?;
+                ready!(this.sock.sock.poll_read_ready(cx))?;
             }
             this.buf.reserve(CHUNK);
             let cap = this.buf.capacity();
-            match poll_recv(&this.sock, cx, &mut this.buf) {
+            match poll_recv(&this.sock.sock, cx, &mut this.buf) {
                 Poll::Ready(Ok(0)) => {
                     this.buf = BytesMut::new();
                     return Poll::Ready(Ok(()));
@@ -142,7 +150,7 @@ impl AsyncRead for ClientIo {
 
 impl AsyncWrite for ClientIo {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().sock).poll_write(cx, data)
+        self.sock.poll_write(cx, data)
     }
 
     fn poll_write_vectored(
@@ -150,19 +158,19 @@ impl AsyncWrite for ClientIo {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().sock).poll_write_vectored(cx, bufs)
+        self.sock.poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.sock.is_write_vectored()
+        true
     }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().sock).poll_flush(cx)
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().sock).poll_shutdown(cx)
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(SockRef::from(&self.sock.sock).shutdown(std::net::Shutdown::Write))
     }
 }
 
@@ -212,7 +220,7 @@ mod tests {
     #[tokio::test]
     async fn client_io_delivers_pre_read_bytes_then_the_socket_in_small_reads() {
         let (mut a, b) = pair().await;
-        let mut io = ClientIo::new(b, Bytes::from_static(b"early"));
+        let mut io = ClientIo::new(Arc::new(ClientSock::new(b)), Bytes::from_static(b"early"));
         let data: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
         let sent = data.clone();
         let writer = tokio::spawn(async move {

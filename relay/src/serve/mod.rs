@@ -14,6 +14,7 @@ mod session;
 mod target;
 mod tls;
 mod tokens;
+mod wsout;
 
 use std::io::IsTerminal;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -164,13 +165,24 @@ pub fn main(args: Args) -> ExitCode {
     if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
         warn!("cannot raise the open-files limit: {e}");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // One CPU (a container's quota, `taskset`): one thread runs everything, so no wake-up
+    // is handed from thread to thread. More CPUs: a worker per CPU.
+    let one_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
+    let mut builder = if one_cpu {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             error!("cannot start the async runtime: {e}");
             return ExitCode::from(1);
         }
     };
+    if one_cpu {
+        info!("one CPU available: sessions run on one thread");
+    }
     match runtime.block_on(run(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -186,7 +198,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         (Some(vnc), None, false) => Targets::Fixed(Target::parse(vnc).context("--vnc")?),
         (None, Some(path), demo) => Targets::Tokens { file: tokens::TokenFile::open(path.clone())?, demo },
         (None, None, true) => Targets::Demo,
-        (None, None, false) => bail!("no VNC server to relay to: give --vnc HOST:PORT, --token-file PATH or --demo"),
+        (None, None, false) => {
+            bail!("no VNC server to relay to: give --vnc HOST:PORT, --token-file PATH or --demo")
+        }
         _ => bail!("--vnc cannot be combined with --token-file or --demo"),
     };
     let demo = args.demo.then(|| Demo::new(args.demo_size.0, args.demo_size.1));

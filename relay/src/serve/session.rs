@@ -13,6 +13,7 @@ use std::future::Future;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -20,7 +21,7 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -31,9 +32,10 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tracing::{debug, info};
 
 use super::State;
-use super::io::{CHUNK, ClientIo, ReadySocket, read_chunk as read_socket};
+use super::io::{CHUNK, ClientIo, ReadySocket, poll_read_chunk};
 use super::metrics::{CloseReason, Failure};
 use super::target::{Conn, Target};
+use super::wsout::{ClientSock, Op, RawTx};
 
 /// tungstenite's read granularity. Its buffer is zero-filled up to this size on the first read and
 /// kept, so it is most of what an idle session costs.
@@ -216,12 +218,17 @@ pub async fn run(state: Arc<State>, upgrade: OnUpgrade, plan: Plan) {
     // Plain ws:// gets the browser's socket back from hyper for the read-ahead reads of
     // [`ClientIo`]; anything else (TLS) stays behind hyper's `Upgraded`.
     match upgraded.downcast::<TokioIo<TcpStream>>() {
-        Ok(parts) => session(state, plan, ClientIo::new(parts.io.into_inner(), parts.read_buf)).await,
-        Err(upgraded) => session(state, plan, TokioIo::new(upgraded)).await,
+        Ok(parts) => {
+            let sock = Arc::new(ClientSock::new(parts.io.into_inner()));
+            session(state, plan, ClientIo::new(Arc::clone(&sock), parts.read_buf), Some(sock)).await
+        }
+        Err(upgraded) => session(state, plan, TokioIo::new(upgraded), None).await,
     }
 }
 
-async fn session<S: ClientStream>(state: Arc<State>, plan: Plan, io: S) {
+/// `raw`: the browser's socket on plain ws://, where the server→browser frames are written
+/// without tungstenite (see [`super::wsout`]).
+async fn session<S: ClientStream>(state: Arc<State>, plan: Plan, io: S, raw: Option<Arc<ClientSock>>) {
     let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config(&state))).await;
     state.metrics.sessions_total.fetch_add(1, Relaxed);
     let token = plan.token.as_deref().unwrap_or("-");
@@ -248,7 +255,18 @@ async fn session<S: ClientStream>(state: Arc<State>, plan: Plan, io: S) {
             (CloseReason::TargetUnreachable, reason)
         }
         Ok(conn) => {
-            let end = relay(&state, &shared, &mut tx, &mut rx, conn).await;
+            let end = match raw {
+                Some(sock) => {
+                    let mut raw = RawTx::new(sock);
+                    let end = relay(&state, &shared, Tx::Raw(&mut raw), &mut rx, conn).await;
+                    // What was read from the VNC server goes out before any close frame.
+                    match tokio::time::timeout(CLOSE_WAIT, raw.finish()).await {
+                        Ok(Ok(())) => end,
+                        _ => End::ClientGone,
+                    }
+                }
+                None => relay(&state, &shared, Tx::Ws(&mut tx), &mut rx, conn).await,
+            };
             if matches!(end, End::TooBig | End::Text | End::Protocol(_)) {
                 state.metrics.fail(Failure::Protocol);
             }
@@ -300,7 +318,13 @@ async fn close<S: ClientStream>(tx: &mut WsTx<S>, rx: &mut WsRx<S>, frame: Optio
     .await;
 }
 
-async fn relay<S: ClientStream>(state: &State, sh: &Shared, tx: &mut WsTx<S>, rx: &mut WsRx<S>, conn: Conn) -> End {
+/// Where server→browser data goes: tungstenite, or the raw writer of plain ws:// sessions.
+enum Tx<'a, S: ClientStream> {
+    Ws(&'a mut WsTx<S>),
+    Raw(&'a mut RawTx),
+}
+
+async fn relay<S: ClientStream>(state: &State, sh: &Shared, tx: Tx<'_, S>, rx: &mut WsRx<S>, conn: Conn) -> End {
     match conn {
         Conn::Tcp(mut s) => {
             let (r, w) = s.split();
@@ -317,7 +341,7 @@ async fn relay<S: ClientStream>(state: &State, sh: &Shared, tx: &mut WsTx<S>, rx
     }
 }
 
-async fn pump<S, R, W>(state: &State, sh: &Shared, tx: &mut WsTx<S>, rx: &mut WsRx<S>, r: R, w: W) -> End
+async fn pump<S, R, W>(state: &State, sh: &Shared, tx: Tx<'_, S>, rx: &mut WsRx<S>, r: R, w: W) -> End
 where
     S: ClientStream,
     R: ChunkRead,
@@ -326,7 +350,12 @@ where
     let mut shutdown = state.shutdown.subscribe();
     tokio::select! {
         end = client_to_target(state, sh, rx, w) => end,
-        end = target_to_client(state, sh, tx, r) => end,
+        end = async {
+            match tx {
+                Tx::Ws(tx) => target_to_client(state, sh, tx, r).await,
+                Tx::Raw(raw) => target_to_client_raw(state, sh, raw, r).await,
+            }
+        } => end,
         end = limits(state, sh, &mut shutdown) => end,
     }
 }
@@ -377,7 +406,7 @@ async fn target_to_client<S: ClientStream, R: ChunkRead>(
     let mut buf = BytesMut::new();
     loop {
         tokio::select! {
-            read = r.read_chunk(&mut buf) => match read {
+            read = std::future::poll_fn(|cx| r.poll_chunk(cx, &mut buf)) => match read {
                 Ok(0) => return End::TargetEof,
                 Ok(n) => {
                     let chunk = buf.split().freeze();
@@ -396,6 +425,62 @@ async fn target_to_client<S: ClientStream, R: ChunkRead>(
                     return End::from_ws(e);
                 }
             }
+        }
+    }
+}
+
+/// What woke the raw writer.
+enum Next {
+    Ping,
+    Control,
+    Read(io::Result<usize>),
+}
+
+/// [`target_to_client`] for plain ws:// sessions: frames written by [`RawTx`], spliced during
+/// bulk transfers when the target is a socket.
+async fn target_to_client_raw<R: ChunkRead>(state: &State, sh: &Shared, raw: &mut RawTx, mut r: R) -> End {
+    let mut buf = BytesMut::new();
+    loop {
+        // Whatever is owed goes out first (cancel-safe: the progress lives in `raw`).
+        if let Err(e) = std::future::poll_fn(|cx| raw.poll_flush(cx)).await {
+            debug!("write to browser failed: {e}");
+            return End::ClientGone;
+        }
+        let ping = sh.ping.notified();
+        let mut ping = std::pin::pin!(ping);
+        let next = std::future::poll_fn(|cx| {
+            if ping.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Next::Ping);
+            }
+            if raw.poll_ctrl(cx).is_ready() {
+                return Poll::Ready(Next::Control);
+            }
+            let read = if raw.wants_splice() {
+                match r.poll_splice(cx, raw) {
+                    Some(p) => p,
+                    None => r.poll_chunk(cx, &mut buf),
+                }
+            } else {
+                r.poll_chunk(cx, &mut buf)
+            };
+            read.map(Next::Read)
+        })
+        .await;
+        match next {
+            Next::Ping => raw.start(Op::Ping, bytes::Bytes::from_static(b"oxvnc")),
+            Next::Control => {}
+            Next::Read(Ok(0)) => return End::TargetEof,
+            Next::Read(Ok(n)) => {
+                if !buf.is_empty() {
+                    raw.note_read(n);
+                    raw.start(Op::Binary, buf.split().freeze());
+                }
+                sh.touch();
+                sh.alive.store(true, Relaxed);
+                sh.to_client.fetch_add(n as u64, Relaxed);
+                state.metrics.bytes_to_client.fetch_add(n as u64, Relaxed);
+            }
+            Next::Read(Err(e)) => return End::TargetError(e),
         }
     }
 }
@@ -449,25 +534,41 @@ async fn sleep_until(t: Option<Instant>) {
 }
 
 /// Reads what the VNC server sent into `buf` (a fresh chunk of up to [`CHUNK`] bytes); `Ok(0)` at
-/// the end. Must be cancel-safe: nothing read may be lost when the future is dropped.
+/// the end. Cancel-safe: nothing read is lost when the caller stops polling.
 trait ChunkRead: Send {
-    fn read_chunk<'a>(&'a mut self, buf: &'a mut BytesMut) -> impl Future<Output = io::Result<usize>> + Send + 'a;
+    fn poll_chunk(&mut self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>>;
+
+    /// Splices the next chunk into `raw`'s pipe and queues it as a frame; `None` when this
+    /// source cannot be spliced.
+    fn poll_splice(&mut self, _cx: &mut Context<'_>, _raw: &mut RawTx) -> Option<Poll<io::Result<usize>>> {
+        None
+    }
 }
 
-/// TCP and Unix sockets: see [`read_socket`].
+/// TCP and Unix sockets: see [`poll_read_chunk`].
 struct SocketRead<'a, T>(&'a T);
 
 impl<T: ReadySocket> ChunkRead for SocketRead<'_, T> {
-    fn read_chunk<'a>(&'a mut self, buf: &'a mut BytesMut) -> impl Future<Output = io::Result<usize>> + Send + 'a {
-        read_socket(self.0, buf)
+    fn poll_chunk(&mut self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>> {
+        poll_read_chunk(self.0, cx, buf)
+    }
+
+    fn poll_splice(&mut self, cx: &mut Context<'_>, raw: &mut RawTx) -> Option<Poll<io::Result<usize>>> {
+        Some(raw.poll_splice_from(self.0, cx))
     }
 }
 
 /// The in-process demo server.
 impl ChunkRead for tokio::io::ReadHalf<DuplexStream> {
-    async fn read_chunk(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
+    fn poll_chunk(&mut self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>> {
         buf.reserve(CHUNK);
-        self.read_buf(buf).await
+        let spare = buf.spare_capacity_mut();
+        let mut rb = ReadBuf::uninit(spare);
+        ready!(std::pin::Pin::new(self).poll_read(cx, &mut rb))?;
+        let n = rb.filled().len();
+        // SAFETY: poll_read initialised the first `n` bytes of the spare room.
+        unsafe { buf.set_len(buf.len() + n) };
+        Poll::Ready(Ok(n))
     }
 }
 
