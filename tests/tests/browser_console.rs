@@ -1251,3 +1251,51 @@ fn console_resize_remote_makes_the_desktop_the_window_size_in_device_pixels() {
     }
     assert_ne!(sizes[0]["canvas"], sizes[1]["canvas"], "the second window size changed nothing");
 }
+
+#[test]
+fn console_touch_drag_holds_the_left_button() {
+    use fantoccini::actions::{InputSource, PointerAction, TouchActions};
+
+    let web = web_root();
+    let relay = Relay::start(&["--demo", "--web", path_str(web)]);
+    let reference_relay = Relay::start(&["--demo"]);
+    let browser = Browser::start((1400, 900), ARTIFACTS);
+    let url = format!("http://127.0.0.1:{}/?autoconnect=1&resize=scale", relay.port());
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let result = rt.block_on(async {
+        let client = browser.session().await;
+        let result = async {
+            open_console(&client, &url, DEMO_SIZE).await?;
+            let rect = client
+                .execute(
+                    "const r = document.querySelector('canvas.oxvnc-canvas').getBoundingClientRect(); \
+                     return [r.left, r.top, r.width, r.height];",
+                    vec![],
+                )
+                .await
+                .map_err(|e| format!("reading the canvas position: {e}"))?;
+            let r: Vec<f64> = rect.as_array().ok_or("no rectangle")?.iter().filter_map(Value::as_f64).collect();
+            let [left, top, width, height] = r[..] else { return Err(format!("bad rectangle {rect}")) };
+            let (sx, _) = viewport_coordinate(left, width, DEMO_SIZE.0, 500);
+            let (sy, _) = viewport_coordinate(top, height, DEMO_SIZE.1, 500);
+            let (vx, fx) = viewport_coordinate(left, width, DEMO_SIZE.0, 901);
+            let (vy, fy) = viewport_coordinate(top, height, DEMO_SIZE.1, 611);
+            // A finger lands, drags far past the tap slop, and stays down.
+            let finger = TouchActions::new("finger".into())
+                .then(PointerAction::MoveTo { duration: None, x: sx as f64, y: sy as f64 })
+                .then(PointerAction::Down { button: 0 })
+                .then(PointerAction::MoveTo { duration: Some(Duration::from_millis(100)), x: vx as f64, y: vy as f64 });
+            client.perform_actions(finger).await.map_err(|e| format!("dragging a finger: {e}"))?;
+            let inputs = vec![Input::Pointer(fx, fy, 0), Input::Pointer(fx, fy, 1)];
+            let matched = match_reference(&client, &reference_relay, inputs, POINTER_LINE, None, "touch-drag").await;
+            let _ = client.release_actions().await;
+            matched.map(|_| (fx, fy))
+        }
+        .await;
+        let _ = client.close().await;
+        result
+    });
+    let (fx, fy) = result.unwrap_or_else(|e| panic!("{e}\n{}\n{}", relay.server.diagnostics(), browser.diagnostics()));
+    eprintln!("a touch drag ended at framebuffer ({fx}, {fy}) with the left button held");
+}

@@ -136,11 +136,28 @@ pub fn is_apple_platform(platform: &str) -> bool {
     platform.starts_with("Mac") || ["iPhone", "iPad", "iPod"].iter().any(|p| platform.starts_with(p))
 }
 
+/// One key press or release to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyEvent {
+    pub keysym: u32,
+    pub down: bool,
+    /// The physical key (`KeyboardEvent.code`) for servers that take scancodes (QEMU); empty
+    /// when the keysym alone must decide, as for characters composed with a dead key or the Mac
+    /// Option key (the key's scancode would type the uncomposed character there).
+    pub code: String,
+}
+
+impl PartialEq<(u32, bool)> for KeyEvent {
+    fn eq(&self, other: &(u32, bool)) -> bool {
+        (self.keysym, self.down) == *other
+    }
+}
+
 /// What to do with one key event.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KeyAction {
-    /// Key presses (`true`) and releases to send, in order.
-    pub send: Vec<(u32, bool)>,
+    /// Key presses and releases to send, in order.
+    pub send: Vec<KeyEvent>,
     /// Whether the browser's default action is cancelled (it is left alone for keys the console
     /// does not send, so dead keys, IMEs and the browser's own shortcuts keep working).
     pub prevent_default: bool,
@@ -151,9 +168,19 @@ impl KeyAction {
         KeyAction::default()
     }
 
-    fn take(send: Vec<(u32, bool)>) -> KeyAction {
+    fn take(send: Vec<KeyEvent>) -> KeyAction {
         KeyAction { send, prevent_default: true }
     }
+}
+
+/// `(keysym, down)` pairs of one physical key as [`KeyEvent`]s.
+fn with_code(keys: Vec<(u32, bool)>, code: &str) -> Vec<KeyEvent> {
+    keys.into_iter().map(|(keysym, down)| KeyEvent { keysym, down, code: code.to_string() }).collect()
+}
+
+/// The `code` of a [`HeldKeys::id`] (empty for keys known only by their `key`).
+fn code_of(id: &str) -> &str {
+    if id.starts_with("key:") { "" } else { id }
 }
 
 /// The macOS Option key: held back until it is clear whether it composes a character.
@@ -163,6 +190,11 @@ enum OptionKey {
     Held(u32),
     /// Down and sent as Alt (a key without a character was pressed with it).
     Sent(u32),
+}
+
+/// The `code` of the Alt keysym `alt`.
+fn alt_code(alt: u32) -> &'static str {
+    if alt == keysym::ALT_R { "AltRight" } else { "AltLeft" }
 }
 
 /// The keyboard of one session: keys held down, and the platform's conventions.
@@ -176,23 +208,34 @@ enum OptionKey {
 ///   with the browser, so copy and paste between the Mac and the page keep working (a paste sets
 ///   the remote clipboard). macOS sends no key-up for keys released while Command is held, so
 ///   releasing Command releases every key.
+///
+/// Every key event carries its physical key (`code`) for servers that take scancodes, except
+/// characters composed by a dead key or by Option, which only their keysym can describe.
 #[derive(Debug, Default)]
 pub struct Keyboard {
     held: HeldKeys,
     mac: bool,
     option: Option<OptionKey>,
+    /// A dead key went down: the next character is composed.
+    dead: bool,
 }
 
 impl Keyboard {
     pub fn new(mac: bool) -> Keyboard {
-        Keyboard { held: HeldKeys::default(), mac, option: None }
+        Keyboard { held: HeldKeys::default(), mac, option: None, dead: false }
     }
 
     /// A keydown (also auto-repeat). `meta` is `KeyboardEvent.metaKey`.
     pub fn down(&mut self, key: &str, code: &str, meta: bool) -> KeyAction {
+        if key == "Dead" {
+            self.dead = true;
+        }
         let Some(keysym) = keysym_for(key, code) else { return KeyAction::pass() };
+        let id = HeldKeys::id(key, code);
+        let composed = is_character(key) && std::mem::take(&mut self.dead);
         if !self.mac {
-            return KeyAction::take(self.held.press(HeldKeys::id(key, code), keysym));
+            let code = if composed { String::new() } else { code_of(&id).to_string() };
+            return KeyAction::take(with_code(self.held.press_as(id, keysym, code.clone()), &code));
         }
         if key == "Alt" {
             // Sent later, if a key without a character follows.
@@ -205,13 +248,17 @@ impl Keyboard {
             return KeyAction::pass();
         }
         let mut send = Vec::new();
+        let mut composed = composed;
         if let Some(OptionKey::Held(alt)) = self.option {
-            if !is_character(key) {
-                send.push((alt, true));
+            if is_character(key) {
+                composed = true;
+            } else {
+                send.push(KeyEvent { keysym: alt, down: true, code: alt_code(alt).into() });
                 self.option = Some(OptionKey::Sent(alt));
             }
         }
-        send.extend(self.held.press(HeldKeys::id(key, code), keysym));
+        let code = if composed { "" } else { code_of(&id) }.to_string();
+        send.extend(with_code(self.held.press_as(id, keysym, code.clone()), &code));
         KeyAction::take(send)
     }
 
@@ -219,31 +266,36 @@ impl Keyboard {
     pub fn up(&mut self, key: &str, code: &str) -> KeyAction {
         if self.mac && key == "Alt" {
             return match self.option.take() {
-                Some(OptionKey::Sent(alt)) => KeyAction::take(vec![(alt, false)]),
+                Some(OptionKey::Sent(alt)) => {
+                    KeyAction::take(vec![KeyEvent { keysym: alt, down: false, code: alt_code(alt).into() }])
+                }
                 Some(_) => KeyAction::take(Vec::new()),
                 None => KeyAction::pass(),
             };
         }
-        let Some(keysym) = self.held.release(&HeldKeys::id(key, code)) else { return KeyAction::pass() };
-        let mut send = vec![(keysym, false)];
+        let id = HeldKeys::id(key, code);
+        let Some((keysym, code)) = self.held.release(&id) else { return KeyAction::pass() };
+        let mut send = vec![KeyEvent { keysym, down: false, code }];
         if self.mac && key == "Meta" {
             send.extend(self.release_all());
         }
         KeyAction::take(send)
     }
 
-    /// A key typed outside keydown (a `keypress` with a character, see the session).
-    pub fn press_char(&mut self, key: &str, code: &str, keysym: u32) -> Vec<(u32, bool)> {
-        self.held.press(HeldKeys::id(key, code), keysym)
+    /// A character that came with `keypress` only (see the session): sent by keysym.
+    pub fn press_char(&mut self, key: &str, code: &str, keysym: u32) -> Vec<KeyEvent> {
+        with_code(self.held.press_as(HeldKeys::id(key, code), keysym, String::new()), "")
     }
 
     /// Releases everything held (the page lost the focus).
-    pub fn release_all(&mut self) -> Vec<(u32, bool)> {
-        let mut keys = self.held.release_all();
+    pub fn release_all(&mut self) -> Vec<KeyEvent> {
+        let mut keys: Vec<KeyEvent> =
+            self.held.release_all().into_iter().map(|(keysym, code)| KeyEvent { keysym, down: false, code }).collect();
         if let Some(OptionKey::Sent(alt)) = self.option.take() {
-            keys.push(alt);
+            keys.push(KeyEvent { keysym: alt, down: false, code: alt_code(alt).into() });
         }
-        keys.into_iter().map(|k| (k, false)).collect()
+        self.dead = false;
+        keys
     }
 }
 
@@ -328,41 +380,44 @@ fn us_layout(code: &str) -> Option<&'static str> {
 }
 
 /// Which keysym each physical key pressed, so its release sends the same keysym even when the
-/// modifiers changed in between (press Shift, press 2 → '@', release Shift, release 2 → '@' up).
+/// modifiers changed in between (press Shift, press 2 → '@', release Shift, release 2 → '@' up),
+/// and the `code` it was pressed with.
 #[derive(Debug, Default)]
 pub struct HeldKeys {
-    held: HashMap<String, u32>,
+    held: HashMap<String, (u32, String)>,
 }
 
 impl HeldKeys {
     /// The identity of a physical key: its `code`, or its `key` when the browser gives no code.
     pub fn id(key: &str, code: &str) -> String {
-        if code.is_empty() || code == "Unidentified" {
-            format!("key:{key}")
-        } else {
-            code.to_string()
-        }
+        if code.is_empty() || code == "Unidentified" { format!("key:{key}") } else { code.to_string() }
     }
 
     /// A key went down (or repeats): the key events to send.
     pub fn press(&mut self, id: String, keysym: u32) -> Vec<(u32, bool)> {
-        match self.held.insert(id, keysym) {
+        let code = code_of(&id).to_string();
+        self.press_as(id, keysym, code)
+    }
+
+    /// [`HeldKeys::press`], remembering `code` as the code to release it with.
+    pub fn press_as(&mut self, id: String, keysym: u32, code: String) -> Vec<(u32, bool)> {
+        match self.held.insert(id, (keysym, code)) {
             // The same key now means another keysym: release the old one first.
-            Some(old) if old != keysym => vec![(old, false), (keysym, true)],
+            Some((old, _)) if old != keysym => vec![(old, false), (keysym, true)],
             _ => vec![(keysym, true)],
         }
     }
 
-    /// A key went up: the keysym it pressed, if it was held.
-    pub fn release(&mut self, id: &str) -> Option<u32> {
+    /// A key went up: the keysym it pressed and its code, if it was held.
+    pub fn release(&mut self, id: &str) -> Option<(u32, String)> {
         self.held.remove(id)
     }
 
     /// Releases everything (the page lost focus: the browser will not tell us about key-ups).
-    pub fn release_all(&mut self) -> Vec<u32> {
-        let mut keys: Vec<u32> = self.held.drain().map(|(_, k)| k).collect();
+    pub fn release_all(&mut self) -> Vec<(u32, String)> {
+        let mut keys: Vec<(u32, String)> = self.held.drain().map(|(_, k)| k).collect();
         keys.sort_unstable();
-        keys.dedup();
+        keys.dedup_by_key(|k| k.0);
         keys
     }
 
@@ -452,10 +507,45 @@ mod tests {
         assert_eq!(held.press(HeldKeys::id("Shift", "ShiftLeft"), keysym::SHIFT_L), vec![(keysym::SHIFT_L, true)]);
         assert_eq!(held.press(HeldKeys::id("@", "Digit2"), 0x40), vec![(0x40, true)]);
         // Shift goes up first; the 2 key now reads "2" but must release '@'.
-        assert_eq!(held.release(&HeldKeys::id("Shift", "ShiftLeft")), Some(keysym::SHIFT_L));
-        assert_eq!(held.release(&HeldKeys::id("2", "Digit2")), Some(0x40));
+        assert_eq!(held.release(&HeldKeys::id("Shift", "ShiftLeft")), Some((keysym::SHIFT_L, "ShiftLeft".into())));
+        assert_eq!(held.release(&HeldKeys::id("2", "Digit2")), Some((0x40, "Digit2".into())));
         assert!(held.is_empty());
         assert_eq!(held.release("Digit2"), None);
+    }
+
+    /// What an action sends, without codes, and whether it cancels the browser's default.
+    fn sends(a: &KeyAction) -> (Vec<(u32, bool)>, bool) {
+        (a.send.iter().map(|k| (k.keysym, k.down)).collect(), a.prevent_default)
+    }
+
+    fn codes(a: &KeyAction) -> Vec<&str> {
+        a.send.iter().map(|k| k.code.as_str()).collect()
+    }
+
+    #[test]
+    fn key_events_carry_their_physical_key() {
+        let mut kb = Keyboard::new(false);
+        assert_eq!(codes(&kb.down("Shift", "ShiftLeft", false)), ["ShiftLeft"]);
+        assert_eq!(codes(&kb.down("@", "Digit2", false)), ["Digit2"]);
+        assert_eq!(codes(&kb.up("2", "Digit2")), ["Digit2"]);
+        // A dead key, then the character it composed: keysym only (the key's scancode would type
+        // the plain letter), and only for that one character.
+        assert_eq!(kb.down("Dead", "BracketLeft", false), KeyAction::pass());
+        let e = kb.down("ê", "KeyE", false);
+        assert_eq!((sends(&e), codes(&e)), ((vec![(0xea, true)], true), vec![""]));
+        assert_eq!(codes(&kb.up("ê", "KeyE")), [""]);
+        assert_eq!(codes(&kb.down("e", "KeyE", false)), ["KeyE"]);
+        // No code known: keysym only.
+        assert_eq!(codes(&kb.down("x", "", false)), [""]);
+        let released = kb.release_all();
+        assert_eq!(released.len(), 3);
+        assert!(released.iter().all(|k| !k.down));
+        // Mac: a character composed with Option goes by keysym, Alt with its own code.
+        let mut mac = Keyboard::new(true);
+        mac.down("Alt", "AltLeft", false);
+        assert_eq!(codes(&mac.down("å", "KeyA", false)), [""]);
+        assert_eq!(codes(&mac.down("ArrowUp", "ArrowUp", false)), ["AltLeft", "ArrowUp"]);
+        assert_eq!(codes(&mac.up("Alt", "AltLeft")), ["AltLeft"]);
     }
 
     #[test]
@@ -471,13 +561,13 @@ mod tests {
     #[test]
     fn other_platforms_send_alt_and_meta_as_they_are() {
         let mut kb = Keyboard::new(false);
-        assert_eq!(kb.down("Alt", "AltLeft", false), KeyAction::take(vec![(keysym::ALT_L, true)]));
+        assert_eq!(sends(&kb.down("Alt", "AltLeft", false)), (vec![(keysym::ALT_L, true)], true));
         assert_eq!(kb.down("a", "KeyA", false).send, vec![(0x61, true)]);
         assert_eq!(kb.up("a", "KeyA").send, vec![(0x61, false)]);
         assert_eq!(kb.up("Alt", "AltLeft").send, vec![(keysym::ALT_L, false)]);
         // Meta+C goes to the server like any key (Ctrl+C is the copy key there).
         assert_eq!(kb.down("Meta", "MetaLeft", true).send, vec![(keysym::SUPER_L, true)]);
-        assert_eq!(kb.down("c", "KeyC", true), KeyAction::take(vec![(0x63, true)]));
+        assert_eq!(sends(&kb.down("c", "KeyC", true)), (vec![(0x63, true)], true));
         // Keys the console does not know are left to the browser.
         assert_eq!(kb.down("Dead", "Quote", false), KeyAction::pass());
         assert_eq!(kb.down("Process", "KeyA", false), KeyAction::pass());
@@ -487,9 +577,9 @@ mod tests {
     fn mac_option_composes_characters_without_alt() {
         let mut kb = Keyboard::new(true);
         // Option down: nothing sent yet, and the browser does nothing with it either.
-        assert_eq!(kb.down("Alt", "AltLeft", false), KeyAction::take(vec![]));
+        assert_eq!(sends(&kb.down("Alt", "AltLeft", false)), (vec![], true));
         // Option+2 types "™": the character alone.
-        assert_eq!(kb.down("™", "Digit2", false), KeyAction::take(vec![(0x0100_2122, true)]));
+        assert_eq!(sends(&kb.down("™", "Digit2", false)), (vec![(0x0100_2122, true)], true));
         assert_eq!(kb.up("™", "Digit2").send, vec![(0x0100_2122, false)]);
         // Option+e is a dead key: left to the browser; the next key brings "é".
         assert_eq!(kb.down("Dead", "KeyE", false), KeyAction::pass());
@@ -497,7 +587,7 @@ mod tests {
         assert_eq!(kb.down("é", "KeyE", false).send, vec![(0xe9, true)]);
         assert_eq!(kb.up("é", "KeyE").send, vec![(0xe9, false)]);
         // Option up: Alt was never sent, so it is not released either.
-        assert_eq!(kb.up("Alt", "AltLeft"), KeyAction::take(vec![]));
+        assert_eq!(sends(&kb.up("Alt", "AltLeft")), (vec![], true));
     }
 
     #[test]
@@ -508,7 +598,7 @@ mod tests {
         assert_eq!(kb.down("ArrowLeft", "ArrowLeft", false).send, vec![(keysym::ALT_R, true), (keysym::LEFT, true)]);
         assert_eq!(kb.up("ArrowLeft", "ArrowLeft").send, vec![(keysym::LEFT, false)]);
         // Alt is down now: repeated Option keydowns and further keys do not send it again.
-        assert_eq!(kb.down("Alt", "AltRight", false).send, vec![]);
+        assert!(kb.down("Alt", "AltRight", false).send.is_empty());
         assert_eq!(kb.down("Backspace", "Backspace", false).send, vec![(keysym::BACKSPACE, true)]);
         assert_eq!(kb.up("Backspace", "Backspace").send, vec![(keysym::BACKSPACE, false)]);
         assert_eq!(kb.up("Alt", "AltRight").send, vec![(keysym::ALT_R, false)]);
@@ -516,13 +606,14 @@ mod tests {
         kb.down("Alt", "AltLeft", false);
         kb.down("F4", "F4", false);
         let released = kb.release_all();
-        assert!(released.contains(&(keysym::ALT_L, false)) && released.contains(&(0xffc1, false)), "{released:?}");
+        assert!(released.iter().any(|k| *k == (keysym::ALT_L, false)), "{released:?}");
+        assert!(released.iter().any(|k| *k == (0xffc1, false)), "{released:?}");
     }
 
     #[test]
     fn mac_command_is_super_but_leaves_copy_and_paste_to_the_browser() {
         let mut kb = Keyboard::new(true);
-        assert_eq!(kb.down("Meta", "MetaLeft", true), KeyAction::take(vec![(keysym::SUPER_L, true)]));
+        assert_eq!(sends(&kb.down("Meta", "MetaLeft", true)), (vec![(keysym::SUPER_L, true)], true));
         // Cmd+V / Cmd+C / Cmd+X: not sent, not cancelled, so the browser copies and pastes.
         assert_eq!(kb.down("v", "KeyV", true), KeyAction::pass());
         assert_eq!(kb.up("v", "KeyV"), KeyAction::pass());
@@ -532,7 +623,7 @@ mod tests {
         assert_eq!(kb.down("t", "KeyT", true).send, vec![(0x74, true)]);
         // macOS sends no keyup for T while Command is down: Command's release releases it.
         assert_eq!(kb.up("Meta", "MetaLeft").send, vec![(keysym::SUPER_L, false), (0x74, false)]);
-        assert_eq!(kb.release_all(), vec![]);
+        assert!(kb.release_all().is_empty());
     }
 
     #[test]
@@ -543,7 +634,7 @@ mod tests {
         assert_eq!(held.press(id.clone(), 0x61), vec![(0x61, true)]);
         assert_eq!(held.press(id.clone(), 0x41), vec![(0x61, false), (0x41, true)]);
         held.press(HeldKeys::id("x", ""), 0x78);
-        assert_eq!(held.release_all(), vec![0x41, 0x78]);
+        assert_eq!(held.release_all(), vec![(0x41, "KeyA".into()), (0x78, String::new())]);
         assert!(held.is_empty());
     }
 }

@@ -5,6 +5,7 @@
 //! mount(document.getElementById("oxvnc"));` — settings come from the page URL, with the same
 //! parameters as noVNC's `vnc.html` (see [`settings`]).
 
+pub mod api;
 pub mod clipboard;
 pub mod display;
 pub mod keys;

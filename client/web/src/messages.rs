@@ -43,6 +43,20 @@ pub fn engine_error(e: &Error) -> String {
             format!("The remote desktop is {width}×{height}, larger than this console can show (16384×16384 at most).")
         }
         Error::Closed => "The connection is closed.".into(),
+        Error::CertificateRejected { fingerprint } => format!(
+            "The connection was closed because the VNC server's certificate was not trusted (SHA-256 fingerprint \
+             {fingerprint})."
+        ),
+        Error::Tls(_)
+        | Error::TlsConfig(_)
+        | Error::CertificateUnknown { .. }
+        | Error::CertificateNameMismatch { .. }
+        | Error::CertificateExpired { .. }
+        | Error::CertificatePinMismatch { .. }
+        | Error::AnonymousTlsUnsupported => format!(
+            "The secure (TLS) connection to the VNC server failed: {}.",
+            trim_sentence(&e.to_string())
+        ),
         other => format!(
             "The connection ended because the server sent something this console cannot handle: {}.",
             trim_sentence(&other.to_string())
@@ -126,6 +140,11 @@ mod tests {
             "The VNC server refused the connection: No more connections."
         );
         assert!(engine_error(&Error::NotRfb("HTTP/1.1 400".into())).contains("not a VNC server"));
+        let m = engine_error(&Error::CertificateExpired { fingerprint: "AB:CD".into() });
+        assert!(m.starts_with("The secure (TLS) connection to the VNC server failed: the server's certificate has expired"), "{m}");
+        assert!(m.ends_with("clock."), "{m}");
+        let m = engine_error(&Error::CertificateRejected { fingerprint: "AB:CD".into() });
+        assert!(m.contains("was not trusted (SHA-256 fingerprint AB:CD)."), "{m}");
         assert!(engine_error(&Error::UnknownMessage(200))
             .contains("cannot handle: the server sent unknown message type 200."));
         for m in [engine_error(&Error::NoSupportedSecurity(vec![19])), engine_error(&Error::Zlib("x".into()))] {

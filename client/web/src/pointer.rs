@@ -15,7 +15,8 @@ pub mod mask {
 }
 
 /// `MouseEvent.buttons` (1 left, 2 right, 4 middle, 8 back, 16 forward) → RFB mask. "Forward"
-/// (X button 9) does not fit the 8-bit mask of the core protocol and is dropped.
+/// (X button 9) does not fit the 8-bit mask of the core protocol and is dropped (see
+/// [`ext_mask_from_buttons`]).
 pub fn mask_from_buttons(buttons: u16) -> u8 {
     let mut m = 0;
     if buttons & 1 != 0 {
@@ -31,6 +32,16 @@ pub fn mask_from_buttons(buttons: u16) -> u8 {
         m |= mask::BACK;
     }
     m
+}
+
+/// Bit of the extended pointer mask (ExtendedMouseButtons) for X button 9, "forward".
+pub const EXT_FORWARD: u16 = 0x100;
+
+/// `MouseEvent.buttons` → the extended RFB mask: [`mask_from_buttons`] plus forward as
+/// [`EXT_FORWARD`] (sent when the server takes extended mouse buttons, dropped otherwise).
+pub fn ext_mask_from_buttons(buttons: u16) -> u16 {
+    let forward = if buttons & 16 != 0 { EXT_FORWARD } else { 0 };
+    u16::from(mask_from_buttons(buttons)) | forward
 }
 
 /// `MouseEvent.button` of one press (0 left, 1 middle, 2 right, 3 back, 4 forward) → its mask
@@ -145,6 +156,9 @@ mod tests {
         assert_eq!(mask_from_buttons(8), mask::BACK);
         assert_eq!(mask_from_buttons(16), 0);
         assert_eq!(mask_from_buttons(1 | 2 | 4), 7);
+        assert_eq!(ext_mask_from_buttons(16), EXT_FORWARD);
+        assert_eq!(ext_mask_from_buttons(1 | 8 | 16), 1 | 128 | EXT_FORWARD);
+        assert_eq!(ext_mask_from_buttons(2), u16::from(mask::RIGHT));
         assert_eq!(mask_from_button(0), 1);
         assert_eq!(mask_from_button(1), 2);
         assert_eq!(mask_from_button(2), 4);

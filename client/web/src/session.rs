@@ -20,9 +20,9 @@ use web_sys::{
 };
 
 use crate::display::Display;
-use crate::keys::{is_apple_platform, Keyboard, IME_KEY_CODE};
+use crate::keys::{is_apple_platform, KeyEvent, Keyboard, IME_KEY_CODE};
 use crate::messages::{close_message, engine_error, Progress};
-use crate::pointer::{mask_from_buttons, to_framebuffer, WheelAccumulator};
+use crate::pointer::{ext_mask_from_buttons, to_framebuffer, WheelAccumulator};
 use crate::settings::{remote_size, ResizeMode, Settings};
 use crate::text_input::TextInput;
 use crate::touch::{PointerState, TouchGestures};
@@ -40,6 +40,11 @@ pub enum UiEvent {
     /// The server wants a password (and a user name when `username`).
     CredentialsRequired {
         username: bool,
+    },
+    /// The VNC server's TLS certificate cannot be checked: the person decides whether to trust
+    /// it (answer with [`Session::trust_certificate`]).
+    CertificateUnknown {
+        fingerprint: String,
     },
     Connected {
         name: String,
@@ -111,7 +116,8 @@ struct Inner {
     resize_timer: Option<Timeout>,
     /// This session, for timer callbacks.
     this: Weak<RefCell<Inner>>,
-    buttons: u8,
+    /// Buttons held, as an extended mask (bit 8 is forward).
+    buttons: u16,
     position: (u16, u16),
     wheel: WheelAccumulator,
     /// Reused receive buffer: each WebSocket message is copied here once.
@@ -141,6 +147,9 @@ impl Session {
         let config = Config {
             shared: settings.shared,
             credentials: settings.password.clone().map(|password| Credentials { username: None, password }),
+            quality: settings.quality,
+            compression: settings.compression,
+            lossless: settings.lossless,
             ..Config::default()
         };
         let inner = Rc::new(RefCell::new(Inner {
@@ -220,6 +229,19 @@ impl Session {
         self.run(|i| {
             // An error here is also raised as RfbEvent::Disconnected, handled by pump.
             let _ = i.conn.send_credentials(credentials);
+            i.pump();
+        });
+    }
+
+    /// Answers [`UiEvent::CertificateUnknown`]: go on with the server's certificate, or close.
+    pub fn trust_certificate(&self, trust: bool) {
+        self.run(|i| {
+            if trust {
+                // An error here is also raised as RfbEvent::Disconnected, handled by pump.
+                let _ = i.conn.trust_certificate();
+            } else {
+                i.conn.reject_certificate();
+            }
             i.pump();
         });
     }
@@ -373,6 +395,9 @@ impl Inner {
         while let Some(ev) = self.conn.poll_event() {
             match ev {
                 RfbEvent::CredentialsRequired { username } => self.emit(UiEvent::CredentialsRequired { username }),
+                RfbEvent::CertificateUnknown { fingerprint_sha256 } => {
+                    self.emit(UiEvent::CertificateUnknown { fingerprint: fingerprint_sha256 })
+                }
                 RfbEvent::Connected { width, height, name } => {
                     self.progress = Progress::Connected;
                     self.display.resize(width, height);
@@ -509,6 +534,16 @@ impl Inner {
         }
     }
 
+    /// Key events with their physical keys: servers that take scancodes (QEMU) get them.
+    fn send_key_events(&mut self, keys: &[KeyEvent]) {
+        for k in keys {
+            self.conn.key_with_code(k.keysym, &k.code, k.down);
+        }
+        if !keys.is_empty() {
+            self.flush();
+        }
+    }
+
     fn key(&mut self, e: &KeyboardEvent, down: bool) {
         if !self.input_allowed() {
             return;
@@ -529,7 +564,7 @@ impl Inner {
         if down && !action.send.is_empty() {
             self.text.key_down();
         }
-        self.send_keys_now(&action.send);
+        self.send_key_events(&action.send);
     }
 
     /// `keypress` only reaches us for keys whose `keydown` we left alone: some synthetic or
@@ -543,13 +578,13 @@ impl Inner {
         e.prevent_default();
         self.text.key_down();
         let keys = self.keyboard.press_char(&e.key(), &e.code(), crate::keys::keysym_for_char(c));
-        self.send_keys_now(&keys);
+        self.send_key_events(&keys);
     }
 
     fn release_keys(&mut self) {
         let keys = self.keyboard.release_all();
         if self.input_allowed() {
-            self.send_keys_now(&keys);
+            self.send_key_events(&keys);
         }
     }
 
@@ -614,13 +649,13 @@ impl Inner {
             return self.touch_pointer(e);
         }
         let pos = self.position_of(e.client_x(), e.client_y());
-        let buttons = mask_from_buttons(e.buttons());
+        let buttons = ext_mask_from_buttons(e.buttons());
         if (pos, buttons) == (self.position, self.buttons) {
             return;
         }
         self.position = pos;
         self.buttons = buttons;
-        self.conn.pointer(pos.0, pos.1, buttons);
+        self.conn.pointer_ext(pos.0, pos.1, buttons);
         self.flush();
     }
 
@@ -639,8 +674,8 @@ impl Inner {
         for PointerState { x, y, buttons } in states {
             let pos = to_framebuffer(x, y, rect.width(), rect.height(), w, h);
             self.position = pos;
-            self.buttons = buttons;
-            self.conn.pointer(pos.0, pos.1, buttons);
+            self.buttons = u16::from(buttons);
+            self.conn.pointer_ext(pos.0, pos.1, self.buttons);
         }
         self.flush();
     }
@@ -653,8 +688,8 @@ impl Inner {
         let pos = self.position_of(e.client_x(), e.client_y());
         self.position = pos;
         for bit in self.wheel.add(e.delta_x(), e.delta_y(), e.delta_mode()) {
-            self.conn.pointer(pos.0, pos.1, self.buttons | bit);
-            self.conn.pointer(pos.0, pos.1, self.buttons);
+            self.conn.pointer_ext(pos.0, pos.1, self.buttons | u16::from(bit));
+            self.conn.pointer_ext(pos.0, pos.1, self.buttons);
         }
         self.flush();
     }
@@ -675,6 +710,12 @@ fn retryable(e: &oxvnc_rfb::Error) -> bool {
             | oxvnc_rfb::Error::NoSupportedSecurity(_)
             | oxvnc_rfb::Error::UnsupportedSecurity(_)
             | oxvnc_rfb::Error::UnsupportedVersion(..)
+            | oxvnc_rfb::Error::CertificateUnknown { .. }
+            | oxvnc_rfb::Error::CertificateNameMismatch { .. }
+            | oxvnc_rfb::Error::CertificateExpired { .. }
+            | oxvnc_rfb::Error::CertificatePinMismatch { .. }
+            | oxvnc_rfb::Error::CertificateRejected { .. }
+            | oxvnc_rfb::Error::AnonymousTlsUnsupported
     )
 }
 

@@ -94,6 +94,10 @@ pub struct Settings {
     /// Ask for lossless pixels only. Every encoding the engine offers today is lossless, so this
     /// changes nothing yet; it is kept so lossy encodings added later honour it.
     pub lossless: bool,
+    /// JPEG quality level 0–9 offered to the server; `None` offers none (lossless pictures).
+    pub quality: Option<u8>,
+    /// Compression level 0–9 offered to the server; `None` leaves it to the server.
+    pub compression: Option<u8>,
 }
 
 /// noVNC's default pause before reconnecting.
@@ -129,6 +133,8 @@ impl Settings {
             show_dot: false,
             token: None,
             lossless: false,
+            quality: None,
+            compression: None,
         }
     }
 

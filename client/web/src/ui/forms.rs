@@ -178,3 +178,31 @@ pub fn credentials_form(props: &CredentialsProps) -> Html {
         </form>
     }
 }
+
+#[derive(Properties, PartialEq)]
+pub struct CertificateProps {
+    /// SHA-256 fingerprint of the server's certificate, "AB:CD:…".
+    pub fingerprint: String,
+    /// `true`: trust it and go on; `false`: close the connection.
+    pub on_answer: Callback<bool>,
+}
+
+/// The VNC server's TLS certificate is not signed by a known CA: show its fingerprint, so it can
+/// be compared with the server's own (`openssl x509 -fingerprint -sha256`), and ask.
+#[function_component(CertificateForm)]
+pub fn certificate_form(props: &CertificateProps) -> Html {
+    let trust = props.on_answer.reform(|_: MouseEvent| true);
+    let reject = props.on_answer.reform(|_: MouseEvent| false);
+    html! {
+        <div class="oxvnc-panel oxvnc-certificate" role="dialog" aria-labelledby="oxvnc-cert-title">
+            <h1 id="oxvnc-cert-title">{ "Trust this VNC server?" }</h1>
+            <p>{ "The server's certificate is not signed by an authority this console knows. Trust it only if its \
+                  SHA-256 fingerprint is the one the server's administrator gave you:" }</p>
+            <p class="oxvnc-fingerprint"><code>{ props.fingerprint.clone() }</code></p>
+            <div class="oxvnc-actions">
+                <button type="button" class="oxvnc-primary" data-answer="trust" onclick={trust}>{ "Trust and connect" }</button>
+                <button type="button" data-answer="reject" onclick={reject}>{ "Cancel" }</button>
+            </div>
+        </div>
+    }
+}

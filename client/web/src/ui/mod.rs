@@ -15,7 +15,7 @@ use yew::prelude::*;
 use crate::clipboard;
 use crate::session::{Session, UiEvent};
 use crate::settings::{reconnect_backoff, PageLocation, Settings};
-use forms::{ConnectForm, CredentialsForm};
+use forms::{CertificateForm, ConnectForm, CredentialsForm};
 use toolbar::{ClipboardPanel, Toolbar};
 
 /// Where the console is.
@@ -25,6 +25,7 @@ pub enum Phase {
     Connecting { url: String },
     Handshake,
     Credentials { username: bool },
+    Certificate { fingerprint: String },
     Connected,
     Disconnected,
 }
@@ -36,6 +37,7 @@ impl Phase {
             Phase::Connecting { .. } => "connecting",
             Phase::Handshake => "handshake",
             Phase::Credentials { .. } => "credentials",
+            Phase::Certificate { .. } => "certificate",
             Phase::Connected => "connected",
             Phase::Disconnected => "disconnected",
         }
@@ -93,6 +95,7 @@ pub enum Action {
     Failed(String),
     UserDisconnect,
     CredentialsSent,
+    CertificateAnswered,
     ToggleClipboard,
     ClipboardEdited(String),
     /// A reconnect was scheduled after this pause.
@@ -117,6 +120,7 @@ impl Reducible for UiState {
                 }
                 UiEvent::Opened => s.phase = Phase::Handshake,
                 UiEvent::CredentialsRequired { username } => s.phase = Phase::Credentials { username },
+                UiEvent::CertificateUnknown { fingerprint } => s.phase = Phase::Certificate { fingerprint },
                 UiEvent::Connected { name, width, height } => {
                     s.phase = Phase::Connected;
                     s.attempt = 0;
@@ -148,7 +152,7 @@ impl Reducible for UiState {
                 s.reconnecting = false;
                 s.attempt = 0;
             }
-            Action::CredentialsSent => s.phase = Phase::Handshake,
+            Action::CredentialsSent | Action::CertificateAnswered => s.phase = Phase::Handshake,
             Action::ToggleClipboard => s.clipboard_open = !s.clipboard_open,
             Action::ClipboardEdited(text) => s.clipboard = text,
             Action::ReconnectScheduled { delay_ms } => {
@@ -308,6 +312,16 @@ pub fn app() -> Html {
             }
         })
     };
+    let on_trust = {
+        let session = session.clone();
+        let dispatcher = ui.dispatcher();
+        Callback::from(move |trust: bool| {
+            if let Some(s) = session.borrow().as_ref() {
+                dispatcher.dispatch(Action::CertificateAnswered);
+                s.trust_certificate(trust);
+            }
+        })
+    };
     let on_keys = {
         let session = session.clone();
         Callback::from(move |keys: Vec<(u32, bool)>| {
@@ -400,6 +414,9 @@ pub fn app() -> Html {
                     if let Phase::Credentials { username } = ui.phase {
                         <CredentialsForm username={username} on_submit={on_credentials}/>
                     }
+                    if let Phase::Certificate { fingerprint } = &ui.phase {
+                        <CertificateForm fingerprint={fingerprint.clone()} on_answer={on_trust}/>
+                    }
                 </main>
                 if connected && ui.clipboard_open {
                     <ClipboardPanel
@@ -420,6 +437,7 @@ fn status_text(ui: &UiState, settings: &Settings) -> String {
         Phase::Connecting { url } => format!("Connecting to {url}…"),
         Phase::Handshake => "Connected to the relay; starting the VNC session…".into(),
         Phase::Credentials { .. } => "The server asks for a password.".into(),
+        Phase::Certificate { .. } => "The VNC server's certificate cannot be checked.".into(),
         Phase::Connected => {
             let name = if ui.name.is_empty() { "the remote desktop" } else { ui.name.as_str() };
             let mode = if settings.view_only { " (view only)" } else { "" };
