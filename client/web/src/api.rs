@@ -14,7 +14,7 @@
 //! while it has the focus (a click on its screen, or [`Console::focus`]), so several consoles on
 //! one page are independent. Events are `CustomEvent`s dispatched on the element (they bubble):
 //! `connect`, `disconnect` {clean, reason}, `credentialsrequired` {types}, `securityfailure`
-//! {status, reason}, `clipboard` {text}, `bell`,
+//! {status, reason}, `serververification` {type, fingerprint}, `clipboard` {text}, `bell`,
 //! `desktopname` {name}, `resize` {width, height}, `capabilities` {power}, `notice` {message}.
 
 use std::cell::{Cell, RefCell};
@@ -55,18 +55,36 @@ pub enum ConsoleEvent {
     /// The desktop is on screen and takes input.
     Connect,
     /// The session ended; `clean` when the page asked for it ([`EmbeddedConsole::disconnect`]).
-    Disconnect { clean: bool, reason: String },
+    Disconnect {
+        clean: bool,
+        reason: String,
+    },
     /// The server asks for credentials: `["password"]` or `["username", "password"]`.
-    CredentialsRequired { types: Vec<&'static str> },
+    CredentialsRequired {
+        types: Vec<&'static str>,
+    },
     /// Authentication or the security handshake failed (wrong password, no common security
     /// type, an untrusted certificate); a `Disconnect` follows.
-    SecurityFailure { status: u32, reason: String },
+    SecurityFailure {
+        status: u32,
+        reason: String,
+    },
+    /// The VNC server's TLS certificate cannot be checked; answer with
+    /// [`EmbeddedConsole::trust_certificate`].
+    ServerVerification {
+        fingerprint: String,
+    },
     Clipboard(String),
     Bell,
     DesktopName(String),
-    Resize { width: u16, height: u16 },
+    Resize {
+        width: u16,
+        height: u16,
+    },
     /// What the server supports beyond the basics: `power` (shutdown, reboot, reset).
-    Capabilities { power: bool },
+    Capabilities {
+        power: bool,
+    },
     /// Something did not work but the session goes on, as a sentence.
     Notice(String),
 }
@@ -79,6 +97,7 @@ impl ConsoleEvent {
             ConsoleEvent::Disconnect { .. } => "disconnect",
             ConsoleEvent::CredentialsRequired { .. } => "credentialsrequired",
             ConsoleEvent::SecurityFailure { .. } => "securityfailure",
+            ConsoleEvent::ServerVerification { .. } => "serververification",
             ConsoleEvent::Clipboard(_) => "clipboard",
             ConsoleEvent::Bell => "bell",
             ConsoleEvent::DesktopName(_) => "desktopname",
@@ -278,12 +297,21 @@ impl EmbeddedConsole {
     /// Sends one key press (`down`) or release, as a keysym. `code` is the physical key
     /// (`KeyboardEvent.code`, may be empty); without `down` the key is pressed and released.
     pub fn send_key(&self, keysym: u32, code: &str, down: Option<bool>) {
-        let _ = code;
-        let keys: Vec<(u32, bool)> = match down {
-            Some(d) => vec![(keysym, d)],
-            None => vec![(keysym, true), (keysym, false)],
+        if self.core.view_only || !self.core.connected.get() {
+            return;
+        }
+        let presses = match down {
+            Some(d) => vec![d],
+            None => vec![true, false],
         };
-        self.core.send_keys(&keys);
+        for d in presses {
+            self.core.with_session(|s| s.send_key_code(keysym, code, d));
+        }
+    }
+
+    /// Answers `ServerVerification`: go on with the server's certificate, or close.
+    pub fn trust_certificate(&self, trust: bool) {
+        self.core.with_session(|s| s.trust_certificate(trust));
     }
 
     pub fn send_ctrl_alt_del(&self) {
@@ -455,6 +483,8 @@ impl Core {
                 }
                 self.emit(ConsoleEvent::Disconnect { clean: false, reason: message });
             }
+            UiEvent::Bell => self.emit(ConsoleEvent::Bell),
+            UiEvent::CertificateUnknown { fingerprint } => self.emit(ConsoleEvent::ServerVerification { fingerprint }),
             // Connecting, Opened: nothing to tell the page yet.
             #[allow(unreachable_patterns)]
             _ => {}
@@ -533,6 +563,9 @@ fn detail(e: &ConsoleEvent) -> JsValue {
         ConsoleEvent::SecurityFailure { status, reason } => {
             object(&[("status", JsValue::from(*status)), ("reason", JsValue::from_str(reason))])
         }
+        ConsoleEvent::ServerVerification { fingerprint } => {
+            object(&[("type", JsValue::from_str("certificate")), ("fingerprint", JsValue::from_str(fingerprint))])
+        }
         ConsoleEvent::Clipboard(text) => object(&[("text", JsValue::from_str(text))]),
         ConsoleEvent::DesktopName(name) => object(&[("name", JsValue::from_str(name))]),
         ConsoleEvent::Resize { width, height } => {
@@ -585,6 +618,12 @@ impl Console {
         let c = credentials_from_js(&credentials).ok_or_else(|| JsError::new("credentials need a password."))?;
         self.console.send_credentials(c);
         Ok(())
+    }
+
+    /// Answers `serververification`: trust the server's certificate and go on, or close.
+    #[wasm_bindgen(js_name = approveServer)]
+    pub fn approve_server(&self, trust: bool) {
+        self.console.trust_certificate(trust);
     }
 
     /// Sends a key as an X keysym; `code` is the physical key (`KeyboardEvent.code`, may be

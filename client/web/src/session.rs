@@ -62,6 +62,8 @@ pub enum UiEvent {
     PowerAvailable,
     /// Something did not work but the session goes on, as a sentence.
     Notice(String),
+    /// The server rang the bell.
+    Bell,
     /// The session is over. `retry` is false when trying again cannot help (wrong password).
     Disconnected {
         message: String,
@@ -259,6 +261,17 @@ impl Session {
         });
     }
 
+    /// Sends one key press or release with its physical key (`KeyboardEvent.code`, may be
+    /// empty), as the embedding API's `sendKey` does.
+    pub fn send_key_code(&self, keysym: u32, code: &str, down: bool) {
+        self.run(|i| {
+            if i.input_allowed() {
+                i.conn.key_with_code(keysym, code, down);
+                i.flush();
+            }
+        });
+    }
+
     /// Puts text on the server's clipboard.
     pub fn send_clipboard(&self, text: &str) {
         self.run(|i| {
@@ -422,7 +435,8 @@ impl Inner {
                         }
                     }
                 }
-                RfbEvent::Bell | RfbEvent::LedState { .. } => {}
+                RfbEvent::Bell => self.emit(UiEvent::Bell),
+                RfbEvent::LedState { .. } => {}
                 RfbEvent::ResizeRefused { reason, .. } => {
                     let why = if reason.trim().is_empty() {
                         String::new()

@@ -132,6 +132,7 @@ impl Reducible for UiState {
                 UiEvent::Clipboard(text) => s.clipboard = text,
                 UiEvent::PowerAvailable => s.power = true,
                 UiEvent::Notice(text) => s.notice = Some(text),
+                UiEvent::Bell => {}
                 UiEvent::Disconnected { message, retry } => {
                     s.phase = Phase::Disconnected;
                     s.error = Some(message);
