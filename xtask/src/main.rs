@@ -6,6 +6,7 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result};
 
+mod bench_client;
 mod prereqs;
 mod util;
 
@@ -25,6 +26,10 @@ commands:
   bench [rfb] [-- <args>]        run the RFB engine benchmarks (`cargo bench -p oxvnc-rfb`)
   bench relay [-- <args>]        oxvnc serve vs websockify vs direct TCP in one run (release
                                  builds; `-- --help` for options); writes target/bench/relay.json
+  bench client [--recordings DIR] [-- <args>]
+                                 oxvnc vs noVNC replaying the recorded sessions (default
+                                 ../shared/recordings) in one headless Chromium run; writes
+                                 target/bench/client.json and client.svg (`-- --help`: options)
   install                        only install the prerequisites of `test`";
 
 /// The relay package and its binary.
@@ -225,12 +230,9 @@ fn bench(rest: &[String]) -> Result<ExitCode> {
             Ok(util::exit_code(status))
         }
         "relay" => bench_relay(passthrough(rest)),
-        "client" => {
-            eprintln!("xtask: `cargo xtask bench client` does not exist yet (known: rfb, relay)");
-            Ok(ExitCode::FAILURE)
-        }
+        "client" => bench_client::bench_client(rest),
         other => {
-            eprintln!("xtask: unknown benchmark suite `{other}` (known: rfb, relay; client is planned)");
+            eprintln!("xtask: unknown benchmark suite `{other}` (known: rfb, relay, client)");
             Ok(ExitCode::from(2))
         }
     }

@@ -1,0 +1,112 @@
+//! `oxvnc-bench`: the oxvnc side of `cargo xtask bench client`, built for wasm32 and loaded by
+//! `www/bench/index.html` next to noVNC.
+//!
+//! A [`Replayer`] is the console's receive path without the network: each recorded server →
+//! client chunk arrives as the `ArrayBuffer` a WebSocket `message` event would carry, is copied
+//! once into a reused buffer in wasm memory and handed to the `oxvnc-rfb` engine, exactly as
+//! `oxvnc_client::session` does; the pixels go to the canvas through the console's own
+//! [`Display`] (one `putImageData` of the damage bounds from a view of wasm memory).
+//!
+//! When to blit: the console blits once per animation frame, i.e. at most once per ~16 ms however
+//! many updates arrived in between. A benchmark that feeds chunks back to back never yields to an
+//! animation frame, so the replayer blits at the end of every complete FramebufferUpdate instead
+//! (as noVNC flips at the end of each update): at least as many blits as the console would make,
+//! never fewer.
+
+use js_sys::{ArrayBuffer, Uint8Array};
+use oxvnc_client::display::Display;
+use oxvnc_rfb::{Connection, Event, replay};
+use wasm_bindgen::prelude::*;
+use web_sys::HtmlCanvasElement;
+
+/// One recorded session being replayed onto one canvas.
+#[wasm_bindgen]
+pub struct Replayer {
+    conn: Connection,
+    display: Display,
+    /// The receive buffer in wasm memory, reused across messages (as the console's).
+    rx: Vec<u8>,
+    updates: u32,
+    blits: u32,
+}
+
+#[wasm_bindgen]
+impl Replayer {
+    /// A replayer for `recording` (a whole `.rfbrec` file) drawing on `canvas`. Only the
+    /// recording's client → server records are read here: the engine offers the pixel format and
+    /// encodings the recording client asked for, so it decodes the server's bytes as they were
+    /// meant. The server → client chunks are then given to [`Replayer::feed`] one by one.
+    #[wasm_bindgen(constructor)]
+    pub fn new(recording: &[u8], canvas: HtmlCanvasElement) -> Result<Replayer, JsError> {
+        let records = replay::parse(recording)?;
+        let config = replay::client_config(&records)?;
+        let display = Display::new(canvas).map_err(|e| JsError::new(&e))?;
+        Ok(Replayer { conn: Connection::new(config), display, rx: Vec::new(), updates: 0, blits: 0 })
+    }
+
+    /// One WebSocket message's data: copied once into wasm memory and decoded; every
+    /// FramebufferUpdate it completes is drawn. An engine error (a recording this engine cannot
+    /// decode) is thrown.
+    pub fn feed(&mut self, buf: &ArrayBuffer) -> Result<(), JsError> {
+        let src = Uint8Array::new(buf);
+        let n = src.length() as usize;
+        if self.rx.len() < n {
+            self.rx.resize(n, 0);
+        }
+        src.copy_to(&mut self.rx[..n]);
+        self.conn.receive(&self.rx[..n]).map_err(|e| JsError::new(&e.to_string()))?;
+        // What the client would send (handshake answers, update requests) goes nowhere.
+        if self.conn.has_output() {
+            drop(self.conn.take_output());
+        }
+        while let Some(event) = self.conn.poll_event() {
+            match event {
+                Event::Connected { width, height, .. } | Event::Resized { width, height } => {
+                    self.display.resize(width, height)
+                }
+                Event::UpdateComplete => {
+                    self.updates += 1;
+                    self.blit()?;
+                }
+                Event::Disconnected(e) => return Err(JsError::new(&e.to_string())),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Draws whatever is damaged and not drawn yet (nothing, when the recording ends on a
+    /// complete update).
+    pub fn finish(&mut self) -> Result<(), JsError> {
+        self.blit()
+    }
+
+    /// Complete FramebufferUpdates decoded so far.
+    #[wasm_bindgen(getter)]
+    pub fn updates(&self) -> u32 {
+        self.updates
+    }
+
+    /// `putImageData` calls made so far.
+    #[wasm_bindgen(getter)]
+    pub fn blits(&self) -> u32 {
+        self.blits
+    }
+
+    /// The framebuffer size, `[width, height]`.
+    pub fn size(&self) -> Vec<u16> {
+        let fb = self.conn.framebuffer();
+        vec![fb.width(), fb.height()]
+    }
+}
+
+impl Replayer {
+    fn blit(&mut self) -> Result<(), JsError> {
+        if let Some(r) = self.conn.framebuffer().damage_bounds() {
+            self.display.blit(self.conn.framebuffer(), r).map_err(|e| JsError::new(&e))?;
+            self.conn.framebuffer_mut().clear_damage();
+            self.blits += 1;
+        }
+        Ok(())
+    }
+}
