@@ -53,10 +53,9 @@ pub fn engine_error(e: &Error) -> String {
         | Error::CertificateNameMismatch { .. }
         | Error::CertificateExpired { .. }
         | Error::CertificatePinMismatch { .. }
-        | Error::AnonymousTlsUnsupported => format!(
-            "The secure (TLS) connection to the VNC server failed: {}.",
-            trim_sentence(&e.to_string())
-        ),
+        | Error::AnonymousTlsUnsupported => {
+            format!("The secure (TLS) connection to the VNC server failed: {}.", trim_sentence(&e.to_string()))
+        }
         other => format!(
             "The connection ended because the server sent something this console cannot handle: {}.",
             trim_sentence(&other.to_string())
@@ -141,7 +140,10 @@ mod tests {
         );
         assert!(engine_error(&Error::NotRfb("HTTP/1.1 400".into())).contains("not a VNC server"));
         let m = engine_error(&Error::CertificateExpired { fingerprint: "AB:CD".into() });
-        assert!(m.starts_with("The secure (TLS) connection to the VNC server failed: the server's certificate has expired"), "{m}");
+        assert!(
+            m.starts_with("The secure (TLS) connection to the VNC server failed: the server's certificate has expired"),
+            "{m}"
+        );
         assert!(m.ends_with("clock."), "{m}");
         let m = engine_error(&Error::CertificateRejected { fingerprint: "AB:CD".into() });
         assert!(m.contains("was not trusted (SHA-256 fingerprint AB:CD)."), "{m}");
