@@ -126,8 +126,11 @@ struct Core {
     ended: Cell<bool>,
     power: Cell<bool>,
     view_only: bool,
-    _resize_observer: Option<(web_sys::ResizeObserver, Closure<dyn FnMut(JsValue)>)>,
+    _resize_observer: Option<Observer>,
 }
+
+/// A `ResizeObserver` on the console's box and its callback (refits the canvas).
+type Observer = (web_sys::ResizeObserver, Closure<dyn FnMut(JsValue)>);
 
 /// A console embedded in an element of the page (the Rust API behind [`Console`]).
 pub struct EmbeddedConsole {
@@ -387,10 +390,7 @@ impl Drop for EmbeddedConsole {
     }
 }
 
-fn resize_observer(
-    core: Weak<Core>,
-    target: &HtmlElement,
-) -> Option<(web_sys::ResizeObserver, Closure<dyn FnMut(JsValue)>)> {
+fn resize_observer(core: Weak<Core>, target: &HtmlElement) -> Option<Observer> {
     let cb = Closure::<dyn FnMut(JsValue)>::new(move |_| {
         if let Some(core) = core.upgrade() {
             core.with_session(Session::refit);
@@ -576,7 +576,8 @@ fn detail(e: &ConsoleEvent) -> JsValue {
     }
 }
 
-fn dispatch(target: &Element, e: &ConsoleEvent) {
+/// Dispatches `e` on `target` as a bubbling `CustomEvent`.
+pub fn dispatch(target: &Element, e: &ConsoleEvent) {
     let init = CustomEventInit::new();
     init.set_bubbles(true);
     init.set_composed(true);

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod clipboard;
+pub mod component;
 pub mod display;
 pub mod keys;
 pub mod messages;
