@@ -1,8 +1,9 @@
 // The browser side of `cargo xtask bench client`: every recorded session replayed through oxvnc
 // (engine + the console's canvas display, as wasm) and through noVNC 1.7 (its RFB object on a
 // WebSocket-like channel), the same recorded server → client chunks given to both as WebSocket
-// `message` events, back to back (no network, no timing). A run ends when the client's last frame
-// is on its visible canvas. Runs alternate between the clients; the first run of each is a
+// `message` events, back to back in one loop (no network, no timing) or, with
+// `delivery: "tasks"`, each in a task of its own as a WebSocket delivers them. A run ends when the
+// client's last frame is on its visible canvas. Runs alternate between the clients; the first run of each is a
 // warm-up (JIT, wasm tiering) and is not counted.
 //
 // The driver calls `window.oxvncBench.start(plan)` and polls `window.oxvncBench` for results.
@@ -93,14 +94,24 @@ function sync(canvas) {
     canvas.getContext("2d").getImageData(0, 0, 1, 1);
 }
 
+/// A macrotask boundary without timer clamping (for `delivery: "tasks"`: one chunk per task, as
+/// WebSocket messages arrive).
+const channel = new MessageChannel();
+const nextTask = () =>
+    new Promise((resolve) => {
+        channel.port1.onmessage = () => resolve();
+        channel.port2.postMessage(null);
+    });
+
 /// oxvnc: a Replayer (engine + console Display) on a fresh canvas in the page.
-function runOxvnc(rec) {
+async function runOxvnc(rec, tasks) {
     const canvas = document.createElement("canvas");
     stage.replaceChildren(canvas);
     const replayer = new Replayer(new Uint8Array(rec.file), canvas);
     try {
         const t0 = performance.now();
         for (const data of rec.chunks) {
+            if (tasks) await nextTask();
             const ev = new MessageEvent("message", { data });
             replayer.feed(ev.data);
         }
@@ -149,11 +160,11 @@ async function novncSettled(rfb) {
     if (left !== 0) throw new Error(`noVNC left ${left} received bytes unprocessed`);
 }
 
-async function runNovnc(rec) {
+async function runNovnc(rec, tasks) {
     const target = document.createElement("div");
     stage.replaceChildren(target);
-    const channel = new ReplayChannel();
-    const rfb = new RFB(target, channel, { shared: true });
+    const socket = new ReplayChannel();
+    const rfb = new RFB(target, socket, { shared: true });
     rfb.viewOnly = true;
     let failed = null;
     rfb.addEventListener("disconnect", (e) => {
@@ -163,7 +174,8 @@ async function runNovnc(rec) {
     try {
         const t0 = performance.now();
         for (const data of rec.chunks) {
-            channel.onmessage(new MessageEvent("message", { data }));
+            if (tasks) await nextTask();
+            socket.onmessage(new MessageEvent("message", { data }));
         }
         await novncSettled(rfb);
         sync(canvas);
@@ -220,8 +232,8 @@ const idle = () => new Promise((r) => setTimeout(r, 30));
 // ---------------------------------------------------------------------------------------------
 // The run
 
-/// `plan`: { recordings: [{ name, lossless }], iterations }. Results are appended to
-/// `bench.results` one recording at a time; `bench.done` is set at the end.
+/// `plan`: { recordings: [{ name, lossless }], iterations, delivery: "loop" | "tasks" }. Results
+/// are appended to `bench.results` one recording at a time; `bench.done` is set at the end.
 async function start(plan) {
     if (bench.running) throw new Error("already running");
     bench.running = true;
@@ -230,7 +242,7 @@ async function start(plan) {
             log.textContent = `${name}…`;
             const result = { recording: name, lossless };
             try {
-                Object.assign(result, await benchOne(name, lossless, plan.iterations));
+                Object.assign(result, await benchOne(name, lossless, plan.iterations, plan.delivery === "tasks"));
             } catch (e) {
                 result.error = `${e}`;
             }
@@ -245,7 +257,7 @@ async function start(plan) {
     }
 }
 
-async function benchOne(name, lossless, iterations) {
+async function benchOne(name, lossless, iterations, tasks) {
     const file = await fetchBuffer(`../recordings/${encodeURIComponent(name)}.rfbrec`);
     const { chunks, total } = serverChunks(file);
     const rec = { file, chunks };
@@ -269,14 +281,14 @@ async function benchOne(name, lossless, iterations) {
         for (const who of order) {
             await idle();
             if (who === "oxvnc") {
-                const r = runOxvnc(rec);
+                const r = await runOxvnc(rec, tasks);
                 if (i > 0) ox.push(r.ms);
                 updates = r.updates;
                 blits = r.blits;
                 if (i > 0) check("oxvnc", r.canvas);
                 lastOx = pixelsOf(r.canvas);
             } else {
-                const r = await runNovnc(rec);
+                const r = await runNovnc(rec, tasks);
                 if (i > 0) nv.push(r.ms);
                 if (i > 0) check("novnc", r.canvas);
                 lastNv = pixelsOf(r.canvas);

@@ -55,6 +55,12 @@ struct Args {
     /// Counted runs of each client per recording (after one warm-up run each)
     #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=1000))]
     iterations: u32,
+    /// How chunks reach the clients: `tasks` (each in a task of its own, as a browser delivers
+    /// WebSocket messages) or `loop` (all back to back in one task: no task switches, but
+    /// Chromium then rasterises nothing until the end, which costs noVNC's many small canvas
+    /// calls dearly)
+    #[arg(long, default_value = "tasks", value_parser = ["tasks", "loop"])]
+    delivery: String,
     /// Only these recordings (names without `.rfbrec`, comma-separated)
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
@@ -134,16 +140,17 @@ fn run(args: &Args) -> Result<bool> {
     ])?;
     let url = format!("http://{}/bench/index.html", server.addr);
     println!(
-        "client_bench: {} recordings, {} counted runs each per client (+1 warm-up), page {url}",
+        "client_bench: {} recordings, {} counted runs each per client (+1 warm-up), chunks delivered in {}, page {url}",
         recs.len(),
-        args.iterations
+        args.iterations,
+        if args.delivery == "tasks" { "a task each" } else { "one loop" }
     );
 
     // The machine may be shared (other builds): its load says how far to trust absolute figures.
     let load_before = load_average();
     let browser = Browser::start((1280, 800), "client-bench");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let results = rt.block_on(drive(&browser, &url, &recs, args.iterations))?;
+    let results = rt.block_on(drive(&browser, &url, &recs, args.iterations, &args.delivery))?;
     drop(browser);
     println!("client_bench: load average (1, 5, 15 min) before the run {load_before}, after {}", load_average());
 
@@ -188,7 +195,13 @@ fn load_average() -> String {
 }
 
 /// Loads the page, starts the run and collects the per-recording results as they come.
-async fn drive(browser: &Browser, url: &str, recs: &[Recording], iterations: u32) -> Result<Vec<Value>> {
+async fn drive(
+    browser: &Browser,
+    url: &str,
+    recs: &[Recording],
+    iterations: u32,
+    delivery: &str,
+) -> Result<Vec<Value>> {
     let client = browser.session().await;
     let outcome = async {
         client.goto(url).await.context("loading the benchmark page")?;
@@ -208,6 +221,7 @@ async fn drive(browser: &Browser, url: &str, recs: &[Recording], iterations: u32
         }
         let plan = json!({
             "iterations": iterations,
+            "delivery": delivery,
             "recordings": recs.iter().map(|r| json!({ "name": r.name, "lossless": r.lossless })).collect::<Vec<_>>(),
         });
         client.execute("window.oxvncBench.start(arguments[0]); return null;", vec![plan]).await?;
