@@ -184,16 +184,61 @@ fn build_wasm_client() -> Result<()> {
         return Ok(());
     }
     prereqs::ensure_wasm_toolchain()?;
-    run(cargo().args(["build", "--release", "--target", prereqs::WASM_TARGET, "-p", CLIENT_PACKAGE]))?;
+    // The `wasm` profile: release, optimised for size, whole-program LTO (Cargo.toml).
+    run(cargo().args(["build", "--profile", "wasm", "--target", prereqs::WASM_TARGET, "-p", CLIENT_PACKAGE]))?;
     let wasm = util::target_dir()
         .join(prereqs::WASM_TARGET)
-        .join("release")
+        .join("wasm")
         .join(format!("{}.wasm", CLIENT_PACKAGE.replace('-', "_")));
+    let out = root.join(CLIENT_OUT_DIR);
     run(Command::new("wasm-bindgen")
-        .args(["--target", "web", "--out-dir"])
-        .arg(root.join(CLIENT_OUT_DIR))
+        .args(["--target", "web", "--remove-name-section", "--remove-producers-section", "--out-dir"])
+        .arg(&out)
         .arg(&wasm)
-        .current_dir(&root))
+        .current_dir(&root))?;
+    let bg = out.join(format!("{}_bg.wasm", CLIENT_PACKAGE.replace('-', "_")));
+    match prereqs::wasm_opt() {
+        Some(wasm_opt) => run(Command::new(wasm_opt)
+            .args(["-Oz", "--strip-debug", "--strip-producers"])
+            .args(WASM_FEATURES)
+            .arg(&bg)
+            .arg("-o")
+            .arg(&bg))?,
+        None => println!("xtask: wasm-opt (npm binaryen) is not available; the client is left unoptimised"),
+    }
+    // The npm package description of www/pkg (the embedding API).
+    let manifest = root.join("www").join("pkg-package.json");
+    if manifest.is_file() {
+        std::fs::copy(&manifest, out.join("package.json")).context("copying www/pkg-package.json")?;
+    }
+    report_page_size(&root)
+}
+
+/// The WebAssembly features rustc uses for wasm32 by default, which wasm-opt must accept.
+const WASM_FEATURES: &[&str] = &[
+    "--enable-bulk-memory",
+    "--enable-nontrapping-float-to-int",
+    "--enable-sign-ext",
+    "--enable-mutable-globals",
+    "--enable-reference-types",
+    "--enable-multivalue",
+];
+
+/// Prints what the console page loads, raw and gzipped (the size budget is gzipped).
+fn report_page_size(root: &std::path::Path) -> Result<()> {
+    let files = ["www/index.html", "www/style.css", "www/pkg/oxvnc_client.js", "www/pkg/oxvnc_client_bg.wasm"];
+    let (mut raw, mut gz) = (0usize, 0usize);
+    for f in files {
+        let data = std::fs::read(root.join(f)).with_context(|| format!("reading {f}"))?;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        std::io::Write::write_all(&mut enc, &data)?;
+        let z = enc.finish()?.len();
+        println!("xtask: {f}: {} bytes, {z} gzipped", data.len());
+        raw += data.len();
+        gz += z;
+    }
+    println!("xtask: the console page loads {raw} bytes, {gz} gzipped ({:.0} KB)", gz as f64 / 1000.0);
+    Ok(())
 }
 
 fn demo(extra: &[String]) -> Result<ExitCode> {

@@ -1,7 +1,7 @@
 //! Installing what the build and the tests need, idempotently: each check is cheap and each
 //! installer runs only when its check fails, printing one line saying what it installs.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
@@ -35,7 +35,7 @@ pub const APT_PACKAGES: &[&str] = &[
 /// npm packages the tests need, as `name` or `name@version`, installed into
 /// `target/tools/node_modules` (never globally): noVNC, the reference client the compatibility
 /// tests and the client benchmark run beside oxvnc.
-pub const NPM_PACKAGES: &[&str] = &["@novnc/novnc@1.7.0"];
+pub const NPM_PACKAGES: &[&str] = &["@novnc/novnc@1.7.0", "binaryen@132.0.0"];
 
 /// PyPI requirements the tests need (pip syntax, e.g. `websockify==0.12.0`), installed into the
 /// venv `target/tools/venv`: websockify (with numpy, as deployments run it), the reference relay
@@ -275,6 +275,18 @@ fn json_string_field(json: &str, key: &str) -> Option<String> {
     let after_key = json.split_once(&format!("\"{key}\""))?.1.trim_start();
     let after_colon = after_key.strip_prefix(':')?.trim_start();
     first_quoted(after_colon).filter(|_| after_colon.starts_with('"'))
+}
+
+/// `wasm-opt` from the npm package binaryen (Debian's is too old for what rustc emits), installed
+/// under `target/tools` when npm is there; `None` when it cannot be had.
+pub fn wasm_opt() -> Option<PathBuf> {
+    let bin = util::tools_dir().join("node_modules").join(".bin").join("wasm-opt");
+    if !bin.is_file() && stdout_of(Command::new("npm").arg("--version")).is_some() {
+        if let Err(e) = ensure_npm_packages() {
+            println!("xtask: could not install binaryen: {e:#}");
+        }
+    }
+    bin.is_file().then_some(bin)
 }
 
 fn ensure_npm_packages() -> Result<()> {
