@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{Context, anyhow, bail};
 use clap::Args as ClapArgs;
 use oxvnc_rfb::{
     Config, Connection, Credentials, Encoding, Error as RfbError, Event, PixelFormat, PixelFormatChoice, TlsConfig,
@@ -146,7 +146,8 @@ fn parse_encodings(list: &str) -> anyhow::Result<Vec<Encoding>> {
 }
 
 fn read_password(path: &Path) -> anyhow::Result<Credentials> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the password file {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read the password file {}", path.display()))?;
     let password = text.lines().next().unwrap_or("").to_string();
     Ok(Credentials { username: None, password })
 }
@@ -183,7 +184,15 @@ async fn run(args: &Args) -> Result<(u16, u16), Failure> {
         return Err(Failure::Usage(anyhow!("--timeout must be a positive number of seconds")));
     }
     let pixel_format = parse_pixel_format(&args.pixel_format).map_err(Failure::Usage)?;
-    let config = Config { credentials, pixel_format, quality: args.quality, compression: args.compression, tls, ..Config::default() }.with_encodings(&encodings);
+    let config = Config {
+        credentials,
+        pixel_format,
+        quality: args.quality,
+        compression: args.compression,
+        tls,
+        ..Config::default()
+    }
+    .with_encodings(&encodings);
     let work = async {
         let mut stream = Transport::connect(&args.target, args.ca.as_deref()).await.map_err(Failure::Connect)?;
         let mut conn = Connection::new(config);
@@ -269,10 +278,7 @@ async fn capture(
         }
         let out = conn.take_output();
         if !out.is_empty() {
-            stream
-                .send(&out)
-                .await
-                .map_err(|e| Failure::Protocol(anyhow!("writing to the server failed: {e:#}")))?;
+            stream.send(&out).await.map_err(|e| Failure::Protocol(anyhow!("writing to the server failed: {e:#}")))?;
         }
     }
 }

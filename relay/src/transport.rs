@@ -4,14 +4,14 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{Context, anyhow, bail};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::header::{HeaderValue, SEC_WEBSOCKET_PROTOCOL};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
 
 /// Any stream a WebSocket can run over.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -56,7 +56,8 @@ impl Transport {
             bail!("unknown scheme {scheme:?} in {target:?} (use tcp://, ws:// or wss://)");
         }
         let bare_host = host.trim_start_matches('[').trim_end_matches(']');
-        let tcp = TcpStream::connect((bare_host, port)).await.with_context(|| format!("cannot connect to {host}:{port}"))?;
+        let tcp =
+            TcpStream::connect((bare_host, port)).await.with_context(|| format!("cannot connect to {host}:{port}"))?;
         tcp.set_nodelay(true).ok();
         let io: Box<dyn Io> = match scheme {
             "tcp" => return Ok(Transport::Tcp(tcp)),
@@ -65,12 +66,18 @@ impl Transport {
                 let connector = tokio_rustls::TlsConnector::from(Arc::new(tls_config(ca)?));
                 let name = rustls_pki_types::ServerName::try_from(bare_host.to_string())
                     .with_context(|| format!("{host:?} is not a valid TLS server name"))?;
-                Box::new(connector.connect(name, tcp).await.with_context(|| format!("TLS handshake with {host}:{port} failed"))?)
+                Box::new(
+                    connector
+                        .connect(name, tcp)
+                        .await
+                        .with_context(|| format!("TLS handshake with {host}:{port} failed"))?,
+                )
             }
         };
         // The handshake itself always uses the ws:// form; TLS is already under it.
         let url = format!("ws://{}", target.split_once("://").map(|(_, r)| r).unwrap_or(target));
-        let mut request = url.as_str().into_client_request().with_context(|| format!("bad WebSocket URL {target:?}"))?;
+        let mut request =
+            url.as_str().into_client_request().with_context(|| format!("bad WebSocket URL {target:?}"))?;
         request.headers_mut().insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static("binary"));
         let (ws, _) = tokio_tungstenite::client_async(request, io).await.map_err(|e| match e {
             tokio_tungstenite::tungstenite::Error::Http(resp) => {

@@ -178,7 +178,8 @@ mod tests {
 
     #[test]
     fn listening_line_gives_the_address() {
-        let log = "2026-01-01T00:00:00Z  INFO oxvnc::serve: listening on ws://127.0.0.1:40123 (relaying to 127.0.0.1:5901)\n";
+        let log =
+            "2026-01-01T00:00:00Z  INFO oxvnc::serve: listening on ws://127.0.0.1:40123 (relaying to 127.0.0.1:5901)\n";
         assert_eq!(listening_addr(log), Some("127.0.0.1:40123".parse().unwrap()));
         assert_eq!(listening_addr("starting\n"), None);
     }

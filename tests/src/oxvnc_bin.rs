@@ -40,18 +40,9 @@ fn build_oxvnc() -> PathBuf {
     }
     // Generous: a cold build of the relay with its dependencies on a small machine.
     let built = servers::run_with_limit(cmd, Duration::from_secs(1200));
-    assert!(
-        built.status.success(),
-        "building oxvnc failed ({}):\n{}",
-        built.status,
-        built.stderr
-    );
+    assert!(built.status.success(), "building oxvnc failed ({}):\n{}", built.status, built.stderr);
     let exe = profile_dir.join(format!("oxvnc{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        exe.is_file(),
-        "cargo built oxvnc but {} does not exist",
-        exe.display()
-    );
+    assert!(exe.is_file(), "cargo built oxvnc but {} does not exist", exe.display());
     exe
 }
 
@@ -76,13 +67,7 @@ where
 
 /// `oxvnc snapshot TARGET OUT.png [--encodings LIST] EXTRA...` with the PNG written under
 /// `target/test-artifacts/<dir>/<name>.png`. Returns what the command printed and the PNG path.
-pub fn snapshot(
-    target: &str,
-    encodings: Option<&str>,
-    extra: &[&OsStr],
-    dir: &str,
-    name: &str,
-) -> (Finished, PathBuf) {
+pub fn snapshot(target: &str, encodings: Option<&str>, extra: &[&OsStr], dir: &str, name: &str) -> (Finished, PathBuf) {
     let out = servers::artifacts_dir(dir).join(format!("{name}.png"));
     let _ = std::fs::remove_file(&out);
     let mut args: Vec<&OsStr> = vec![OsStr::new("snapshot"), OsStr::new(target), out.as_os_str()];

@@ -52,10 +52,7 @@ impl fmt::Display for Mismatch {
 
 /// Compares two images pixel for pixel (all four channels). `None` if they are identical.
 pub fn diff(expected: &RgbaImage, actual: &RgbaImage) -> Option<Mismatch> {
-    let (w, h) = (
-        expected.width().min(actual.width()),
-        expected.height().min(actual.height()),
-    );
+    let (w, h) = (expected.width().min(actual.width()), expected.height().min(actual.height()));
     let mut count = 0u64;
     let mut first = None;
     let mut bounds: Option<(u32, u32, u32, u32)> = None;
@@ -89,12 +86,7 @@ pub fn diff(expected: &RgbaImage, actual: &RgbaImage) -> Option<Mismatch> {
 /// Like [`diff`], but on a mismatch saves `<name>-expected.png`, `<name>-actual.png` and
 /// `<name>-diff.png` (differing pixels red over a dimmed copy of the expected image) under
 /// `target/test-artifacts/<dir>/` and returns a description of the mismatch.
-pub fn check_same(
-    dir: &str,
-    name: &str,
-    expected: &RgbaImage,
-    actual: &RgbaImage,
-) -> Result<(), Mismatch> {
+pub fn check_same(dir: &str, name: &str, expected: &RgbaImage, actual: &RgbaImage) -> Result<(), Mismatch> {
     let Some(mut m) = diff(expected, actual) else {
         return Ok(());
     };
@@ -126,38 +118,24 @@ fn diff_map(expected: &RgbaImage, actual: &RgbaImage) -> RgbaImage {
     for (x, y, p) in out.enumerate_pixels_mut() {
         let e = expected.get_pixel(x, y).0;
         let same = x < actual.width() && y < actual.height() && actual.get_pixel(x, y).0 == e;
-        *p = if same {
-            Rgba([e[0] / 4, e[1] / 4, e[2] / 4, 255])
-        } else {
-            Rgba([255, 0, 0, 255])
-        };
+        *p = if same { Rgba([e[0] / 4, e[1] / 4, e[2] / 4, 255]) } else { Rgba([255, 0, 0, 255]) };
     }
     out
 }
 
 /// Writes an RGBA PNG.
 pub fn save_png(path: &Path, img: &RgbaImage) -> Result<()> {
-    img.save_with_format(path, image::ImageFormat::Png)
-        .with_context(|| format!("writing {}", path.display()))
+    img.save_with_format(path, image::ImageFormat::Png).with_context(|| format!("writing {}", path.display()))
 }
 
 /// Reads a PNG that must be 8-bit RGBA with every alpha value 255 (what `oxvnc snapshot`
 /// promises to write).
 pub fn load_opaque_rgba_png(path: &Path) -> Result<RgbaImage> {
     let img = image::open(path).with_context(|| format!("reading {}", path.display()))?;
-    ensure!(
-        img.color() == image::ColorType::Rgba8,
-        "{} is {:?}, expected 8-bit RGBA",
-        path.display(),
-        img.color()
-    );
+    ensure!(img.color() == image::ColorType::Rgba8, "{} is {:?}, expected 8-bit RGBA", path.display(), img.color());
     let img = img.into_rgba8();
     if let Some((x, y, p)) = img.enumerate_pixels().find(|(_, _, p)| p.0[3] != 255) {
-        anyhow::bail!(
-            "{}: pixel ({x},{y}) has alpha {}, expected 255",
-            path.display(),
-            p.0[3]
-        );
+        anyhow::bail!("{}: pixel ({x},{y}) has alpha {}, expected 255", path.display(), p.0[3]);
     }
     Ok(img)
 }

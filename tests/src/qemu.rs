@@ -57,23 +57,12 @@ pub fn start(vnc_options: &str) -> Qemu {
         let monitor = match UnixStream::connect(&sock) {
             Ok(m) => m,
             Err(e) => {
-                last_error = format!(
-                    "QEMU monitor {}: {e}\n{}",
-                    sock.display(),
-                    server.diagnostics()
-                );
+                last_error = format!("QEMU monitor {}: {e}\n{}", sock.display(), server.diagnostics());
                 continue;
             }
         };
-        monitor
-            .set_read_timeout(Some(MONITOR_LIMIT))
-            .expect("monitor read timeout");
-        let mut q = Qemu {
-            server,
-            port,
-            monitor,
-            dir,
-        };
+        monitor.set_read_timeout(Some(MONITOR_LIMIT)).expect("monitor read timeout");
+        let mut q = Qemu { server, port, monitor, dir };
         match q.read_prompt() {
             Ok(_) => return q,
             Err(e) => last_error = e,
@@ -90,17 +79,11 @@ impl Qemu {
         while !out.ends_with(b"(qemu) ") {
             match self.monitor.read(&mut buf) {
                 Ok(0) => {
-                    return Err(format!(
-                        "the QEMU monitor closed\n{}",
-                        self.server.diagnostics()
-                    ));
+                    return Err(format!("the QEMU monitor closed\n{}", self.server.diagnostics()));
                 }
                 Ok(n) => out.extend_from_slice(&buf[..n]),
                 Err(e) => {
-                    return Err(format!(
-                        "reading the QEMU monitor: {e}\n{}",
-                        self.server.diagnostics()
-                    ));
+                    return Err(format!("reading the QEMU monitor: {e}\n{}", self.server.diagnostics()));
                 }
             }
         }
@@ -112,23 +95,16 @@ impl Qemu {
         self.monitor
             .write_all(format!("{command}\n").as_bytes())
             .unwrap_or_else(|e| panic!("writing to the QEMU monitor: {e}"));
-        self.read_prompt()
-            .unwrap_or_else(|e| panic!("{command}: {e}"))
+        self.read_prompt().unwrap_or_else(|e| panic!("{command}: {e}"))
     }
 
     /// The screen as QEMU itself sees it (`screendump`, a binary PPM).
     pub fn screendump(&mut self) -> RgbaImage {
-        let path = self
-            .dir
-            .join(format!("{}.ppm", servers::unique_name("screendump")));
+        let path = self.dir.join(format!("{}.ppm", servers::unique_name("screendump")));
         let _ = std::fs::remove_file(&path);
         let said = self.hmp(&format!("screendump {}", path.display()));
-        let data = std::fs::read(&path).unwrap_or_else(|e| {
-            panic!(
-                "screendump wrote no {} ({e}); monitor said {said:?}",
-                path.display()
-            )
-        });
+        let data = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("screendump wrote no {} ({e}); monitor said {said:?}", path.display()));
         parse_ppm(&data).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     }
 
@@ -143,10 +119,7 @@ impl Qemu {
             let now = self.screendump();
             let lit = now.pixels().any(|p| p.0[..3] != [0, 0, 0]);
             let changed = if now.dimensions() == last.dimensions() {
-                now.pixels()
-                    .zip(last.pixels())
-                    .filter(|(a, b)| a != b)
-                    .count()
+                now.pixels().zip(last.pixels()).filter(|(a, b)| a != b).count()
             } else {
                 usize::MAX
             };
@@ -195,9 +168,7 @@ pub fn parse_ppm(data: &[u8]) -> Result<RgbaImage, String> {
     }
     let w: u32 = fields[1].parse().map_err(|_| "bad PPM width")?;
     let h: u32 = fields[2].parse().map_err(|_| "bad PPM height")?;
-    let px = data
-        .get(pos..pos + (w * h * 3) as usize)
-        .ok_or("truncated PPM pixels")?;
+    let px = data.get(pos..pos + (w * h * 3) as usize).ok_or("truncated PPM pixels")?;
     Ok(RgbaImage::from_fn(w, h, |x, y| {
         let i = ((y * w + x) * 3) as usize;
         Rgba([px[i], px[i + 1], px[i + 2], 255])

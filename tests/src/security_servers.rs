@@ -81,16 +81,12 @@ impl QemuTls {
                 }
             };
             let (tls_port, plain_port) = (port(), port());
-            let sock = servers::artifacts_dir("qemu")
-                .join(format!("{}.sock", servers::unique_name("tls-monitor")));
+            let sock = servers::artifacts_dir("qemu").join(format!("{}.sock", servers::unique_name("tls-monitor")));
             let _ = std::fs::remove_file(&sock);
             let mut cmd = Command::new("qemu-system-x86_64");
             cmd.args(["-nodefaults", "-machine", "pc", "-accel", "tcg", "-m", "32"])
                 .args(["-vga", "std", "-display", "none", "-object"])
-                .arg(format!(
-                    "tls-creds-x509,id=tls0,dir={},endpoint=server,verify-peer=off",
-                    x509_dir.display()
-                ))
+                .arg(format!("tls-creds-x509,id=tls0,dir={},endpoint=server,verify-peer=off", x509_dir.display()))
                 .arg("-vnc")
                 .arg(format!(
                     "127.0.0.1:{},tls-creds=tls0{}",
@@ -112,20 +108,12 @@ impl QemuTls {
             let monitor = match std::os::unix::net::UnixStream::connect(&sock) {
                 Ok(m) => m,
                 Err(e) => {
-                    last_error =
-                        format!("monitor {}: {e}\n{}", sock.display(), server.diagnostics());
+                    last_error = format!("monitor {}: {e}\n{}", sock.display(), server.diagnostics());
                     continue;
                 }
             };
-            monitor
-                .set_read_timeout(Some(Duration::from_secs(20)))
-                .expect("monitor timeout");
-            let mut q = QemuTls {
-                server,
-                tls_port,
-                plain_port,
-                monitor,
-            };
+            monitor.set_read_timeout(Some(Duration::from_secs(20))).expect("monitor timeout");
+            let mut q = QemuTls { server, tls_port, plain_port, monitor };
             match q.read_prompt() {
                 Ok(_) => return q,
                 Err(e) => last_error = e,
@@ -154,7 +142,6 @@ impl QemuTls {
         self.monitor
             .write_all(format!("{command}\n").as_bytes())
             .unwrap_or_else(|e| panic!("writing to the QEMU monitor: {e}"));
-        self.read_prompt()
-            .unwrap_or_else(|e| panic!("{command}: {e}"))
+        self.read_prompt().unwrap_or_else(|e| panic!("{command}: {e}"))
     }
 }

@@ -33,9 +33,7 @@ pub fn target_dir() -> PathBuf {
         if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
             return PathBuf::from(dir);
         }
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("..")
-            .join("target")
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("target")
     })
     .clone()
 }
@@ -53,19 +51,14 @@ pub fn profile_dir() -> Option<PathBuf> {
 /// `<target>/test-artifacts/<sub>`, created: logs, captures and images kept for inspection.
 pub fn artifacts_dir(sub: &str) -> PathBuf {
     let dir = target_dir().join("test-artifacts").join(sub);
-    std::fs::create_dir_all(&dir)
-        .unwrap_or_else(|e| panic!("cannot create artifacts dir {}: {e}", dir.display()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create artifacts dir {}: {e}", dir.display()));
     dir
 }
 
 /// A name unique within this test run (process id + counter), for files of parallel tests.
 pub fn unique_name(prefix: &str) -> String {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+    format!("{prefix}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 /// A loopback TCP port that was free a moment ago and that no other test of this process has
@@ -81,11 +74,7 @@ pub fn free_port() -> u16 {
         if (5900..6100).contains(&port) {
             continue;
         }
-        if handed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(port)
-        {
+        if handed.lock().unwrap_or_else(|e| e.into_inner()).insert(port) {
             return port;
         }
     }
@@ -109,14 +98,10 @@ impl Server {
     /// Starts `cmd` (its stdin is closed). Panics with a clear message if it cannot be started.
     pub fn spawn(name: &str, mut cmd: Command) -> Server {
         let log = artifacts_dir("logs").join(format!("{}.log", unique_name(name)));
-        let log_file = std::fs::File::create(&log)
-            .unwrap_or_else(|e| panic!("cannot create log {}: {e}", log.display()));
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log_file);
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name} ({:?}): {e}", cmd.get_program()));
+        let log_file =
+            std::fs::File::create(&log).unwrap_or_else(|e| panic!("cannot create log {}: {e}", log.display()));
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(log_file);
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {name} ({:?}): {e}", cmd.get_program()));
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let mut pipe = child.stdout.take().expect("stdout is piped");
         let sink = Arc::clone(&stdout);
@@ -134,13 +119,7 @@ impl Server {
                 }
             }
         });
-        Server {
-            name: name.to_string(),
-            child: Some(child),
-            log,
-            stdout,
-            stdout_thread: Some(stdout_thread),
-        }
+        Server { name: name.to_string(), child: Some(child), log, stdout, stdout_thread: Some(stdout_thread) }
     }
 
     pub fn name(&self) -> &str {
@@ -158,11 +137,7 @@ impl Server {
     /// The last lines of the server's stderr log and its stdout so far, for failure messages.
     pub fn diagnostics(&self) -> String {
         let log = std::fs::read(&self.log).unwrap_or_default();
-        let stdout = self
-            .stdout
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let stdout = self.stdout.lock().unwrap_or_else(|e| e.into_inner()).clone();
         format!(
             "--- {} (pid {}) stderr, last lines of {} ---\n{}\n--- stdout ---\n{}",
             self.name,
@@ -175,19 +150,13 @@ impl Server {
 
     /// `Some(status)` if the process has already exited.
     pub fn exited(&mut self) -> Option<ExitStatus> {
-        self.child
-            .as_mut()
-            .and_then(|c| c.try_wait().ok().flatten())
+        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
     }
 
     /// Panics (with the server's log) if the process has exited.
     pub fn assert_running(&mut self) {
         if let Some(status) = self.exited() {
-            panic!(
-                "{} exited unexpectedly ({status})\n{}",
-                self.name,
-                self.diagnostics()
-            );
+            panic!("{} exited unexpectedly ({status})\n{}", self.name, self.diagnostics());
         }
     }
 
@@ -203,18 +172,10 @@ impl Server {
                 }
             }
             if let Some(status) = self.exited() {
-                return Err(format!(
-                    "{} exited ({status}) before writing a line\n{}",
-                    self.name,
-                    self.diagnostics()
-                ));
+                return Err(format!("{} exited ({status}) before writing a line\n{}", self.name, self.diagnostics()));
             }
             if Instant::now() >= deadline {
-                return Err(format!(
-                    "{} wrote no line on stdout within {limit:?}\n{}",
-                    self.name,
-                    self.diagnostics()
-                ));
+                return Err(format!("{} wrote no line on stdout within {limit:?}\n{}", self.name, self.diagnostics()));
             }
             thread::sleep(Duration::from_millis(20));
         }
@@ -309,12 +270,8 @@ impl Finished {
 /// timing check: if it is still running after `limit` it is killed and this panics.
 pub fn run_with_limit(mut cmd: Command, limit: Duration) -> Finished {
     let program = format!("{:?}", cmd.get_program());
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
     let mut out_pipe = child.stdout.take().expect("piped");
     let mut err_pipe = child.stderr.take().expect("piped");
     let out_thread = thread::spawn(move || {
@@ -345,11 +302,7 @@ pub fn run_with_limit(mut cmd: Command, limit: Duration) -> Finished {
     };
     let stdout = out_thread.join().unwrap_or_default();
     let stderr = String::from_utf8_lossy(&err_thread.join().unwrap_or_default()).into_owned();
-    Finished {
-        status,
-        stdout,
-        stderr,
-    }
+    Finished { status, stdout, stderr }
 }
 
 /// The last `n` lines of `text`.

@@ -46,20 +46,16 @@ impl XDisplay {
     /// A capture of the root window.
     pub fn capture(&mut self) -> RgbaImage {
         self.server.assert_running();
-        xwd::capture_root(self.number)
-            .unwrap_or_else(|e| panic!("{e:#}\n{}", self.server.diagnostics()))
+        xwd::capture_root(self.number).unwrap_or_else(|e| panic!("{e:#}\n{}", self.server.diagnostics()))
     }
 }
 
 fn start_x(name: &str, cmd: Command) -> Result<XDisplay, String> {
     let mut server = Server::spawn(name, cmd);
     let line = server.stdout_line(START_LIMIT)?;
-    let number = line.parse::<u32>().map_err(|_| {
-        format!(
-            "{name} wrote {line:?} instead of a display number\n{}",
-            server.diagnostics()
-        )
-    })?;
+    let number = line
+        .parse::<u32>()
+        .map_err(|_| format!("{name} wrote {line:?} instead of a display number\n{}", server.diagnostics()))?;
     Ok(XDisplay { number, server })
 }
 
@@ -74,15 +70,7 @@ pub fn start_xvnc(geometry: (u32, u32), extra: &[&str]) -> (XDisplay, u16) {
         cmd.args(["-displayfd", "1", "-geometry"])
             .arg(format!("{}x{}", geometry.0, geometry.1))
             // -noreset: the root window keeps its picture when the last X client disconnects.
-            .args([
-                "-depth",
-                "24",
-                "-localhost",
-                "-nolisten",
-                "tcp",
-                "-noreset",
-                "-rfbport",
-            ])
+            .args(["-depth", "24", "-localhost", "-nolisten", "tcp", "-noreset", "-rfbport"])
             .arg(port.to_string())
             .args(["-desktop", "oxvnc-interop"])
             .args(extra);
@@ -111,16 +99,8 @@ pub fn start_xvfb(geometry: (u32, u32)) -> XDisplay {
 pub fn start_xvfb_depth(geometry: (u32, u32), depth: u32) -> XDisplay {
     let mut cmd = Command::new("Xvfb");
     // -noreset: the root window keeps its picture when the last X client disconnects.
-    cmd.args([
-        "-displayfd",
-        "1",
-        "-nolisten",
-        "tcp",
-        "-noreset",
-        "-screen",
-        "0",
-    ])
-    .arg(format!("{}x{}x{depth}", geometry.0, geometry.1));
+    cmd.args(["-displayfd", "1", "-nolisten", "tcp", "-noreset", "-screen", "0"])
+        .arg(format!("{}x{}x{depth}", geometry.0, geometry.1));
     start_x("Xvfb", cmd).unwrap_or_else(|e| panic!("Xvfb did not start: {e}"))
 }
 
@@ -135,14 +115,7 @@ pub fn start_x11vnc(display: &XDisplay, extra: &[&str]) -> (Server, u16) {
             .arg(display.name())
             .arg("-rfbport")
             .arg(port.to_string())
-            .args([
-                "-localhost",
-                "-noipv6",
-                "-forever",
-                "-shared",
-                "-nopw",
-                "-noxdamage",
-            ])
+            .args(["-localhost", "-noipv6", "-forever", "-shared", "-nopw", "-noxdamage"])
             .args(extra);
         // x11vnc reads ~/.x11vncrc unless told not to.
         cmd.arg("-norc");
@@ -206,11 +179,7 @@ pub fn test_picture(width: u32, height: u32) -> RgbaImage {
             }
             2 => {
                 if x < width / 3 {
-                    if (x + y) % 2 == 0 {
-                        [255, 255, 255]
-                    } else {
-                        [20, 20, 60]
-                    }
+                    if (x + y) % 2 == 0 { [255, 255, 255] } else { [20, 20, 60] }
                 } else if x < 2 * width / 3 {
                     FEW[((x / 3 + y / 2) % 4) as usize]
                 } else {
@@ -251,8 +220,7 @@ pub fn test_picture(width: u32, height: u32) -> RgbaImage {
 /// `/usr/bin/display -window root`), then waits until a capture of the root window equals it
 /// pixel for pixel, which also checks the capture path (xwd and its decoder) end to end.
 pub fn show_on_root(display: &mut XDisplay, picture: &RgbaImage, name: &str) {
-    let path =
-        servers::artifacts_dir("pictures").join(format!("{}.png", servers::unique_name(name)));
+    let path = servers::artifacts_dir("pictures").join(format!("{}.png", servers::unique_name(name)));
     pixels::save_png(&path, picture).expect("save picture");
     let mut cmd = display.command("/usr/bin/display");
     cmd.arg("-window").arg("root").arg(&path);
@@ -301,11 +269,7 @@ pub fn start_xterm(display: &XDisplay) -> Server {
 /// `background` (so whatever was started on top of it has drawn), and returns that capture.
 /// Panics if most of the screen is no longer `background` (a window that small must not hide
 /// more than a fifth of it; a lost background would make the comparisons nearly blank).
-pub fn wait_stable_root(
-    display: &mut XDisplay,
-    background: &RgbaImage,
-    watched: &mut Server,
-) -> RgbaImage {
+pub fn wait_stable_root(display: &mut XDisplay, background: &RgbaImage, watched: &mut Server) -> RgbaImage {
     let deadline = Instant::now() + SETTLE_LIMIT;
     let mut previous: Option<RgbaImage> = None;
     let mut same_in_a_row = 0;
@@ -315,19 +279,11 @@ pub fn wait_stable_root(
         let changed = pixels::diff(background, &shot).map_or(0, |m| m.count);
         let total = u64::from(shot.width()) * u64::from(shot.height());
         if changed * 5 > total {
-            let saved =
-                pixels::check_same("pictures", "lost-background", background, &shot).unwrap_err();
-            panic!(
-                "the picture on the root window of {} was lost: {saved}",
-                display.name()
-            );
+            let saved = pixels::check_same("pictures", "lost-background", background, &shot).unwrap_err();
+            panic!("the picture on the root window of {} was lost: {saved}", display.name());
         }
         let drawn = changed > 0;
-        if drawn
-            && previous
-                .as_ref()
-                .is_some_and(|p| pixels::diff(p, &shot).is_none())
-        {
+        if drawn && previous.as_ref().is_some_and(|p| pixels::diff(p, &shot).is_none()) {
             same_in_a_row += 1;
             if same_in_a_row >= 2 {
                 return shot;
@@ -351,9 +307,7 @@ pub fn wait_stable_root(
 /// read with `-PasswordFile` / `-rfbauth`).
 pub fn write_vnc_password_file(password: &str, path: &Path) {
     let mut cmd = Command::new("sh");
-    cmd.arg("-c")
-        .arg("printf '%s\\n' \"$PW\" | vncpasswd -f")
-        .env("PW", password);
+    cmd.arg("-c").arg("printf '%s\\n' \"$PW\" | vncpasswd -f").env("PW", password);
     let done = servers::run_with_limit(cmd, Duration::from_secs(30));
     assert!(
         done.status.success() && done.stdout.len() == 8,

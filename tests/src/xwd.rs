@@ -42,11 +42,7 @@ struct Header {
 }
 
 fn read_header(data: &[u8]) -> Result<Header> {
-    ensure!(
-        data.len() >= HEADER_FIELDS * 4,
-        "XWD file too short for its header ({} bytes)",
-        data.len()
-    );
+    ensure!(data.len() >= HEADER_FIELDS * 4, "XWD file too short for its header ({} bytes)", data.len());
     let f = |i: usize| u32::from_be_bytes(data[i * 4..i * 4 + 4].try_into().expect("4 bytes"));
     let version = f(1);
     ensure!(version == 7, "XWD file version {version}, expected 7");
@@ -71,21 +67,13 @@ fn channel(pixel: u32, mask: u32) -> u8 {
     let shift = mask.trailing_zeros();
     let max = mask >> shift;
     let v = (pixel & mask) >> shift;
-    if max == 255 {
-        v as u8
-    } else {
-        ((u64::from(v) * 255 + u64::from(max) / 2) / u64::from(max)) as u8
-    }
+    if max == 255 { v as u8 } else { ((u64::from(v) * 255 + u64::from(max) / 2) / u64::from(max)) as u8 }
 }
 
 /// Decodes an XWD file into an RGBA image (alpha 255).
 pub fn parse(data: &[u8]) -> Result<RgbaImage> {
     let h = read_header(data)?;
-    ensure!(
-        h.pixmap_format == ZPIXMAP,
-        "XWD pixmap format {} is not ZPixmap",
-        h.pixmap_format
-    );
+    ensure!(h.pixmap_format == ZPIXMAP, "XWD pixmap format {} is not ZPixmap", h.pixmap_format);
     ensure!(
         h.visual_class == TRUE_COLOR || h.visual_class == DIRECT_COLOR,
         "XWD visual class {} is not TrueColor/DirectColor",
@@ -97,17 +85,10 @@ pub fn parse(data: &[u8]) -> Result<RgbaImage> {
         h.width,
         h.height
     );
-    for (name, mask) in [
-        ("red", h.red_mask),
-        ("green", h.green_mask),
-        ("blue", h.blue_mask),
-    ] {
+    for (name, mask) in [("red", h.red_mask), ("green", h.green_mask), ("blue", h.blue_mask)] {
         ensure!(mask != 0, "XWD {name} mask is zero");
         let shifted = mask >> mask.trailing_zeros();
-        ensure!(
-            shifted & (shifted + 1) == 0,
-            "XWD {name} mask {mask:#x} is not contiguous"
-        );
+        ensure!(shifted & (shifted + 1) == 0, "XWD {name} mask {mask:#x} is not contiguous");
     }
     let bytes_pp = match h.bits_per_pixel {
         24 => 3usize,
@@ -122,33 +103,15 @@ pub fn parse(data: &[u8]) -> Result<RgbaImage> {
     let width = h.width as usize;
     let height = h.height as usize;
     let stride = h.bytes_per_line as usize;
-    ensure!(
-        stride >= width * bytes_pp,
-        "XWD bytes per line {stride} too small for width {width}"
-    );
+    ensure!(stride >= width * bytes_pp, "XWD bytes per line {stride} too small for width {width}");
     let pixels_at = (h.header_size as usize)
-        .checked_add(
-            (h.ncolors as usize)
-                .checked_mul(COLOR_ENTRY_SIZE)
-                .context("ncolors overflow")?,
-        )
+        .checked_add((h.ncolors as usize).checked_mul(COLOR_ENTRY_SIZE).context("ncolors overflow")?)
         .context("header size overflow")?;
-    ensure!(
-        pixels_at >= HEADER_FIELDS * 4,
-        "XWD header size {} too small",
-        h.header_size
-    );
-    let needed = stride
-        .checked_mul(height)
-        .and_then(|n| n.checked_add(pixels_at))
-        .context("size overflow")?;
+    ensure!(pixels_at >= HEADER_FIELDS * 4, "XWD header size {} too small", h.header_size);
+    let needed = stride.checked_mul(height).and_then(|n| n.checked_add(pixels_at)).context("size overflow")?;
     // The last row need not be padded to the full stride.
     let minimal = needed - stride + width * bytes_pp;
-    ensure!(
-        data.len() >= minimal,
-        "XWD file truncated: {} bytes, pixels need {minimal}",
-        data.len()
-    );
+    ensure!(data.len() >= minimal, "XWD file truncated: {} bytes, pixels need {minimal}", data.len());
 
     let mut out = RgbaImage::new(h.width, h.height);
     for y in 0..height {
@@ -180,12 +143,7 @@ pub fn capture_root(display: u32) -> Result<RgbaImage> {
     let mut cmd = Command::new("xwd");
     cmd.args(["-root", "-silent", "-display", &format!(":{display}")]);
     let done = servers::run_with_limit(cmd, Duration::from_secs(60));
-    ensure!(
-        done.status.success(),
-        "xwd -root on :{display} failed ({}): {}",
-        done.status,
-        done.stderr.trim()
-    );
+    ensure!(done.status.success(), "xwd -root on :{display} failed ({}): {}", done.status, done.stderr.trim());
     parse(&done.stdout).with_context(|| format!("parsing xwd capture of :{display}"))
 }
 
@@ -237,19 +195,12 @@ mod tests {
         ];
         let mut v: Vec<u8> = fields.iter().flat_map(|f| f.to_be_bytes()).collect();
         v.extend_from_slice(name);
-        v.extend(std::iter::repeat_n(
-            0xAA,
-            ncolors as usize * COLOR_ENTRY_SIZE,
-        ));
+        v.extend(std::iter::repeat_n(0xAA, ncolors as usize * COLOR_ENTRY_SIZE));
         let pack = |c: u8, mask: u32| (u32::from(c) << mask.trailing_zeros()) & mask;
         for row in pixels.chunks(width as usize) {
             for &(r, g, b) in row {
                 let value = pack(r, masks[0]) | pack(g, masks[1]) | pack(b, masks[2]);
-                let bytes = if msb_first {
-                    value.to_be_bytes()
-                } else {
-                    value.to_le_bytes()
-                };
+                let bytes = if msb_first { value.to_be_bytes() } else { value.to_le_bytes() };
                 match (bytes_pp, msb_first) {
                     (4, _) => v.extend_from_slice(&bytes),
                     (_, false) => v.extend_from_slice(&bytes[..3]),
@@ -261,14 +212,8 @@ mod tests {
         v
     }
 
-    const PIXELS: [(u8, u8, u8); 6] = [
-        (255, 0, 0),
-        (0, 255, 0),
-        (0, 0, 255),
-        (1, 2, 3),
-        (250, 128, 7),
-        (255, 255, 255),
-    ];
+    const PIXELS: [(u8, u8, u8); 6] =
+        [(255, 0, 0), (0, 255, 0), (0, 0, 255), (1, 2, 3), (250, 128, 7), (255, 255, 255)];
 
     fn check(img: &RgbaImage) {
         assert_eq!(img.dimensions(), (3, 2));
@@ -288,8 +233,7 @@ mod tests {
                 for masks in [rgb, bgr] {
                     for pad in [0, 3] {
                         let data = build(3, 2, bpp, msb, masks, 16, pad, &PIXELS);
-                        let img =
-                            parse(&data).unwrap_or_else(|e| panic!("{bpp} {msb} {masks:x?}: {e}"));
+                        let img = parse(&data).unwrap_or_else(|e| panic!("{bpp} {msb} {masks:x?}: {e}"));
                         check(&img);
                     }
                 }
@@ -333,10 +277,7 @@ mod tests {
             (0, u32::MAX),  // header size
             (0, 8),         // header size smaller than the header
         ] {
-            assert!(
-                parse(&set(field, value)).is_err(),
-                "field {field} = {value:#x}"
-            );
+            assert!(parse(&set(field, value)).is_err(), "field {field} = {value:#x}");
         }
     }
 }

@@ -19,12 +19,12 @@ use base64::Engine as _;
 use fantoccini::{Client, Locator};
 use futures_util::{SinkExt, StreamExt};
 use image::RgbaImage;
-use oxvnc_rfb::{keysym, Config, Connection, Event};
+use oxvnc_rfb::{Config, Connection, Event, keysym};
 use oxvnc_tests::browser::Browser;
 use oxvnc_tests::compat::{Relay, XvncDesktop};
 use oxvnc_tests::pixels;
 use oxvnc_tests::servers;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 const ARTIFACTS: &str = "browser-console";
@@ -441,7 +441,7 @@ fn viewport_coordinate(start: f64, css_size: f64, fb_size: u32, want_fb: u32) ->
 
 #[test]
 fn console_scales_to_the_window_and_points_where_the_mouse_is() {
-    use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
+    use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
 
     let web = web_root();
     let relay = Relay::start(&["--demo", "--web", path_str(web)]);
@@ -468,7 +468,9 @@ fn console_scales_to_the_window_and_points_where_the_mouse_is() {
             let fits = (width - view_w).abs() < 1.0 || top + height <= view_h + 1.0;
             let aspect = (width / height - 1280.0 / 720.0).abs() < 0.01;
             if !(fits && aspect && (width - 1280.0).abs() >= 1.0) {
-                return Err(format!("the canvas is {width}×{height} at ({left}, {top}) in a {view_w}×{view_h} window: not scaled to fit"));
+                return Err(format!(
+                    "the canvas is {width}×{height} at ({left}, {top}) in a {view_w}×{view_h} window: not scaled to fit"
+                ));
             }
             let (vx, fx) = viewport_coordinate(left, width, DEMO_SIZE.0, 901);
             let (vy, fy) = viewport_coordinate(top, height, DEMO_SIZE.1, 611);

@@ -23,9 +23,9 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use fantoccini::Client;
 use image::RgbaImage;
+use oxvnc_tests::browser::Browser;
 use oxvnc_tests::compat::{self, Relay, XvncDesktop};
 use oxvnc_tests::pixels;
-use oxvnc_tests::browser::Browser;
 use oxvnc_tests::servers;
 use serde_json::Value;
 
@@ -148,7 +148,13 @@ async fn read_page(client: &Client, with_pixels: bool) -> Result<PageState, Stri
         _ => None,
     };
     let offered = v.get("offered").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_i64).collect());
-    Ok(PageState { state: text("state").unwrap_or_default(), error: text("error"), name: text("name"), offered, canvas })
+    Ok(PageState {
+        state: text("state").unwrap_or_default(),
+        error: text("error"),
+        name: text("name"),
+        offered,
+        canvas,
+    })
 }
 
 /// One way of running noVNC against the same screen.
@@ -166,7 +172,12 @@ struct Variant {
 const VARIANTS: [Variant; 6] = [
     // All of noVNC's encodings, Tight preferred, without the JPEG quality levels: TigerVNC sends
     // lossless Tight (solid, palette and zlib-compressed full-colour rectangles).
-    Variant { tag: "tight", query: "encodings=copyrect,tight,zrle,hextile,rre,raw&lossless=1", lossless: true, xvnc_encoder: "Tight" },
+    Variant {
+        tag: "tight",
+        query: "encodings=copyrect,tight,zrle,hextile,rre,raw&lossless=1",
+        lossless: true,
+        xvnc_encoder: "Tight",
+    },
     Variant { tag: "zrle", query: "encodings=copyrect,zrle,raw", lossless: true, xvnc_encoder: "ZRLE" },
     Variant { tag: "hextile", query: "encodings=copyrect,hextile,raw", lossless: true, xvnc_encoder: "Hextile" },
     Variant { tag: "rre", query: "encodings=copyrect,rre,raw", lossless: true, xvnc_encoder: "RRE" },
@@ -220,7 +231,10 @@ async fn run_variant(client: &Client, base: &str, variant: &Variant, screen: &Rg
             _ => {}
         }
         if Instant::now() >= deadline {
-            return Err(format!("noVNC did not connect within {CONNECT_LIMIT:?} (state {:?}, error {:?})", page.state, page.error));
+            return Err(format!(
+                "noVNC did not connect within {CONNECT_LIMIT:?} (state {:?}, error {:?})",
+                page.state, page.error
+            ));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

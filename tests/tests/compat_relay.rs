@@ -3,8 +3,8 @@
 //! pixel for pixel as `xwd` captures it, in every encoding; the built-in demo desktop must decode
 //! through the relay.
 
-use std::ffi::OsStr;
 use std::collections::HashSet;
+use std::ffi::OsStr;
 
 use image::RgbaImage;
 use oxvnc_tests::compat::{self, Relay, XvncDesktop};
@@ -101,8 +101,10 @@ fn distinct_colours(img: &RgbaImage, cap: usize) -> usize {
 fn demo_through_oxvnc_serve_decodes() {
     let mut relay = Relay::start(&["--demo"]);
     let target = relay.ws_url("websockify");
-    let zrle = snapshot_ok(&target, None, "demo-default").unwrap_or_else(|e| panic!("{e}\n{}", relay.server.diagnostics()));
-    let raw = snapshot_ok(&target, Some("raw"), "demo-raw").unwrap_or_else(|e| panic!("{e}\n{}", relay.server.diagnostics()));
+    let zrle =
+        snapshot_ok(&target, None, "demo-default").unwrap_or_else(|e| panic!("{e}\n{}", relay.server.diagnostics()));
+    let raw =
+        snapshot_ok(&target, Some("raw"), "demo-raw").unwrap_or_else(|e| panic!("{e}\n{}", relay.server.diagnostics()));
     relay.server.assert_running();
 
     for (name, img) in [("default encodings", &zrle), ("raw", &raw)] {
@@ -112,9 +114,7 @@ fn demo_through_oxvnc_serve_decodes() {
     }
 
     let (w, h) = zrle.dimensions();
-    let same_rows = (0..h)
-        .filter(|&y| (0..w).all(|x| zrle.get_pixel(x, y) == raw.get_pixel(x, y)))
-        .count() as u32;
+    let same_rows = (0..h).filter(|&y| (0..w).all(|x| zrle.get_pixel(x, y) == raw.get_pixel(x, y))).count() as u32;
     let differing = pixels::diff(&zrle, &raw).map_or(0, |m| m.count);
     let title = |img: &RgbaImage| image::imageops::crop_imm(img, 0, 0, w / 2, 40).to_image();
     let title_diff = pixels::diff(&title(&zrle), &title(&raw));

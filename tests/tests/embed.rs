@@ -24,7 +24,7 @@ use oxvnc_tests::compat::{Relay, XvncDesktop};
 use oxvnc_tests::pixels;
 use oxvnc_tests::servers::{self, Server};
 use oxvnc_tests::x11::XDisplay;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 const ARTIFACTS: &str = "embed";
 /// Hang guards (not timing checks).

@@ -41,11 +41,7 @@ struct Shot<'a> {
 }
 
 const fn exact(encodings: &str) -> Shot<'_> {
-    Shot {
-        encodings,
-        extra: &[],
-        expect: Expect::Exact,
-    }
+    Shot { encodings, extra: &[], expect: Expect::Exact }
 }
 
 fn psnr(a: &RgbaImage, b: &RgbaImage) -> f64 {
@@ -56,32 +52,20 @@ fn psnr(a: &RgbaImage, b: &RgbaImage) -> f64 {
         }
     }
     let mse = se / (a.width() as f64 * a.height() as f64 * 3.0);
-    if mse == 0.0 {
-        f64::INFINITY
-    } else {
-        10.0 * (255.0f64 * 255.0 / mse).log10()
-    }
+    if mse == 0.0 { f64::INFINITY } else { 10.0 * (255.0f64 * 255.0 / mse).log10() }
 }
 
 /// Takes every shot of `target` and compares it with `truth`; returns the failures.
 fn check_shots(target: &str, tag: &str, truth: &RgbaImage, shots: &[Shot<'_>]) -> Vec<String> {
     let mut failures = Vec::new();
     for shot in shots {
-        let name = format!(
-            "{tag}-{}{}",
-            shot.encodings.replace(',', "+"),
-            shot.extra.join("")
-        );
+        let name = format!("{tag}-{}{}", shot.encodings.replace(',', "+"), shot.extra.join(""));
         let mut extra: Vec<&OsStr> = vec![OsStr::new("--timeout"), OsStr::new("30")];
         extra.extend(shot.extra.iter().map(OsStr::new));
         let (done, png) = snapshot(target, Some(shot.encodings), &extra, ARTIFACTS, &name);
         let what = format!("--encodings {} {}", shot.encodings, shot.extra.join(" "));
         if !done.status.success() {
-            failures.push(format!(
-                "{what}: failed ({}): {}",
-                done.status,
-                done.stderr.trim()
-            ));
+            failures.push(format!("{what}: failed ({}): {}", done.status, done.stderr.trim()));
             continue;
         }
         let img = match pixels::load_opaque_rgba_png(&png) {
@@ -129,16 +113,9 @@ fn desktop(x: &mut XDisplay, tag: &str) -> (RgbaImage, Server) {
 fn finish(tag: &str, x: &mut XDisplay, screen: &RgbaImage, mut failures: Vec<String>, log: &Path) {
     let after = x.capture();
     if let Some(m) = pixels::diff(screen, &after) {
-        failures.push(format!(
-            "the X screen changed during the test ({m}); comparisons are void"
-        ));
+        failures.push(format!("the X screen changed during the test ({m}); comparisons are void"));
     }
-    assert!(
-        failures.is_empty(),
-        "{tag} interop failures:\n{}\nserver log: {}",
-        failures.join("\n"),
-        log.display()
-    );
+    assert!(failures.is_empty(), "{tag} interop failures:\n{}\nserver log: {}", failures.join("\n"), log.display());
 }
 
 #[test]
@@ -154,23 +131,11 @@ fn xvnc_tight_zlib_and_tight_jpeg() {
             exact("tight"),
             exact("tight,copyrect"),
             exact("zlib"),
-            Shot {
-                encodings: "tight",
-                extra: &["--compression", "9"],
-                expect: Expect::Exact,
-            },
+            Shot { encodings: "tight", extra: &["--compression", "9"], expect: Expect::Exact },
             // TigerVNC: level 9 is JPEG quality 100 without subsampling (53 dB here); level 6
             // subsamples chroma, which the picture's sharp colour edges punish (28 dB here).
-            Shot {
-                encodings: "tight",
-                extra: &["--quality", "9"],
-                expect: Expect::Psnr(35.0),
-            },
-            Shot {
-                encodings: "tight",
-                extra: &["--quality", "6"],
-                expect: Expect::Psnr(25.0),
-            },
+            Shot { encodings: "tight", extra: &["--quality", "9"], expect: Expect::Psnr(35.0) },
+            Shot { encodings: "tight", extra: &["--quality", "6"], expect: Expect::Psnr(25.0) },
         ],
     );
     x.server.assert_running();
@@ -194,16 +159,8 @@ fn x11vnc_zlib_and_tight() {
             exact("tightpng"),
             // libvncserver: level 9 is 4:4:4 (53 dB here); level 5 subsamples chroma, which the
             // picture's per-pixel colour noise punishes (under 20 dB here, JPEG or not).
-            Shot {
-                encodings: "tight",
-                extra: &["--quality", "9"],
-                expect: Expect::Psnr(35.0),
-            },
-            Shot {
-                encodings: "tight",
-                extra: &["--quality", "5"],
-                expect: Expect::Psnr(15.0),
-            },
+            Shot { encodings: "tight", extra: &["--quality", "9"], expect: Expect::Psnr(35.0) },
+            Shot { encodings: "tight", extra: &["--quality", "5"], expect: Expect::Psnr(15.0) },
         ],
     );
     vnc.assert_running();
@@ -219,8 +176,7 @@ fn start_xtightvnc(geometry: (u32, u32)) -> (XDisplay, u16) {
     for attempt in 0..5u32 {
         let number = (200 + (std::process::id() % 300) + attempt * 7..900)
             .find(|n| {
-                !Path::new(&format!("/tmp/.X{n}-lock")).exists()
-                    && !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+                !Path::new(&format!("/tmp/.X{n}-lock")).exists() && !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
             })
             .expect("a free X display number");
         let port = servers::free_port();
@@ -258,24 +214,12 @@ fn xtightvnc_tight_and_zlib() {
         &[
             exact("tight"),
             exact("zlib"),
-            Shot {
-                encodings: "tight",
-                extra: &["--compression", "1"],
-                expect: Expect::Exact,
-            },
+            Shot { encodings: "tight", extra: &["--compression", "1"], expect: Expect::Exact },
             // TightVNC 1.3 subsamples chroma at every level, so the picture's per-pixel colour
             // noise costs the same at 9 as at 5 (18 dB here); the solid and smooth parts and
             // the text still have to come through.
-            Shot {
-                encodings: "tight",
-                extra: &["--quality", "9"],
-                expect: Expect::Psnr(15.0),
-            },
-            Shot {
-                encodings: "tight",
-                extra: &["--quality", "5"],
-                expect: Expect::Psnr(15.0),
-            },
+            Shot { encodings: "tight", extra: &["--quality", "9"], expect: Expect::Psnr(15.0) },
+            Shot { encodings: "tight", extra: &["--quality", "5"], expect: Expect::Psnr(15.0) },
         ],
     );
     x.server.assert_running();
@@ -292,14 +236,7 @@ fn qemu_bios_screen_every_encoding() {
         &target,
         "qemu",
         &truth,
-        &[
-            exact("raw"),
-            exact("hextile"),
-            exact("zlib"),
-            exact("tight"),
-            exact("tightpng"),
-            exact("zrle"),
-        ],
+        &[exact("raw"), exact("hextile"), exact("zlib"), exact("tight"), exact("tightpng"), exact("zrle")],
     );
     let after = q.screendump();
     q.server.assert_running();

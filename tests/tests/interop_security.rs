@@ -12,9 +12,7 @@ use oxvnc_tests::pixels;
 use oxvnc_tests::security_servers;
 use oxvnc_tests::servers::{self, Finished};
 use oxvnc_tests::x11::{self, XDisplay};
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
-};
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
 
 const SIZE: (u32, u32) = (640, 480);
 const ARTIFACTS: &str = "interop-security";
@@ -37,18 +35,14 @@ fn make_pki(name: &str, expired: bool) -> TestPki {
     let name = servers::unique_name(name);
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, format!("oxvnc test CA {name}"));
+    ca_params.distinguished_name.push(DnType::CommonName, format!("oxvnc test CA {name}"));
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let ca_key = KeyPair::generate().expect("CA key");
     let ca = CertifiedIssuer::self_signed(ca_params, ca_key).expect("CA certificate");
 
-    let mut params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-        .expect("server params");
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "localhost");
+    let mut params =
+        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).expect("server params");
+    params.distinguished_name.push(DnType::CommonName, "localhost");
     if expired {
         params.not_before = rcgen::date_time_ymd(2019, 1, 1);
         params.not_after = rcgen::date_time_ymd(2020, 1, 1);
@@ -74,14 +68,7 @@ fn make_pki(name: &str, expired: bool) -> TestPki {
 
 /// Xvnc with `-SecurityTypes types` and the PKI's certificate, showing the test picture.
 fn start_tls_xvnc(types: &str, pki: &TestPki, extra: &[&str]) -> (XDisplay, u16) {
-    let mut args = vec![
-        "-SecurityTypes",
-        types,
-        "-X509Cert",
-        &pki.cert,
-        "-X509Key",
-        &pki.key,
-    ];
+    let mut args = vec!["-SecurityTypes", types, "-X509Cert", &pki.cert, "-X509Key", &pki.key];
     args.extend_from_slice(extra);
     let (mut x, port) = x11::start_xvnc(SIZE, &args);
     let picture = x11::test_picture(SIZE.0, SIZE.1);
@@ -93,13 +80,7 @@ fn start_tls_xvnc(types: &str, pki: &TestPki, extra: &[&str]) -> (XDisplay, u16)
 fn run(port: u16, args: &[&str], name: &str) -> (Finished, std::path::PathBuf) {
     let mut all: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
     all.extend([OsStr::new("--timeout"), OsStr::new("30")]);
-    snapshot(
-        &format!("tcp://127.0.0.1:{port}"),
-        None,
-        &all,
-        ARTIFACTS,
-        name,
-    )
+    snapshot(&format!("tcp://127.0.0.1:{port}"), None, &all, ARTIFACTS, name)
 }
 
 /// A snapshot that must succeed and match the X screen pixel for pixel.
@@ -119,25 +100,12 @@ fn expect_screen(x: &mut XDisplay, port: u16, args: &[&str], name: &str) {
 /// A snapshot that must fail with one line on stderr containing every one of `needles`.
 fn expect_failure(port: u16, args: &[&str], name: &str, needles: &[&str]) -> String {
     let (done, png) = run(port, args, name);
-    assert!(
-        !done.status.success(),
-        "{name}: oxvnc snapshot {args:?} succeeded but should not have"
-    );
-    assert!(
-        !png.exists(),
-        "{name}: a PNG was written despite the failure"
-    );
+    assert!(!done.status.success(), "{name}: oxvnc snapshot {args:?} succeeded but should not have");
+    assert!(!png.exists(), "{name}: a PNG was written despite the failure");
     let text = done.stderr.trim().to_string();
-    assert_eq!(
-        text.lines().count(),
-        1,
-        "{name}: expected one line, got:\n{text}"
-    );
+    assert_eq!(text.lines().count(), 1, "{name}: expected one line, got:\n{text}");
     for needle in needles {
-        assert!(
-            text.contains(needle),
-            "{name}: expected {needle:?} in the error, got: {text}"
-        );
+        assert!(text.contains(needle), "{name}: expected {needle:?} in the error, got: {text}");
     }
     text
 }
@@ -151,35 +119,15 @@ fn x509_none_checks_the_certificate_every_way() {
     // Signed by the given CA, issued for 127.0.0.1: the screen, exactly, through TLS.
     expect_screen(&mut x, port, &["--ca", &pki.ca], "x509none-ca");
     // The same with the encodings that keep most state across TLS records.
-    expect_screen(
-        &mut x,
-        port,
-        &["--ca", &pki.ca, "--encodings", "zrle"],
-        "x509none-ca-zrle",
-    );
+    expect_screen(&mut x, port, &["--ca", &pki.ca, "--encodings", "zrle"], "x509none-ca-zrle");
 
     // Another CA: the certificate is unknown, and the message says so with its fingerprint.
-    expect_failure(
-        port,
-        &["--ca", &other.ca],
-        "x509none-wrong-ca",
-        &["certificate is unknown", &pki.fingerprint],
-    );
+    expect_failure(port, &["--ca", &other.ca], "x509none-wrong-ca", &["certificate is unknown", &pki.fingerprint]);
 
     // No CA at all: nothing to check against; the fingerprint is shown for pinning.
-    expect_failure(
-        port,
-        &[],
-        "x509none-no-ca",
-        &["cannot be verified", "--tls-fingerprint", &pki.fingerprint],
-    );
+    expect_failure(port, &[], "x509none-no-ca", &["cannot be verified", "--tls-fingerprint", &pki.fingerprint]);
     // Pinning that fingerprint works without a CA…
-    expect_screen(
-        &mut x,
-        port,
-        &["--tls-fingerprint", &pki.fingerprint],
-        "x509none-pinned",
-    );
+    expect_screen(&mut x, port, &["--tls-fingerprint", &pki.fingerprint], "x509none-pinned");
     // …and another fingerprint does not.
     expect_failure(
         port,
@@ -196,12 +144,7 @@ fn x509_none_checks_the_certificate_every_way() {
         &["not valid for the name", "vnc.example.org"],
     );
     // The name it was issued for works.
-    expect_screen(
-        &mut x,
-        port,
-        &["--ca", &pki.ca, "--tls-server-name", "localhost"],
-        "x509none-localhost",
-    );
+    expect_screen(&mut x, port, &["--ca", &pki.ca, "--tls-server-name", "localhost"], "x509none-localhost");
     x.server.assert_running();
 }
 
@@ -212,32 +155,13 @@ fn x509_vnc_right_and_wrong_password() {
     let server_file = dir.join(format!("{}.passwd", servers::unique_name("x509vnc")));
     x11::write_vnc_password_file("tls-pw1!", &server_file);
     let server_file = server_file.to_str().expect("utf-8 path").to_string();
-    let (mut x, port) = start_tls_xvnc(
-        "X509Vnc",
-        &pki,
-        &["-PasswordFile", &server_file, "-UseBlacklist=0"],
-    );
+    let (mut x, port) = start_tls_xvnc("X509Vnc", &pki, &["-PasswordFile", &server_file, "-UseBlacklist=0"]);
     let right = write_temp("right", "tls-pw1!\n");
     let wrong = write_temp("wrong", "tls-pw2!\n");
 
-    expect_screen(
-        &mut x,
-        port,
-        &["--ca", &pki.ca, "--password-file", &right],
-        "x509vnc-right",
-    );
-    expect_failure(
-        port,
-        &["--ca", &pki.ca, "--password-file", &wrong],
-        "x509vnc-wrong",
-        &["password was rejected"],
-    );
-    expect_failure(
-        port,
-        &["--ca", &pki.ca],
-        "x509vnc-missing",
-        &["--password-file"],
-    );
+    expect_screen(&mut x, port, &["--ca", &pki.ca, "--password-file", &right], "x509vnc-right");
+    expect_failure(port, &["--ca", &pki.ca, "--password-file", &wrong], "x509vnc-wrong", &["password was rejected"]);
+    expect_failure(port, &["--ca", &pki.ca], "x509vnc-missing", &["--password-file"]);
     x.server.assert_running();
 }
 
@@ -245,12 +169,7 @@ fn x509_vnc_right_and_wrong_password() {
 fn expired_certificate_is_named() {
     let pki = make_pki("expired", true);
     let (mut x, port) = start_tls_xvnc("X509None", &pki, &[]);
-    expect_failure(
-        port,
-        &["--ca", &pki.ca],
-        "x509-expired",
-        &["expired", &pki.fingerprint],
-    );
+    expect_failure(port, &["--ca", &pki.ca], "x509-expired", &["expired", &pki.fingerprint]);
     x.server.assert_running();
 }
 
@@ -285,12 +204,7 @@ fn tight_security_with_a_password_on_xtightvnc() {
             &format!("tight-right-{encodings}"),
         );
     }
-    expect_failure(
-        port,
-        &["--password-file", &wrong],
-        "tight-wrong",
-        &["password was rejected"],
-    );
+    expect_failure(port, &["--password-file", &wrong], "tight-wrong", &["password was rejected"]);
     // The server confirms that the Tight protocol (security type 16) was used.
     let log = std::fs::read_to_string(x.server.log_path()).unwrap_or_default();
     assert!(
@@ -302,8 +216,7 @@ fn tight_security_with_a_password_on_xtightvnc() {
 }
 
 fn write_temp(name: &str, text: &str) -> String {
-    let path =
-        servers::artifacts_dir(ARTIFACTS).join(format!("{}.txt", servers::unique_name(name)));
+    let path = servers::artifacts_dir(ARTIFACTS).join(format!("{}.txt", servers::unique_name(name)));
     std::fs::write(&path, text).expect("write");
     path_str(&path)
 }
@@ -333,27 +246,16 @@ fn qemu_vencrypt_x509() {
         let mut args = vec!["--ca".to_string(), pki.ca.clone()];
         if password {
             q.hmp("set_password vnc qemu-pw1");
-            args.extend([
-                "--password-file".into(),
-                write_temp("qemu-right", "qemu-pw1\n"),
-            ]);
+            args.extend(["--password-file".into(), write_temp("qemu-right", "qemu-pw1\n")]);
         }
         let (done, clear_png) = run(q.plain_port, &[], &format!("qemu-{tag}-clear"));
         assert!(done.status.success(), "clear display: {}", done.stderr);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let (done, tls_png) = run(q.tls_port, &args, &format!("qemu-{tag}-tls"));
-        assert!(
-            done.status.success(),
-            "QEMU VeNCrypt {tag}: {}\n{}",
-            done.stderr,
-            q.server.diagnostics()
-        );
+        assert!(done.status.success(), "QEMU VeNCrypt {tag}: {}\n{}", done.stderr, q.server.diagnostics());
         let clear = pixels::load_opaque_rgba_png(&clear_png).unwrap();
         let tls = pixels::load_opaque_rgba_png(&tls_png).unwrap();
-        assert!(
-            clear.pixels().any(|p| p.0[..3] != [0, 0, 0]),
-            "the clear display shows nothing"
-        );
+        assert!(clear.pixels().any(|p| p.0[..3] != [0, 0, 0]), "the clear display shows nothing");
         pixels::assert_same(ARTIFACTS, &format!("qemu-{tag}"), &clear, &tls);
         if password {
             let wrong = write_temp("qemu-wrong", "qemu-pw2\n");

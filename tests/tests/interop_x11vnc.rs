@@ -28,11 +28,7 @@ fn every_encoding_reproduces_the_screen_exactly() {
         let name = format!("x11vnc-{}", encodings.replace(',', "+"));
         let (done, png) = snapshot(&target, Some(encodings), &timeout, ARTIFACTS, &name);
         if !done.status.success() {
-            failures.push(format!(
-                "--encodings {encodings}: failed ({}): {}",
-                done.status,
-                done.stderr.trim()
-            ));
+            failures.push(format!("--encodings {encodings}: failed ({}): {}", done.status, done.stderr.trim()));
             continue;
         }
         match pixels::load_opaque_rgba_png(&png) {
@@ -46,9 +42,7 @@ fn every_encoding_reproduces_the_screen_exactly() {
     }
     let after = x.capture();
     if let Some(m) = pixels::diff(&screen, &after) {
-        failures.push(format!(
-            "the X screen changed during the test ({m}); comparisons are void"
-        ));
+        failures.push(format!("the X screen changed during the test ({m}); comparisons are void"));
     }
     vnc.assert_running();
     assert!(

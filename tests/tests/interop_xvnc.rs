@@ -22,28 +22,15 @@ const ARTIFACTS: &str = "interop-xvnc";
 /// The one line `oxvnc snapshot` printed on stderr (it promises exactly one on failure).
 fn one_line(done: &Finished) -> &str {
     let text = done.stderr.trim();
-    assert_eq!(
-        text.lines().count(),
-        1,
-        "expected one line on stderr, got:\n{text}"
-    );
+    assert_eq!(text.lines().count(), 1, "expected one line on stderr, got:\n{text}");
     text
 }
 
 /// Runs a snapshot that must succeed; returns the image or why not.
-fn snapshot_ok(
-    target: &str,
-    encodings: &str,
-    extra: &[&OsStr],
-    name: &str,
-) -> Result<image::RgbaImage, String> {
+fn snapshot_ok(target: &str, encodings: &str, extra: &[&OsStr], name: &str) -> Result<image::RgbaImage, String> {
     let (done, png) = snapshot(target, Some(encodings), extra, ARTIFACTS, name);
     if !done.status.success() {
-        return Err(format!(
-            "oxvnc snapshot --encodings {encodings} failed ({}): {}",
-            done.status,
-            done.stderr.trim()
-        ));
+        return Err(format!("oxvnc snapshot --encodings {encodings} failed ({}): {}", done.status, done.stderr.trim()));
     }
     pixels::load_opaque_rgba_png(&png).map_err(|e| format!("{e:#}"))
 }
@@ -74,9 +61,7 @@ fn check_every_encoding(size: (u32, u32), args: &[&str], tag: &str) {
     // A mismatch only means something if the screen itself stayed put meanwhile.
     let after = x.capture();
     if let Some(m) = pixels::diff(&screen, &after) {
-        failures.push(format!(
-            "the X screen changed during the test ({m}); comparisons are void"
-        ));
+        failures.push(format!("the X screen changed during the test ({m}); comparisons are void"));
     }
     x.server.assert_running();
     assert!(
@@ -98,11 +83,7 @@ fn every_encoding_reproduces_the_screen_exactly() {
 /// the server picks the security type).
 #[test]
 fn odd_sized_screen_over_protocol_3_3() {
-    check_every_encoding(
-        (803, 597),
-        &["-SecurityTypes", "None", "-Protocol3.3"],
-        "xvnc-odd-3.3",
-    );
+    check_every_encoding((803, 597), &["-SecurityTypes", "None", "-Protocol3.3"], "xvnc-odd-3.3");
 }
 
 #[test]
@@ -112,16 +93,8 @@ fn vnc_authentication_right_wrong_and_missing_password() {
     x11::write_vnc_password_file("s3cret!", &server_file);
     let server_file_arg = server_file.to_str().expect("utf-8 path").to_string();
     // No blacklisting: the wrong-password attempt must not turn into a different refusal.
-    let (mut x, port) = x11::start_xvnc(
-        SIZE,
-        &[
-            "-SecurityTypes",
-            "VncAuth",
-            "-PasswordFile",
-            &server_file_arg,
-            "-UseBlacklist=0",
-        ],
-    );
+    let (mut x, port) =
+        x11::start_xvnc(SIZE, &["-SecurityTypes", "VncAuth", "-PasswordFile", &server_file_arg, "-UseBlacklist=0"]);
     let picture = x11::test_picture(SIZE.0, SIZE.1);
     x11::show_on_root(&mut x, &picture, "xvnc-auth-picture");
     let target = format!("tcp://127.0.0.1:{port}");
@@ -134,12 +107,7 @@ fn vnc_authentication_right_wrong_and_missing_password() {
     let shot = snapshot_ok(
         &target,
         "zrle,hextile,raw",
-        &[
-            OsStr::new("--password-file"),
-            right.as_os_str(),
-            OsStr::new("--timeout"),
-            OsStr::new("30"),
-        ],
+        &[OsStr::new("--password-file"), right.as_os_str(), OsStr::new("--timeout"), OsStr::new("30")],
         "xvnc-auth-right",
     )
     .unwrap_or_else(|e| panic!("right password: {e}"));
@@ -148,47 +116,20 @@ fn vnc_authentication_right_wrong_and_missing_password() {
     let (done, png) = snapshot(
         &target,
         None,
-        &[
-            OsStr::new("--password-file"),
-            wrong.as_os_str(),
-            OsStr::new("--timeout"),
-            OsStr::new("30"),
-        ],
+        &[OsStr::new("--password-file"), wrong.as_os_str(), OsStr::new("--timeout"), OsStr::new("30")],
         ARTIFACTS,
         "xvnc-auth-wrong",
     );
-    assert!(
-        !done.status.success(),
-        "wrong password accepted: {}",
-        done.stderr
-    );
+    assert!(!done.status.success(), "wrong password accepted: {}", done.stderr);
     let line = one_line(&done);
-    assert!(
-        line.contains("password was rejected"),
-        "wrong password: {line}"
-    );
-    assert!(
-        !png.exists(),
-        "a PNG was written despite the wrong password"
-    );
+    assert!(line.contains("password was rejected"), "wrong password: {line}");
+    assert!(!png.exists(), "a PNG was written despite the wrong password");
 
-    let (done, png) = snapshot(
-        &target,
-        None,
-        &[OsStr::new("--timeout"), OsStr::new("30")],
-        ARTIFACTS,
-        "xvnc-auth-none",
-    );
-    assert!(
-        !done.status.success(),
-        "no password given, yet it succeeded: {}",
-        done.stderr
-    );
+    let (done, png) =
+        snapshot(&target, None, &[OsStr::new("--timeout"), OsStr::new("30")], ARTIFACTS, "xvnc-auth-none");
+    assert!(!done.status.success(), "no password given, yet it succeeded: {}", done.stderr);
     let line = one_line(&done);
-    assert!(
-        line.contains("--password-file"),
-        "missing password should point at --password-file: {line}"
-    );
+    assert!(line.contains("--password-file"), "missing password should point at --password-file: {line}");
     assert!(!png.exists(), "a PNG was written without a password");
 
     // The server is still fine after the failed attempts.
@@ -206,15 +147,9 @@ fn closed_port_is_a_clear_refusal() {
         ARTIFACTS,
         "closed-port",
     );
-    assert!(
-        !done.status.success(),
-        "connecting to a closed port succeeded"
-    );
+    assert!(!done.status.success(), "connecting to a closed port succeeded");
     let line = one_line(&done);
-    assert!(
-        line.to_lowercase().contains("refused"),
-        "closed port: {line}"
-    );
+    assert!(line.to_lowercase().contains("refused"), "closed port: {line}");
     assert!(!png.exists());
 }
 
@@ -231,9 +166,7 @@ fn silent_server_times_out() {
         while !stop_flag.load(Ordering::Relaxed) {
             match listener.accept() {
                 Ok((stream, _)) => held.push(stream),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    thread::sleep(Duration::from_millis(20))
-                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => thread::sleep(Duration::from_millis(20)),
                 Err(e) => panic!("accept: {e}"),
             }
         }
@@ -249,14 +182,8 @@ fn silent_server_times_out() {
     stop.store(true, Ordering::Relaxed);
     let accepted = silent.join().expect("silent listener");
     assert_eq!(accepted, 1, "oxvnc should have connected once");
-    assert!(
-        !done.status.success(),
-        "a silent server produced a snapshot"
-    );
+    assert!(!done.status.success(), "a silent server produced a snapshot");
     let line = one_line(&done).to_lowercase();
-    assert!(
-        line.contains("timed out") || line.contains("timeout"),
-        "silent server: {line}"
-    );
+    assert!(line.contains("timed out") || line.contains("timeout"), "silent server: {line}");
     assert!(!png.exists());
 }

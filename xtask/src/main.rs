@@ -157,8 +157,8 @@ fn test_env() -> Result<Vec<(&'static str, std::ffi::OsString)>> {
     let bins = prereqs::tool_bin_dirs();
     if !bins.is_empty() {
         let old = std::env::var_os("PATH").unwrap_or_default();
-        let path = std::env::join_paths(bins.into_iter().chain(std::env::split_paths(&old)))
-            .context("building PATH")?;
+        let path =
+            std::env::join_paths(bins.into_iter().chain(std::env::split_paths(&old))).context("building PATH")?;
         env.push(("PATH", path));
     }
     Ok(env)
@@ -318,7 +318,10 @@ mod tests {
 
     #[test]
     fn passthrough_drops_one_leading_double_dash() {
-        assert_eq!(passthrough(&strings(&["--", "filter", "--", "--nocapture"])), strings(&["filter", "--", "--nocapture"]));
+        assert_eq!(
+            passthrough(&strings(&["--", "filter", "--", "--nocapture"])),
+            strings(&["filter", "--", "--nocapture"])
+        );
         assert_eq!(passthrough(&strings(&["filter"])), strings(&["filter"]));
         assert!(passthrough(&[]).is_empty());
     }

@@ -92,10 +92,9 @@ fn ensure_wasm_target() -> Result<()> {
 
 fn ensure_wasm_bindgen_cli() -> Result<()> {
     let manifest_path = util::workspace_root().join("Cargo.toml");
-    let manifest = std::fs::read_to_string(&manifest_path)
-        .with_context(|| format!("reading {}", manifest_path.display()))?;
-    let want = pinned_wasm_bindgen_version(&manifest)
-        .with_context(|| format!("in {}", manifest_path.display()))?;
+    let manifest =
+        std::fs::read_to_string(&manifest_path).with_context(|| format!("reading {}", manifest_path.display()))?;
+    let want = pinned_wasm_bindgen_version(&manifest).with_context(|| format!("in {}", manifest_path.display()))?;
     let have = stdout_of(Command::new("wasm-bindgen").arg("--version"))
         .and_then(|out| out.split_whitespace().nth(1).map(str::to_owned));
     if have.as_deref() == Some(want.as_str()) {
@@ -182,9 +181,7 @@ fn apt_packages() -> Vec<&'static str> {
     if !NPM_PACKAGES.is_empty() && stdout_of(Command::new("npm").arg("--version")).is_none() {
         pkgs.push("npm");
     }
-    if !PIP_PACKAGES.is_empty()
-        && stdout_of(Command::new("python3").args(["-c", "import venv, ensurepip"])).is_none()
-    {
+    if !PIP_PACKAGES.is_empty() && stdout_of(Command::new("python3").args(["-c", "import venv, ensurepip"])).is_none() {
         pkgs.push("python3-venv");
     }
     pkgs
@@ -200,10 +197,7 @@ fn ensure_apt_packages() -> Result<()> {
         .stderr(Stdio::null())
         .output()
     else {
-        println!(
-            "xtask: warning: no dpkg-query (not Debian?); make sure these are installed: {}",
-            wanted.join(" ")
-        );
+        println!("xtask: warning: no dpkg-query (not Debian?); make sure these are installed: {}", wanted.join(" "));
         return Ok(());
     };
     let listing = String::from_utf8_lossy(&out.stdout);
@@ -330,20 +324,14 @@ fn ensure_pip_packages() -> Result<()> {
         run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
     }
     println!("xtask: installing PyPI packages into {}: {}", venv.display(), PIP_PACKAGES.join(" "));
-    run(Command::new(&python)
-        .args(["-m", "pip", "install", "--quiet"])
-        .args(PIP_PACKAGES)
-        .stdin(Stdio::null()))?;
+    run(Command::new(&python).args(["-m", "pip", "install", "--quiet"]).args(PIP_PACKAGES).stdin(Stdio::null()))?;
     std::fs::write(&stamp, wanted).with_context(|| format!("writing {}", stamp.display()))
 }
 
 /// Folders with installed tool executables, to put in front of PATH for the tests.
 pub fn tool_bin_dirs() -> Vec<std::path::PathBuf> {
     let tools = util::tools_dir();
-    [tools.join("venv/bin"), tools.join("node_modules/.bin")]
-        .into_iter()
-        .filter(|d| d.is_dir())
-        .collect()
+    [tools.join("venv/bin"), tools.join("node_modules/.bin")].into_iter().filter(|d| d.is_dir()).collect()
 }
 
 #[cfg(test)]
@@ -391,7 +379,10 @@ mod tests {
         assert_eq!(npm_name_version("@novnc/novnc@1.5.0"), ("@novnc/novnc", Some("1.5.0")));
         assert_eq!(npm_name_version("@novnc/novnc"), ("@novnc/novnc", None));
         assert_eq!(npm_name_version("ws@8"), ("ws", Some("8")));
-        assert_eq!(json_string_field("{\n  \"name\": \"x\",\n  \"version\" : \"1.5.0\"\n}", "version").as_deref(), Some("1.5.0"));
+        assert_eq!(
+            json_string_field("{\n  \"name\": \"x\",\n  \"version\" : \"1.5.0\"\n}", "version").as_deref(),
+            Some("1.5.0")
+        );
         assert_eq!(json_string_field("{\"version\": 3}", "version"), None);
     }
 }

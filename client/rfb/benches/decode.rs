@@ -17,10 +17,7 @@ use oxvnc_rfb::replay as rec;
 fn decode(c: &mut Criterion) {
     let Some(dir) = recordings_dir() else { return };
     let mut group = c.benchmark_group("decode");
-    group
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(6));
+    group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(6));
     let mut table = Vec::new();
     for name in recording_names(&dir) {
         let bytes = std::fs::read(dir.join(format!("{name}.rfbrec"))).expect("read recording");
@@ -32,9 +29,7 @@ fn decode(c: &mut Criterion) {
             continue;
         }
         let framing = rec::rects(&records).expect("framing");
-        let server_bytes = rec::server_records(&records)
-            .map(<[u8]>::len)
-            .sum::<usize>() as u64;
+        let server_bytes = rec::server_records(&records).map(<[u8]>::len).sum::<usize>() as u64;
         let pixels = framing.pixels();
         let config = session.config();
         // Once outside the timing: it must decode, and gives a quick single-run figure.
@@ -48,8 +43,7 @@ fn decode(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 let start = std::time::Instant::now();
                 for _ in 0..iters {
-                    let out =
-                        replay(config.clone(), rec::server_records(&records)).expect("decodes");
+                    let out = replay(config.clone(), rec::server_records(&records)).expect("decodes");
                     std::hint::black_box(out.connection.framebuffer().data()[0]);
                 }
                 let t = start.elapsed();

@@ -76,11 +76,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Config {
         Config {
-            encodings: Encoding::PIXEL
-                .iter()
-                .chain(Encoding::PSEUDO)
-                .copied()
-                .collect(),
+            encodings: Encoding::PIXEL.iter().chain(Encoding::PSEUDO).copied().collect(),
             shared: true,
             pixel_format: PixelFormatChoice::Rgbx32,
             credentials: None,
@@ -109,13 +105,8 @@ impl Config {
             Encoding::CompressionLevel(_) => self.compression.is_some(),
             _ => false,
         };
-        let levels = [
-            quality.map(Encoding::QualityLevel),
-            self.compression.map(Encoding::CompressionLevel),
-        ];
-        (self.encodings.iter().filter(|e| !dropped(e)).copied())
-            .chain(levels.into_iter().flatten())
-            .collect()
+        let levels = [quality.map(Encoding::QualityLevel), self.compression.map(Encoding::CompressionLevel)];
+        (self.encodings.iter().filter(|e| !dropped(e)).copied()).chain(levels.into_iter().flatten()).collect()
     }
 }
 
@@ -241,8 +232,13 @@ enum Phase {
     TightAuthTypes,
     /// Tight security's capability lists after ServerInit.
     TightInteraction,
-    SecurityResult { authenticated: bool },
-    FailureReason { authenticated: bool, too_many: bool },
+    SecurityResult {
+        authenticated: bool,
+    },
+    FailureReason {
+        authenticated: bool,
+        too_many: bool,
+    },
     ServerInit,
     Message,
     RectHeader,
@@ -254,7 +250,9 @@ enum Phase {
     VmwareCursor(Rect),
     ExtClipboard,
     ColourMap,
-    CutText { left: u32 },
+    CutText {
+        left: u32,
+    },
     Closed,
 }
 
@@ -308,11 +306,7 @@ enum Step {
 
 impl Connection {
     pub fn new(config: Config) -> Connection {
-        let offered = config
-            .offered_encodings()
-            .iter()
-            .map(|e| e.number())
-            .collect();
+        let offered = config.offered_encodings().iter().map(|e| e.number()).collect();
         Connection {
             config,
             phase: Phase::Version,
@@ -380,9 +374,8 @@ impl Connection {
                 match trust {
                     Trust::Verified => self.phase = inner_auth(inner),
                     Trust::Ask(fp) => {
-                        self.events.push_back(Event::CertificateUnknown {
-                            fingerprint_sha256: format_fingerprint(&fp),
-                        });
+                        self.events
+                            .push_back(Event::CertificateUnknown { fingerprint_sha256: format_fingerprint(&fp) });
                         self.phase = Phase::AwaitTrust(inner);
                     }
                 }
@@ -469,9 +462,7 @@ impl Connection {
 
     /// Whether there are bytes to send.
     pub fn has_output(&self) -> bool {
-        !self.out.is_empty()
-            || !self.wire.is_empty()
-            || self.tls.as_ref().is_some_and(|t| t.wants_write())
+        !self.out.is_empty() || !self.wire.is_empty() || self.tls.as_ref().is_some_and(|t| t.wants_write())
     }
 
     /// Accepts the server certificate shown by [`Event::CertificateUnknown`]; the handshake
@@ -495,10 +486,7 @@ impl Connection {
 
     /// SHA-256 fingerprint ("AB:CD:…") of the server's TLS certificate, once it has shown one.
     pub fn server_certificate_sha256(&self) -> Option<String> {
-        self.tls
-            .as_ref()
-            .and_then(|t| t.fingerprint())
-            .map(|fp| format_fingerprint(&fp))
+        self.tls.as_ref().and_then(|t| t.fingerprint()).map(|fp| format_fingerprint(&fp))
     }
 
     /// Whether the connection runs inside TLS (VeNCrypt) with the handshake done.
@@ -576,12 +564,9 @@ impl Connection {
     /// kept for when they are.
     pub fn send_credentials(&mut self, credentials: Credentials) -> Result<(), Error> {
         if let Phase::AwaitCredentials(challenge) = self.phase {
-            self.out
-                .extend_from_slice(&vnc_auth_response(&credentials.password, &challenge));
+            self.out.extend_from_slice(&vnc_auth_response(&credentials.password, &challenge));
             self.config.credentials = Some(credentials);
-            self.phase = Phase::SecurityResult {
-                authenticated: true,
-            };
+            self.phase = Phase::SecurityResult { authenticated: true };
             // Anything the server sent meanwhile can now be parsed.
             if !self.pending.is_empty() {
                 self.process_pending()?;
@@ -618,14 +603,10 @@ impl Connection {
         if self.state() != State::Connected || self.extended_clipboard_text(text) {
             return;
         }
-        let bytes: Vec<u8> = text
-            .replace("\r\n", "\n")
-            .chars()
-            .map(|c| if (c as u32) < 256 { c as u8 } else { b'?' })
-            .collect();
+        let bytes: Vec<u8> =
+            text.replace("\r\n", "\n").chars().map(|c| if (c as u32) < 256 { c as u8 } else { b'?' }).collect();
         self.out.extend_from_slice(&[6, 0, 0, 0]);
-        self.out
-            .extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+        self.out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
         self.out.extend_from_slice(&bytes);
     }
 
@@ -659,11 +640,7 @@ impl Connection {
                     Version::V3_8 => b"RFB 003.008\n",
                 };
                 self.out.extend_from_slice(reply);
-                self.phase = if self.version == Version::V3_3 {
-                    Phase::SecurityType33
-                } else {
-                    Phase::SecurityTypes
-                };
+                self.phase = if self.version == Version::V3_3 { Phase::SecurityType33 } else { Phase::SecurityTypes };
             }
             Phase::SecurityTypes => {
                 let Some(&n) = input.remaining().first() else {
@@ -691,9 +668,7 @@ impl Connection {
                         self.tight = true;
                         Phase::TightTunnels
                     }
-                    (_, Version::V3_8) => Phase::SecurityResult {
-                        authenticated: false,
-                    },
+                    (_, Version::V3_8) => Phase::SecurityResult { authenticated: false },
                     _ => self.client_init(),
                 };
             }
@@ -726,15 +701,11 @@ impl Connection {
                 let challenge: [u8; 16] = b.try_into().expect("16 bytes");
                 match &self.config.credentials {
                     Some(c) => {
-                        self.out
-                            .extend_from_slice(&vnc_auth_response(&c.password, &challenge));
-                        self.phase = Phase::SecurityResult {
-                            authenticated: true,
-                        };
+                        self.out.extend_from_slice(&vnc_auth_response(&c.password, &challenge));
+                        self.phase = Phase::SecurityResult { authenticated: true };
                     }
                     None => {
-                        self.events
-                            .push_back(Event::CredentialsRequired { username: false });
+                        self.events.push_back(Event::CredentialsRequired { username: false });
                         self.phase = Phase::AwaitCredentials(challenge);
                     }
                 }
@@ -771,11 +742,7 @@ impl Connection {
                     return Err(Error::NoCommonSubType { offered });
                 };
                 self.out.extend_from_slice(&sub.number().to_be_bytes());
-                self.phase = if sub.uses_tls() {
-                    Phase::VeNCryptTlsAck(sub)
-                } else {
-                    inner_auth(sub.inner())
-                };
+                self.phase = if sub.uses_tls() { Phase::VeNCryptTlsAck(sub) } else { inner_auth(sub.inner()) };
             }
             Phase::VeNCryptTlsAck(sub) => {
                 let Some(b) = input.take(1) else {
@@ -801,13 +768,10 @@ impl Connection {
             Phase::PlainAuth => match &self.config.credentials {
                 Some(c) if c.username.is_some() => {
                     self.out.extend_from_slice(&vencrypt::plain_message(c));
-                    self.phase = Phase::SecurityResult {
-                        authenticated: true,
-                    };
+                    self.phase = Phase::SecurityResult { authenticated: true };
                 }
                 _ => {
-                    self.events
-                        .push_back(Event::CredentialsRequired { username: true });
+                    self.events.push_back(Event::CredentialsRequired { username: true });
                     self.phase = Phase::AwaitPlainCredentials;
                 }
             },
@@ -842,9 +806,7 @@ impl Connection {
                 };
                 self.phase = match (code, self.version) {
                     (tight::AUTH_VNC, _) => Phase::VncChallenge,
-                    (_, Version::V3_8) => Phase::SecurityResult {
-                        authenticated: false,
-                    },
+                    (_, Version::V3_8) => Phase::SecurityResult { authenticated: false },
                     _ => self.client_init(),
                 };
             }
@@ -867,20 +829,14 @@ impl Connection {
                     status => {
                         let too_many = status == 2;
                         if self.version == Version::V3_8 {
-                            self.phase = Phase::FailureReason {
-                                authenticated,
-                                too_many,
-                            };
+                            self.phase = Phase::FailureReason { authenticated, too_many };
                         } else {
                             return Err(security_failure(authenticated, too_many, None));
                         }
                     }
                 }
             }
-            Phase::FailureReason {
-                authenticated,
-                too_many,
-            } => {
+            Phase::FailureReason { authenticated, too_many } => {
                 let Some(reason) = take_string(input, 0)? else {
                     return Ok(Wait);
                 };
@@ -906,23 +862,14 @@ impl Connection {
                 };
                 self.pixels = PixelTranslator::new(pf);
                 self.name = name.clone();
-                self.events.push_back(Event::Connected {
-                    width: w,
-                    height: h,
-                    name,
-                });
-                self.phase = if self.tight {
-                    Phase::TightInteraction
-                } else {
-                    Phase::Message
-                };
+                self.events.push_back(Event::Connected { width: w, height: h, name });
+                self.phase = if self.tight { Phase::TightInteraction } else { Phase::Message };
                 if self.config.pixel_format != PixelFormatChoice::ServerNative {
                     self.out.extend_from_slice(&[0, 0, 0, 0]);
                     self.out.extend_from_slice(&pf.to_bytes());
                 }
                 self.out.extend_from_slice(&[2, 0]);
-                self.out
-                    .extend_from_slice(&(self.offered.len() as u16).to_be_bytes());
+                self.out.extend_from_slice(&(self.offered.len() as u16).to_be_bytes());
                 for n in &self.offered {
                     self.out.extend_from_slice(&n.to_be_bytes());
                 }
@@ -972,18 +919,13 @@ impl Connection {
                 };
                 let (first, count) = (be16(b, 2), be16(b, 4) as usize);
                 if first as usize + count > 65536 {
-                    return Err(Error::invalid(
-                        "SetColourMapEntries",
-                        "entries past index 65535",
-                    ));
+                    return Err(Error::invalid("SetColourMapEntries", "entries past index 65535"));
                 }
                 let Some(b) = input.take(6 + count * 6) else {
                     return Ok(Wait);
                 };
-                let entries: Vec<[u16; 3]> = b[6..]
-                    .chunks_exact(6)
-                    .map(|e| [be16(e, 0), be16(e, 2), be16(e, 4)])
-                    .collect();
+                let entries: Vec<[u16; 3]> =
+                    b[6..].chunks_exact(6).map(|e| [be16(e, 0), be16(e, 2), be16(e, 4)]).collect();
                 self.pixels.set_colour_map(first, &entries);
                 self.phase = Phase::Message;
             }
@@ -996,9 +938,7 @@ impl Connection {
                     let b = input.take(n).expect("length checked");
                     let keep = n.min(MAX_CLIPBOARD.saturating_sub(self.clip.len()));
                     self.clip.extend_from_slice(&b[..keep]);
-                    self.phase = Phase::CutText {
-                        left: left - n as u32,
-                    };
+                    self.phase = Phase::CutText { left: left - n as u32 };
                 } else {
                     // ClientCutText/ServerCutText carry ISO 8859-1.
                     let text: String = self.clip.iter().map(|&b| b as char).collect();
@@ -1021,10 +961,7 @@ impl Connection {
                 self.start_rect(rect, enc)?;
             }
             Phase::Pixels(which) => {
-                let mut target = Target {
-                    fb: &mut self.fb,
-                    pixels: &self.pixels,
-                };
+                let mut target = Target { fb: &mut self.fb, pixels: &self.pixels };
                 let progress = match which {
                     PixelDecoder::Raw => self.raw.decode(input, &mut target)?,
                     PixelDecoder::CopyRect => self.copyrect.decode(input, &mut target)?,
@@ -1033,9 +970,7 @@ impl Connection {
                     PixelDecoder::Zrle => self.zrle.decode(input, &mut target)?,
                     PixelDecoder::Zlib => self.zlib.decode(input, &mut target)?,
                     PixelDecoder::Trle => self.trle.decode(input, &mut target)?,
-                    PixelDecoder::Tight | PixelDecoder::TightPng => {
-                        self.tight_decoder.decode(input, &mut target)?
-                    }
+                    PixelDecoder::Tight | PixelDecoder::TightPng => self.tight_decoder.decode(input, &mut target)?,
                     PixelDecoder::Jpeg => self.jpeg.decode(input, &mut target)?,
                 };
                 match progress {
@@ -1105,10 +1040,7 @@ impl Connection {
         if (w, h) != (self.fb.width(), self.fb.height()) {
             self.fb.resize(w, h)?;
             self.resized_continuous_updates(w, h);
-            self.events.push_back(Event::Resized {
-                width: w,
-                height: h,
-            });
+            self.events.push_back(Event::Resized { width: w, height: h });
         }
         Ok(())
     }
@@ -1196,11 +1128,7 @@ impl Connection {
 /// Parses "RFB xxx.yyy\n" and picks the version to speak.
 fn parse_version(b: &[u8]) -> Result<Version, Error> {
     let digits = |s: &[u8]| -> Option<u32> {
-        if s.iter().all(u8::is_ascii_digit) {
-            std::str::from_utf8(s).ok()?.parse().ok()
-        } else {
-            None
-        }
+        if s.iter().all(u8::is_ascii_digit) { std::str::from_utf8(s).ok()?.parse().ok() } else { None }
     };
     let parsed = (b.starts_with(b"RFB ") && b[7] == b'.' && b[11] == b'\n')
         .then(|| Some((digits(&b[4..7])?, digits(&b[8..11])?)))
@@ -1231,19 +1159,14 @@ fn choose_security(types: &[u8], prefer_tls: bool) -> Option<u8> {
 /// Where the inner authentication of a VeNCrypt sub-type starts.
 fn inner_auth(inner: Inner) -> Phase {
     match inner {
-        Inner::None => Phase::SecurityResult {
-            authenticated: false,
-        },
+        Inner::None => Phase::SecurityResult { authenticated: false },
         Inner::Vnc => Phase::VncChallenge,
         Inner::Plain => Phase::PlainAuth,
     }
 }
 
 fn security_failure(authenticated: bool, too_many: bool, reason: Option<String>) -> Error {
-    let too_many = too_many
-        || reason
-            .as_deref()
-            .is_some_and(|r| r.to_ascii_lowercase().contains("too many"));
+    let too_many = too_many || reason.as_deref().is_some_and(|r| r.to_ascii_lowercase().contains("too many"));
     if too_many {
         Error::TooManyAttempts
     } else if authenticated {
@@ -1260,11 +1183,7 @@ fn take_string(input: &mut Input<'_>, skip: usize) -> Result<Option<String>, Err
     };
     let len = be32(head, skip);
     if len > MAX_STRING {
-        return Err(Error::TooLong {
-            what: "string",
-            len: len as u64,
-            limit: MAX_STRING as u64,
-        });
+        return Err(Error::TooLong { what: "string", len: len as u64, limit: MAX_STRING as u64 });
     }
     let Some(b) = input.take(skip + 4 + len as usize) else {
         return Ok(None);

@@ -133,9 +133,8 @@ impl Encoding {
     }
 
     /// Names accepted by [`Encoding::from_name`].
-    pub const NAMES: &'static [&'static str] = &[
-        "raw", "copyrect", "rre", "hextile", "zrle", "zlib", "trle", "tight", "tightpng", "jpeg",
-    ];
+    pub const NAMES: &'static [&'static str] =
+        &["raw", "copyrect", "rre", "hextile", "zrle", "zlib", "trle", "tight", "tightpng", "jpeg"];
 
     /// Whether this is a pseudo-encoding (carries no pixels of its own).
     pub fn is_pseudo(self) -> bool {
@@ -196,39 +195,12 @@ mod tests {
         for e in Encoding::PIXEL.iter().chain(Encoding::PSEUDO) {
             assert_eq!(Encoding::from_number(e.number()), *e);
         }
-        for n in [
-            6,
-            7,
-            15,
-            21,
-            -260,
-            -32,
-            -23,
-            -256,
-            -247,
-            -258,
-            -261,
-            -309,
-            -312,
-            -313,
-            -316,
-            0x574D_5664,
-        ] {
+        for n in [6, 7, 15, 21, -260, -32, -23, -256, -247, -258, -261, -309, -312, -313, -316, 0x574D_5664] {
             assert_eq!(Encoding::from_number(n).number(), n);
-            assert!(
-                !matches!(Encoding::from_number(n), Encoding::Other(_)),
-                "{n}"
-            );
-            assert_eq!(
-                Encoding::from_number(n).is_pseudo(),
-                ![6, 7, 15, 21, -260].contains(&n),
-                "{n}"
-            );
+            assert!(!matches!(Encoding::from_number(n), Encoding::Other(_)), "{n}");
+            assert_eq!(Encoding::from_number(n).is_pseudo(), ![6, 7, 15, 21, -260].contains(&n), "{n}");
         }
-        assert_eq!(
-            Encoding::from_number(0xC0A1_E5CE_u32 as i32),
-            Encoding::ExtendedClipboard
-        );
+        assert_eq!(Encoding::from_number(0xC0A1_E5CE_u32 as i32), Encoding::ExtendedClipboard);
         assert_eq!(Encoding::from_number(-27), Encoding::QualityLevel(5));
         assert_eq!(Encoding::from_number(-250), Encoding::CompressionLevel(6));
         assert_eq!(Encoding::from_number(-22), Encoding::Other(-22));
@@ -238,10 +210,7 @@ mod tests {
         for name in Encoding::NAMES {
             let e = Encoding::from_name(name).unwrap();
             // JPEG (21) is decoded but only offered when asked for: it is always lossy.
-            assert!(
-                Encoding::PIXEL.contains(&e) || e == Encoding::Jpeg,
-                "{name}"
-            );
+            assert!(Encoding::PIXEL.contains(&e) || e == Encoding::Jpeg, "{name}");
         }
     }
 }

@@ -29,18 +29,11 @@ pub enum Error {
     #[error("the server sent a rectangle in encoding {0}, which was not requested")]
     UnexpectedEncoding(i32),
     #[error("the server sent a {what} of {len} bytes, more than the {limit}-byte limit")]
-    TooLong {
-        what: &'static str,
-        len: u64,
-        limit: u64,
-    },
+    TooLong { what: &'static str, len: u64, limit: u64 },
     #[error("corrupt compressed data from the server: {0}")]
     Zlib(String),
     #[error("invalid {encoding} data from the server: {detail}")]
-    InvalidData {
-        encoding: &'static str,
-        detail: String,
-    },
+    InvalidData { encoding: &'static str, detail: String },
     #[error("the connection is closed")]
     Closed,
     #[error("the TLS settings are unusable: {0}")]
@@ -59,13 +52,8 @@ pub enum Error {
         "the server's certificate has expired or is not valid yet (SHA-256 fingerprint {fingerprint}); check the server's certificate and this computer's clock"
     )]
     CertificateExpired { fingerprint: String },
-    #[error(
-        "the server's certificate is not the pinned one (expected SHA-256 {expected}, got {fingerprint})"
-    )]
-    CertificatePinMismatch {
-        expected: String,
-        fingerprint: String,
-    },
+    #[error("the server's certificate is not the pinned one (expected SHA-256 {expected}, got {fingerprint})")]
+    CertificatePinMismatch { expected: String, fingerprint: String },
     #[error("the server's certificate was not trusted (SHA-256 fingerprint {fingerprint})")]
     CertificateRejected { fingerprint: String },
     #[error(
@@ -89,9 +77,6 @@ pub enum Error {
 impl Error {
     /// Shorthand for [`Error::InvalidData`].
     pub fn invalid(encoding: &'static str, detail: impl Into<String>) -> Error {
-        Error::InvalidData {
-            encoding,
-            detail: detail.into(),
-        }
+        Error::InvalidData { encoding, detail: detail.into() }
     }
 }

@@ -62,10 +62,7 @@ impl ExtClipReader {
     /// Starts a message of `len` bytes (the absolute value of the cut text length).
     pub fn new(len: u32, max_text: usize) -> Result<ExtClipReader, Error> {
         if len < 4 {
-            return Err(Error::invalid(
-                "extended clipboard",
-                format!("message of {len} bytes has no flags"),
-            ));
+            return Err(Error::invalid("extended clipboard", format!("message of {len} bytes has no flags")));
         }
         Ok(ExtClipReader {
             left: len,
@@ -143,9 +140,7 @@ impl ExtClipReader {
         match action(flags) {
             ACTION_CAPS => {
                 // One u32 size per format bit, in bit order: text's is the first if present.
-                let text_limit = (flags & FORMAT_TEXT != 0)
-                    .then(|| self.header.get(..4).map(|b| be32(b, 0)))
-                    .flatten();
+                let text_limit = (flags & FORMAT_TEXT != 0).then(|| self.header.get(..4).map(|b| be32(b, 0))).flatten();
                 ClipMessage::Caps { flags, text_limit }
             }
             ACTION_REQUEST => ClipMessage::Request { flags },
@@ -187,8 +182,7 @@ fn message(out: &mut Vec<u8>, payload: &[u8]) {
 
 /// The client's capabilities: text, every action, texts up to `max_text` bytes unasked.
 pub(crate) fn caps(out: &mut Vec<u8>, max_text: u32) {
-    let flags =
-        ACTION_CAPS | ACTION_REQUEST | ACTION_PEEK | ACTION_NOTIFY | ACTION_PROVIDE | FORMAT_TEXT;
+    let flags = ACTION_CAPS | ACTION_REQUEST | ACTION_PEEK | ACTION_NOTIFY | ACTION_PROVIDE | FORMAT_TEXT;
     let mut p = flags.to_be_bytes().to_vec();
     p.extend_from_slice(&max_text.to_be_bytes());
     message(out, &p);
@@ -207,10 +201,7 @@ pub(crate) fn request(out: &mut Vec<u8>) {
 
 /// Sends `text` (line ends become CRLF, a NUL ends it), zlib-compressed.
 pub(crate) fn provide(out: &mut Vec<u8>, text: &str) {
-    let mut wire = text
-        .replace("\r\n", "\n")
-        .replace('\n', "\r\n")
-        .into_bytes();
+    let mut wire = text.replace("\r\n", "\n").replace('\n', "\r\n").into_bytes();
     wire.push(0);
     let mut z = ZlibEncoder::new(Vec::new(), Compression::default());
     let compressed = z
@@ -230,8 +221,7 @@ pub(crate) mod tests {
     /// A server's provide message payload for `text` (already in wire form), deflated.
     pub(crate) fn provide_payload(flags: u32, wire_text: &[u8], extra: &[u8]) -> Vec<u8> {
         let mut z = ZlibEncoder::new(Vec::new(), Compression::default());
-        z.write_all(&(wire_text.len() as u32).to_be_bytes())
-            .unwrap();
+        z.write_all(&(wire_text.len() as u32).to_be_bytes()).unwrap();
         z.write_all(wire_text).unwrap();
         z.write_all(extra).unwrap();
         let mut p = (ACTION_PROVIDE | flags).to_be_bytes().to_vec();
@@ -267,9 +257,7 @@ pub(crate) mod tests {
         for chunk in 1..=payload.len() {
             assert_eq!(
                 read_all(payload, 1 << 20, chunk).unwrap(),
-                ClipMessage::Provide {
-                    text: Some("h\u{e9}llo\nw\u{f6}rld \u{1F600}".into())
-                }
+                ClipMessage::Provide { text: Some("h\u{e9}llo\nw\u{f6}rld \u{1F600}".into()) }
             );
         }
     }
@@ -278,63 +266,32 @@ pub(crate) mod tests {
     fn caps_and_small_messages() {
         let mut out = Vec::new();
         caps(&mut out, 1000);
-        assert_eq!(
-            out,
-            [
-                6, 0, 0, 0, 0xff, 0xff, 0xff, 0xf8, 0x1f, 0, 0, 1, 0, 0, 0x03, 0xe8
-            ]
-        );
-        let server_caps = [
-            &(ACTION_CAPS | ACTION_NOTIFY | 0b101).to_be_bytes()[..],
-            &[0, 0, 0, 9],
-            &[0, 0, 0, 1],
-        ]
-        .concat();
+        assert_eq!(out, [6, 0, 0, 0, 0xff, 0xff, 0xff, 0xf8, 0x1f, 0, 0, 1, 0, 0, 0x03, 0xe8]);
+        let server_caps =
+            [&(ACTION_CAPS | ACTION_NOTIFY | 0b101).to_be_bytes()[..], &[0, 0, 0, 9], &[0, 0, 0, 1]].concat();
         assert_eq!(
             read_all(&server_caps, 100, 1).unwrap(),
-            ClipMessage::Caps {
-                flags: ACTION_CAPS | ACTION_NOTIFY | 0b101,
-                text_limit: Some(9)
-            }
+            ClipMessage::Caps { flags: ACTION_CAPS | ACTION_NOTIFY | 0b101, text_limit: Some(9) }
         );
         let only_html = [&(ACTION_CAPS | 0b100).to_be_bytes()[..], &[0, 0, 0, 9]].concat();
         assert_eq!(
             read_all(&only_html, 100, 3).unwrap(),
-            ClipMessage::Caps {
-                flags: ACTION_CAPS | 0b100,
-                text_limit: None
-            }
+            ClipMessage::Caps { flags: ACTION_CAPS | 0b100, text_limit: None }
         );
         let notify = (ACTION_NOTIFY | FORMAT_TEXT).to_be_bytes();
-        assert_eq!(
-            read_all(&notify, 100, 1).unwrap(),
-            ClipMessage::Notify {
-                flags: ACTION_NOTIFY | FORMAT_TEXT
-            }
-        );
-        assert_eq!(
-            read_all(&ACTION_PEEK.to_be_bytes(), 1, 2).unwrap(),
-            ClipMessage::Peek
-        );
-        assert_eq!(
-            read_all(&0x20u32.to_be_bytes(), 1, 2).unwrap(),
-            ClipMessage::Other
-        );
+        assert_eq!(read_all(&notify, 100, 1).unwrap(), ClipMessage::Notify { flags: ACTION_NOTIFY | FORMAT_TEXT });
+        assert_eq!(read_all(&ACTION_PEEK.to_be_bytes(), 1, 2).unwrap(), ClipMessage::Peek);
+        assert_eq!(read_all(&0x20u32.to_be_bytes(), 1, 2).unwrap(), ClipMessage::Other);
         // Two actions: the lowest wins.
         let two = (ACTION_REQUEST | ACTION_NOTIFY | FORMAT_TEXT).to_be_bytes();
-        assert!(matches!(
-            read_all(&two, 1, 4).unwrap(),
-            ClipMessage::Request { .. }
-        ));
+        assert!(matches!(read_all(&two, 1, 4).unwrap(), ClipMessage::Request { .. }));
     }
 
     #[test]
     fn text_is_truncated_at_the_limit_and_a_bomb_is_not_inflated() {
         let text = vec![b'a'; 100_000];
         let p = provide_payload(FORMAT_TEXT, &text, &[]);
-        let Ok(ClipMessage::Provide { text: Some(t) }) = read_all(&p, 1000, 4096) else {
-            panic!()
-        };
+        let Ok(ClipMessage::Provide { text: Some(t) }) = read_all(&p, 1000, 4096) else { panic!() };
         assert_eq!(t.len(), 1000);
         // 16 MiB of one letter claimed as text: only the limit is ever inflated.
         let mut z = ZlibEncoder::new(Vec::new(), Compression::best());
@@ -349,34 +306,20 @@ pub(crate) mod tests {
         let m = r.feed(&mut Input::new(&p)).unwrap().unwrap();
         assert!(r.inflated.len() <= 4 + 4096 + 1);
         assert!(r.inflate.total_out() < 1 << 20, "{}", r.inflate.total_out());
-        assert_eq!(
-            m,
-            ClipMessage::Provide {
-                text: Some("x".repeat(4096))
-            }
-        );
+        assert_eq!(m, ClipMessage::Provide { text: Some("x".repeat(4096)) });
     }
 
     #[test]
     fn hostile_messages_are_typed_errors() {
-        assert!(matches!(
-            ExtClipReader::new(3, 10),
-            Err(Error::InvalidData { .. })
-        ));
+        assert!(matches!(ExtClipReader::new(3, 10), Err(Error::InvalidData { .. })));
         let mut bad = (ACTION_PROVIDE | FORMAT_TEXT).to_be_bytes().to_vec();
         bad.extend_from_slice(b"not zlib at all");
         assert!(matches!(read_all(&bad, 10, 1), Err(Error::Zlib(_))));
         // A provide without text, and one whose stream is cut short, give no text / what came.
         let p = provide_payload(0b10, b"{\\rtf}", &[]);
-        assert_eq!(
-            read_all(&p, 10, 5).unwrap(),
-            ClipMessage::Provide { text: None }
-        );
+        assert_eq!(read_all(&p, 10, 5).unwrap(), ClipMessage::Provide { text: None });
         let empty = (ACTION_PROVIDE | FORMAT_TEXT).to_be_bytes();
-        assert_eq!(
-            read_all(&empty, 10, 5).unwrap(),
-            ClipMessage::Provide { text: None }
-        );
+        assert_eq!(read_all(&empty, 10, 5).unwrap(), ClipMessage::Provide { text: None });
     }
 
     #[test]

@@ -82,32 +82,18 @@ impl Screen {
 /// single screen is stretched to the new size (its id and flags kept); several are clipped to it
 /// (those left outside dropped); with none left, one screen covers the framebuffer.
 pub(crate) fn resized_layout(current: &[Screen], width: u16, height: u16) -> Vec<Screen> {
-    let full = |id, flags| Screen {
-        id,
-        x: 0,
-        y: 0,
-        width,
-        height,
-        flags,
-    };
+    let full = |id, flags| Screen { id, x: 0, y: 0, width, height, flags };
     if let [one] = current {
         return vec![full(one.id, one.flags)];
     }
     let clipped: Vec<Screen> = current
         .iter()
         .filter(|s| s.x < width && s.y < height && s.width > 0 && s.height > 0)
-        .map(|s| Screen {
-            width: s.width.min(width - s.x),
-            height: s.height.min(height - s.y),
-            ..*s
-        })
+        .map(|s| Screen { width: s.width.min(width - s.x), height: s.height.min(height - s.y), ..*s })
         .collect();
     if clipped.is_empty() {
         let first = current.first();
-        vec![full(
-            first.map_or(0, |s| s.id),
-            first.map_or(0, |s| s.flags),
-        )]
+        vec![full(first.map_or(0, |s| s.id), first.map_or(0, |s| s.flags))]
     } else {
         clipped
     }
@@ -212,10 +198,7 @@ pub(crate) fn vmware_cursor_len(kind: u8, w: u16, h: u16, bpp: usize) -> Result<
     match kind {
         0 => Ok(2 * px * bpp),
         1 => Ok(px * 4),
-        k => Err(Error::invalid(
-            "VMware cursor",
-            format!("unknown cursor type {k}"),
-        )),
+        k => Err(Error::invalid("VMware cursor", format!("unknown cursor type {k}"))),
     }
 }
 
@@ -230,11 +213,7 @@ pub(crate) fn vmware_cursor_rgba(kind: u8, data: &[u8], pixels: &PixelTranslator
     let bpp = pixels.bpp();
     let (and, xor) = data.split_at(data.len() / 2);
     let mut rgba = vec![0u8; and.len() / bpp * 4];
-    for ((a, x), out) in and
-        .chunks_exact(bpp)
-        .zip(xor.chunks_exact(bpp))
-        .zip(rgba.chunks_exact_mut(4))
-    {
+    for ((a, x), out) in and.chunks_exact(bpp).zip(xor.chunks_exact(bpp)).zip(rgba.chunks_exact_mut(4)) {
         let and_set = a.iter().any(|&b| b != 0);
         let xor_set = x.iter().any(|&b| b != 0);
         match (and_set, xor_set) {
@@ -255,28 +234,14 @@ mod tests {
     use crate::pixel::PixelFormat;
 
     fn scr(id: u32, x: u16, y: u16, w: u16, h: u16) -> Screen {
-        Screen {
-            id,
-            x,
-            y,
-            width: w,
-            height: h,
-            flags: 0x8000_0001,
-        }
+        Screen { id, x, y, width: w, height: h, flags: 0x8000_0001 }
     }
 
     #[test]
     fn layouts_follow_the_new_size() {
+        assert_eq!(resized_layout(&[scr(7, 0, 0, 800, 600)], 1024, 768), vec![scr(7, 0, 0, 1024, 768)]);
         assert_eq!(
-            resized_layout(&[scr(7, 0, 0, 800, 600)], 1024, 768),
-            vec![scr(7, 0, 0, 1024, 768)]
-        );
-        assert_eq!(
-            resized_layout(
-                &[scr(1, 0, 0, 800, 600), scr(2, 800, 0, 800, 600)],
-                1000,
-                500
-            ),
+            resized_layout(&[scr(1, 0, 0, 800, 600), scr(2, 800, 0, 800, 600)], 1000, 500),
             vec![scr(1, 0, 0, 800, 500), scr(2, 800, 0, 200, 500)]
         );
         assert_eq!(
@@ -285,14 +250,7 @@ mod tests {
         );
         assert_eq!(
             resized_layout(&[], 640, 480),
-            vec![Screen {
-                id: 0,
-                x: 0,
-                y: 0,
-                width: 640,
-                height: 480,
-                flags: 0
-            }]
+            vec![Screen { id: 0, x: 0, y: 0, width: 640, height: 480, flags: 0 }]
         );
     }
 
@@ -300,12 +258,7 @@ mod tests {
     fn message_bytes() {
         let mut out = Vec::new();
         set_desktop_size(&mut out, 1024, 768, &[scr(7, 0, 0, 1024, 768)]);
-        assert_eq!(
-            out,
-            [
-                251, 0, 4, 0, 3, 0, 1, 0, 0, 0, 0, 7, 0, 0, 0, 0, 4, 0, 3, 0, 0x80, 0, 0, 1
-            ]
-        );
+        assert_eq!(out, [251, 0, 4, 0, 3, 0, 1, 0, 0, 0, 0, 7, 0, 0, 0, 0, 4, 0, 3, 0, 0x80, 0, 0, 1]);
         out.clear();
         qemu_key(&mut out, 0x61, 0x1E, true);
         assert_eq!(out, [255, 0, 0, 1, 0, 0, 0, 0x61, 0, 0, 0, 0x1E]);
@@ -337,14 +290,8 @@ mod tests {
         data.extend_from_slice(&[0, 0, 0, 0, 255, 255, 255, 0, 255, 255, 255, 0]);
         data.extend_from_slice(&[255, 0, 0, 0, 0, 0, 0, 0, 255, 255, 255, 0]);
         assert_eq!(vmware_cursor_len(0, 3, 1, 4).unwrap(), data.len());
-        assert_eq!(
-            vmware_cursor_rgba(0, &data, &pixels),
-            vec![255, 0, 0, 255, 0, 0, 0, 0, 0, 0, 0, 255]
-        );
-        assert_eq!(
-            vmware_cursor_rgba(1, &[1, 2, 3, 4], &pixels),
-            vec![1, 2, 3, 4]
-        );
+        assert_eq!(vmware_cursor_rgba(0, &data, &pixels), vec![255, 0, 0, 255, 0, 0, 0, 0, 0, 0, 0, 255]);
+        assert_eq!(vmware_cursor_rgba(1, &[1, 2, 3, 4], &pixels), vec![1, 2, 3, 4]);
         assert!(vmware_cursor_len(2, 1, 1, 4).is_err());
     }
 }

@@ -118,12 +118,7 @@ impl Framebuffer {
     /// RGBA of one pixel (for tests and tools; decoders write rows).
     pub fn pixel(&self, x: u16, y: u16) -> [u8; 4] {
         let i = (y as usize * self.width as usize + x as usize) * 4;
-        [
-            self.data[i],
-            self.data[i + 1],
-            self.data[i + 2],
-            self.data[i + 3],
-        ]
+        [self.data[i], self.data[i + 1], self.data[i + 2], self.data[i + 3]]
     }
 
     /// Whether `r` lies wholly inside the framebuffer.
@@ -136,11 +131,7 @@ impl Framebuffer {
         if self.contains(r) {
             Ok(())
         } else {
-            Err(Error::RectOutOfBounds {
-                rect: *r,
-                width: self.width,
-                height: self.height,
-            })
+            Err(Error::RectOutOfBounds { rect: *r, width: self.width, height: self.height })
         }
     }
 
@@ -247,10 +238,7 @@ mod tests {
 
     #[test]
     fn too_large_is_an_error() {
-        assert!(matches!(
-            Framebuffer::new(16385, 1),
-            Err(Error::DesktopTooLarge { .. })
-        ));
+        assert!(matches!(Framebuffer::new(16385, 1), Err(Error::DesktopTooLarge { .. })));
     }
 
     #[test]

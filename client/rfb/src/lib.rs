@@ -25,6 +25,6 @@ pub use connection::{Config, Connection, Credentials, Event, PixelFormatChoice, 
 pub use encoding::Encoding;
 pub use error::Error;
 pub use extension::{Screen, XvpAction};
-pub use tls::{TlsConfig, format_fingerprint, parse_fingerprint};
 pub use framebuffer::{Framebuffer, MAX_DIMENSION, Rect};
 pub use pixel::{PixelFormat, PixelTranslator};
+pub use tls::{TlsConfig, format_fingerprint, parse_fingerprint};

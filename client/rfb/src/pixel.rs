@@ -108,11 +108,9 @@ impl PixelFormat {
             )));
         }
         if self.true_colour {
-            for (max, shift) in [
-                (self.red_max, self.red_shift),
-                (self.green_max, self.green_shift),
-                (self.blue_max, self.blue_shift),
-            ] {
+            for (max, shift) in
+                [(self.red_max, self.red_shift), (self.green_max, self.green_shift), (self.blue_max, self.blue_shift)]
+            {
                 if max == 0 || shift >= 32 || ((max as u64) << shift) > 0xffff_ffff {
                     return Err(Error::UnsupportedPixelFormat(format!(
                         "channel max {max} shift {shift} does not fit a {}-bit pixel",
@@ -147,14 +145,8 @@ impl PixelFormat {
             && self.red_max == 255
             && self.green_max == 255
             && self.blue_max == 255
-            && ((!self.big_endian
-                && self.red_shift == 0
-                && self.green_shift == 8
-                && self.blue_shift == 16)
-                || (self.big_endian
-                    && self.red_shift == 24
-                    && self.green_shift == 16
-                    && self.blue_shift == 8))
+            && ((!self.big_endian && self.red_shift == 0 && self.green_shift == 8 && self.blue_shift == 16)
+                || (self.big_endian && self.red_shift == 24 && self.green_shift == 16 && self.blue_shift == 8))
     }
 
     /// ZRLE/TRLE "compact pixel": 3 bytes when a 32-bpp true-colour pixel of depth ≤ 24 has all its
@@ -196,9 +188,7 @@ pub struct PixelTranslator {
 
 fn scale_table(max: u16) -> Vec<u8> {
     let max = max.max(1) as u32;
-    (0..=max)
-        .map(|v| ((v * 255 + max / 2) / max) as u8)
-        .collect()
+    (0..=max).map(|v| ((v * 255 + max / 2) / max) as u8).collect()
 }
 
 impl PixelTranslator {
@@ -206,21 +196,9 @@ impl PixelTranslator {
         PixelTranslator {
             bpp: pf.bytes_per_pixel(),
             rgbx: pf.is_rgbx32(),
-            red: if pf.true_colour {
-                scale_table(pf.red_max)
-            } else {
-                Vec::new()
-            },
-            green: if pf.true_colour {
-                scale_table(pf.green_max)
-            } else {
-                Vec::new()
-            },
-            blue: if pf.true_colour {
-                scale_table(pf.blue_max)
-            } else {
-                Vec::new()
-            },
+            red: if pf.true_colour { scale_table(pf.red_max) } else { Vec::new() },
+            green: if pf.true_colour { scale_table(pf.green_max) } else { Vec::new() },
+            blue: if pf.true_colour { scale_table(pf.blue_max) } else { Vec::new() },
             colour_map: Vec::new(),
             pf,
         }
@@ -259,19 +237,11 @@ impl PixelTranslator {
         match self.bpp {
             4 => {
                 let a = [b[0], b[1], b[2], b[3]];
-                if self.pf.big_endian {
-                    u32::from_be_bytes(a)
-                } else {
-                    u32::from_le_bytes(a)
-                }
+                if self.pf.big_endian { u32::from_be_bytes(a) } else { u32::from_le_bytes(a) }
             }
             2 => {
                 let a = [b[0], b[1]];
-                (if self.pf.big_endian {
-                    u16::from_be_bytes(a)
-                } else {
-                    u16::from_le_bytes(a)
-                }) as u32
+                (if self.pf.big_endian { u16::from_be_bytes(a) } else { u16::from_le_bytes(a) }) as u32
             }
             _ => b[0] as u32,
         }
@@ -290,21 +260,14 @@ impl PixelTranslator {
                 255,
             ]
         } else {
-            self.colour_map
-                .get(v as usize)
-                .copied()
-                .unwrap_or([0, 0, 0, 255])
+            self.colour_map.get(v as usize).copied().unwrap_or([0, 0, 0, 255])
         }
     }
 
     /// RGBA of one wire pixel (`b` holds at least bpp bytes).
     #[inline]
     pub fn rgba(&self, b: &[u8]) -> [u8; 4] {
-        if self.rgbx {
-            [b[0], b[1], b[2], 255]
-        } else {
-            self.rgba_of_value(self.value(b))
-        }
+        if self.rgbx { [b[0], b[1], b[2], 255] } else { self.rgba_of_value(self.value(b)) }
     }
 
     /// Converts a run of wire pixels into RGBA (`dst.len() / 4` pixels from `src`).
@@ -352,10 +315,7 @@ mod tests {
         // pure red 0xF800
         let le = PixelTranslator::new(PixelFormat::RGB565);
         assert_eq!(le.rgba(&[0x00, 0xF8]), [255, 0, 0, 255]);
-        let be = PixelTranslator::new(PixelFormat {
-            big_endian: true,
-            ..PixelFormat::RGB565
-        });
+        let be = PixelTranslator::new(PixelFormat { big_endian: true, ..PixelFormat::RGB565 });
         assert_eq!(be.rgba(&[0xF8, 0x00]), [255, 0, 0, 255]);
         assert_eq!(be.rgba(&[0x07, 0xE0]), [0, 255, 0, 255]);
     }
@@ -389,17 +349,9 @@ mod tests {
     #[test]
     fn cpixel_layouts() {
         assert_eq!(PixelFormat::RGBX32.cpixel(), (3, 0));
-        let be = PixelFormat {
-            big_endian: true,
-            ..PixelFormat::RGBX32
-        };
+        let be = PixelFormat { big_endian: true, ..PixelFormat::RGBX32 };
         assert_eq!(be.cpixel(), (3, 1));
-        let high = PixelFormat {
-            red_shift: 24,
-            green_shift: 16,
-            blue_shift: 8,
-            ..PixelFormat::RGBX32
-        };
+        let high = PixelFormat { red_shift: 24, green_shift: 16, blue_shift: 8, ..PixelFormat::RGBX32 };
         assert_eq!(high.cpixel(), (3, 1));
         assert_eq!(PixelFormat::RGB565.cpixel(), (2, 0));
     }

@@ -45,49 +45,25 @@ pub struct Record<'a> {
 pub enum ReplayError {
     #[error("not an .rfbrec recording (the file does not start with \"RFBREC01\")")]
     BadMagic,
-    #[error(
-        "the recording is truncated: record header at byte {offset} has {available} of 9 bytes"
-    )]
+    #[error("the recording is truncated: record header at byte {offset} has {available} of 9 bytes")]
     TruncatedHeader { offset: usize, available: usize },
     #[error(
         "the recording is truncated: record at byte {offset} announces {len} payload bytes, {available} are present"
     )]
-    TruncatedPayload {
-        offset: usize,
-        len: u32,
-        available: usize,
-    },
-    #[error(
-        "record at byte {offset} has direction byte {byte} (only 0 = server and 1 = client exist)"
-    )]
+    TruncatedPayload { offset: usize, len: u32, available: usize },
+    #[error("record at byte {offset} has direction byte {byte} (only 0 = server and 1 = client exist)")]
     BadDirection { offset: usize, byte: u8 },
     #[error("record at byte {offset} has a payload length of {len} (allowed: 1 to 65536)")]
     BadLength { offset: usize, len: u32 },
-    #[error(
-        "record at byte {offset} is timed {time_ms} ms, before the previous record ({previous_ms} ms)"
-    )]
-    TimeWentBack {
-        offset: usize,
-        time_ms: u32,
-        previous_ms: u32,
-    },
+    #[error("record at byte {offset} is timed {time_ms} ms, before the previous record ({previous_ms} ms)")]
+    TimeWentBack { offset: usize, time_ms: u32, previous_ms: u32 },
     #[error("the {side} stream ends at byte {offset} inside the {what}")]
-    Incomplete {
-        side: &'static str,
-        what: &'static str,
-        offset: usize,
-    },
+    Incomplete { side: &'static str, what: &'static str, offset: usize },
     #[error("the {side} stream is not RFB at byte {offset}: {detail}")]
-    Protocol {
-        side: &'static str,
-        offset: usize,
-        detail: String,
-    },
+    Protocol { side: &'static str, offset: usize, detail: String },
     #[error("the session cannot be replayed: {0}")]
     Unreplayable(String),
-    #[error(
-        "rectangle at server byte {offset} uses encoding {encoding}, whose data this reader cannot frame"
-    )]
+    #[error("rectangle at server byte {offset} uses encoding {encoding}, whose data this reader cannot frame")]
     UnframedEncoding { offset: usize, encoding: i32 },
 }
 
@@ -102,10 +78,7 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<Record<'_>>, ReplayError> {
     while pos < bytes.len() {
         let offset = pos;
         let Some(h) = bytes.get(pos..pos + HEADER) else {
-            return Err(ReplayError::TruncatedHeader {
-                offset,
-                available: bytes.len() - pos,
-            });
+            return Err(ReplayError::TruncatedHeader { offset, available: bytes.len() - pos });
         };
         let from_server = match h[0] {
             0 => true,
@@ -118,27 +91,15 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<Record<'_>>, ReplayError> {
             return Err(ReplayError::BadLength { offset, len });
         }
         if time_ms < previous_ms {
-            return Err(ReplayError::TimeWentBack {
-                offset,
-                time_ms,
-                previous_ms,
-            });
+            return Err(ReplayError::TimeWentBack { offset, time_ms, previous_ms });
         }
         previous_ms = time_ms;
         pos += HEADER;
         let Some(data) = bytes.get(pos..pos + len as usize) else {
-            return Err(ReplayError::TruncatedPayload {
-                offset,
-                len,
-                available: bytes.len() - pos,
-            });
+            return Err(ReplayError::TruncatedPayload { offset, len, available: bytes.len() - pos });
         };
         pos += len as usize;
-        records.push(Record {
-            from_server,
-            time_ms,
-            data,
-        });
+        records.push(Record { from_server, time_ms, data });
     }
     Ok(records)
 }
@@ -150,20 +111,12 @@ pub fn server_records<'a>(records: &'a [Record<'a>]) -> impl Iterator<Item = &'a
 
 /// Everything the server sent, as one stream.
 pub fn server_stream(records: &[Record<'_>]) -> Vec<u8> {
-    records
-        .iter()
-        .filter(|r| r.from_server)
-        .flat_map(|r| r.data.iter().copied())
-        .collect()
+    records.iter().filter(|r| r.from_server).flat_map(|r| r.data.iter().copied()).collect()
 }
 
 /// Everything the client sent, as one stream.
 pub fn client_stream(records: &[Record<'_>]) -> Vec<u8> {
-    records
-        .iter()
-        .filter(|r| !r.from_server)
-        .flat_map(|r| r.data.iter().copied())
-        .collect()
+    records.iter().filter(|r| !r.from_server).flat_map(|r| r.data.iter().copied()).collect()
 }
 
 /// What the handshakes and the client's messages of a recording say.
@@ -199,11 +152,7 @@ impl Session {
     /// password is set: the password is not in the recording, and the server's verdict is.
     pub fn config(&self) -> Config {
         Config {
-            encodings: self
-                .encodings
-                .iter()
-                .map(|&n| Encoding::from_number(n))
-                .collect(),
+            encodings: self.encodings.iter().map(|&n| Encoding::from_number(n)).collect(),
             shared: self.shared,
             pixel_format: match self.client_pixel_format {
                 Some(pf) => PixelFormatChoice::Custom(pf),
@@ -230,14 +179,11 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], ReplayError> {
-        let s =
-            self.b
-                .get(self.pos..self.pos.saturating_add(n))
-                .ok_or(ReplayError::Incomplete {
-                    side: self.side,
-                    what,
-                    offset: self.b.len(),
-                })?;
+        let s = self.b.get(self.pos..self.pos.saturating_add(n)).ok_or(ReplayError::Incomplete {
+            side: self.side,
+            what,
+            offset: self.b.len(),
+        })?;
         self.pos += n;
         Ok(s)
     }
@@ -253,32 +199,16 @@ impl<'a> Reader<'a> {
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
     fn protocol(&self, at: usize, detail: impl Into<String>) -> ReplayError {
-        ReplayError::Protocol {
-            side: self.side,
-            offset: at,
-            detail: detail.into(),
-        }
+        ReplayError::Protocol { side: self.side, offset: at, detail: detail.into() }
     }
     fn version(&mut self) -> Result<(u32, u32), ReplayError> {
         let at = self.pos;
         let b = self.take(12, "ProtocolVersion")?;
-        let num = |s: &[u8]| {
-            std::str::from_utf8(s)
-                .ok()
-                .filter(|s| s.bytes().all(|c| c.is_ascii_digit()))?
-                .parse()
-                .ok()
-        };
-        match (
-            b.starts_with(b"RFB ") && b[7] == b'.' && b[11] == b'\n',
-            num(&b[4..7]),
-            num(&b[8..11]),
-        ) {
+        let num =
+            |s: &[u8]| std::str::from_utf8(s).ok().filter(|s| s.bytes().all(|c| c.is_ascii_digit()))?.parse().ok();
+        match (b.starts_with(b"RFB ") && b[7] == b'.' && b[11] == b'\n', num(&b[4..7]), num(&b[8..11])) {
             (true, Some(major), Some(minor)) => Ok((major, minor)),
-            _ => Err(self.protocol(
-                at,
-                format!("bad ProtocolVersion {:?}", String::from_utf8_lossy(b)),
-            )),
+            _ => Err(self.protocol(at, format!("bad ProtocolVersion {:?}", String::from_utf8_lossy(b)))),
         }
     }
 }
@@ -291,16 +221,8 @@ impl<'a> Reader<'a> {
 pub fn session(records: &[Record<'_>]) -> Result<Session, ReplayError> {
     let server = server_stream(records);
     let client = client_stream(records);
-    let mut s = Reader {
-        b: &server,
-        pos: 0,
-        side: "server",
-    };
-    let mut c = Reader {
-        b: &client,
-        pos: 0,
-        side: "client",
-    };
+    let mut s = Reader { b: &server, pos: 0, side: "server" };
+    let mut c = Reader { b: &client, pos: 0, side: "client" };
 
     s.version()?;
     let at = c.pos;
@@ -317,9 +239,7 @@ pub fn session(records: &[Record<'_>]) -> Result<Session, ReplayError> {
         match s.u32("security type")? {
             t @ (1 | 2) => t as u8,
             0 => {
-                return Err(ReplayError::Unreplayable(
-                    "the server refused the connection".into(),
-                ));
+                return Err(ReplayError::Unreplayable("the server refused the connection".into()));
             }
             t => return Err(s.protocol(at, format!("security type {t}"))),
         }
@@ -327,24 +247,18 @@ pub fn session(records: &[Record<'_>]) -> Result<Session, ReplayError> {
         let at = s.pos;
         let n = s.u8("security types")?;
         if n == 0 {
-            return Err(ReplayError::Unreplayable(
-                "the server refused the connection".into(),
-            ));
+            return Err(ReplayError::Unreplayable("the server refused the connection".into()));
         }
         let offered = s.take(n as usize, "security types")?.to_vec();
         let at_c = c.pos;
         let chosen = c.u8("security type choice")?;
         if !offered.contains(&chosen) {
-            return Err(s.protocol(
-                at,
-                format!("the client chose type {chosen}, not offered in {offered:?}"),
-            ));
+            return Err(s.protocol(at, format!("the client chose type {chosen}, not offered in {offered:?}")));
         }
         if !matches!(chosen, 1 | 2) {
-            return Err(c.protocol(
-                at_c,
-                format!("security type {chosen} (only None and VNC authentication are followed)"),
-            ));
+            return Err(
+                c.protocol(at_c, format!("security type {chosen} (only None and VNC authentication are followed)"))
+            );
         }
         chosen
     };
@@ -353,17 +267,14 @@ pub fn session(records: &[Record<'_>]) -> Result<Session, ReplayError> {
         c.take(16, "VNC authentication response")?;
     }
     if (security == 2 || version == (3, 8)) && s.u32("SecurityResult")? != 0 {
-        return Err(ReplayError::Unreplayable(
-            "the server rejected the security handshake".into(),
-        ));
+        return Err(ReplayError::Unreplayable("the server rejected the security handshake".into()));
     }
     let shared = c.u8("ClientInit")? != 0;
     let width = s.u16("ServerInit")?;
     let height = s.u16("ServerInit")?;
     let at = s.pos;
     let pf_bytes: [u8; 16] = s.take(16, "ServerInit")?.try_into().expect("16 bytes");
-    let server_pixel_format =
-        PixelFormat::parse(&pf_bytes).map_err(|e| s.protocol(at, e.to_string()))?;
+    let server_pixel_format = PixelFormat::parse(&pf_bytes).map_err(|e| s.protocol(at, e.to_string()))?;
     let len = s.u32("desktop name")?;
     let name = String::from_utf8_lossy(s.take(len as usize, "desktop name")?).into_owned();
 
@@ -422,8 +333,7 @@ pub fn session(records: &[Record<'_>]) -> Result<Session, ReplayError> {
             t => return Err(c.protocol(at, format!("client message type {t} is not followed"))),
         }
     }
-    let encodings = encodings
-        .ok_or_else(|| ReplayError::Unreplayable("the client never sent SetEncodings".into()))?;
+    let encodings = encodings.ok_or_else(|| ReplayError::Unreplayable("the client never sent SetEncodings".into()))?;
     Ok(Session {
         version,
         security,
@@ -462,11 +372,7 @@ impl Framing {
     /// Pixels covered by the rectangles of pixel encodings (non-negative numbers, CopyRect
     /// included): what a client has to produce.
     pub fn pixels(&self) -> u64 {
-        self.rects
-            .iter()
-            .filter(|r| r.encoding >= 0)
-            .map(|r| r.rect.area() as u64)
-            .sum()
+        self.rects.iter().filter(|r| r.encoding >= 0).map(|r| r.rect.area() as u64).sum()
     }
 }
 
@@ -479,11 +385,7 @@ pub fn rects(records: &[Record<'_>]) -> Result<Framing, ReplayError> {
     let session = session(records)?;
     let server = server_stream(records);
     let pf = session.pixel_format();
-    let mut s = Reader {
-        b: &server,
-        pos: session.server_messages_at,
-        side: "server",
-    };
+    let mut s = Reader { b: &server, pos: session.server_messages_at, side: "server" };
     let mut out = Framing::default();
     while s.pos < server.len() {
         let at = s.pos;
@@ -499,17 +401,10 @@ pub fn rects(records: &[Record<'_>]) -> Result<Framing, ReplayError> {
                     let rect = Rect::new(x, y, w, h);
                     let start = s.pos;
                     frame_rect(&mut s, rect, encoding, &pf).map_err(|e| match e {
-                        ReplayError::UnframedEncoding { .. } => {
-                            ReplayError::UnframedEncoding { offset, encoding }
-                        }
+                        ReplayError::UnframedEncoding { .. } => ReplayError::UnframedEncoding { offset, encoding },
                         e => e,
                     })?;
-                    out.rects.push(RectInfo {
-                        offset,
-                        rect,
-                        encoding,
-                        len: s.pos - start,
-                    });
+                    out.rects.push(RectInfo { offset, rect, encoding, len: s.pos - start });
                     if encoding == Encoding::LastRect.number() {
                         break;
                     }
@@ -533,12 +428,7 @@ pub fn rects(records: &[Record<'_>]) -> Result<Framing, ReplayError> {
     Ok(out)
 }
 
-fn frame_rect(
-    s: &mut Reader<'_>,
-    r: Rect,
-    encoding: i32,
-    pf: &PixelFormat,
-) -> Result<(), ReplayError> {
+fn frame_rect(s: &mut Reader<'_>, r: Rect, encoding: i32, pf: &PixelFormat) -> Result<(), ReplayError> {
     const WHAT: &str = "rectangle data";
     let bpp = pf.bytes_per_pixel();
     match Encoding::from_number(encoding) {
@@ -593,10 +483,7 @@ fn frame_rect(
         }
         Encoding::DesktopSize | Encoding::LastRect => {}
         Encoding::Cursor => {
-            s.take(
-                r.area() * bpp + (r.w as usize).div_ceil(8) * r.h as usize,
-                WHAT,
-            )?;
+            s.take(r.area() * bpp + (r.w as usize).div_ceil(8) * r.h as usize, WHAT)?;
         }
         Encoding::DesktopName => {
             let len = s.u32(WHAT)?;
@@ -607,10 +494,7 @@ fn frame_rect(
             s.take(3 + 16 * n as usize, WHAT)?;
         }
         _ => {
-            return Err(ReplayError::UnframedEncoding {
-                offset: 0,
-                encoding,
-            });
+            return Err(ReplayError::UnframedEncoding { offset: 0, encoding });
         }
     }
     Ok(())
@@ -762,12 +646,7 @@ mod tests {
     }
 
     fn server_init(w: u16, h: u16, name: &str) -> Vec<u8> {
-        let xvnc = PixelFormat {
-            red_shift: 16,
-            green_shift: 8,
-            blue_shift: 0,
-            ..PixelFormat::RGBX32
-        };
+        let xvnc = PixelFormat { red_shift: 16, green_shift: 8, blue_shift: 0, ..PixelFormat::RGBX32 };
         let mut m = w.to_be_bytes().to_vec();
         m.extend_from_slice(&h.to_be_bytes());
         m.extend_from_slice(&xvnc.to_bytes());
@@ -817,21 +696,10 @@ mod tests {
 
     #[test]
     fn parse_reads_records_in_order() {
-        let f = file(&[
-            (0, 0, b"RFB 003.008\n".to_vec()),
-            (1, 5, vec![9; 65536]),
-            (0, 5, vec![7]),
-        ]);
+        let f = file(&[(0, 0, b"RFB 003.008\n".to_vec()), (1, 5, vec![9; 65536]), (0, 5, vec![7])]);
         let r = parse(&f).unwrap();
         assert_eq!(r.len(), 3);
-        assert_eq!(
-            r[0],
-            Record {
-                from_server: true,
-                time_ms: 0,
-                data: b"RFB 003.008\n"
-            }
-        );
+        assert_eq!(r[0], Record { from_server: true, time_ms: 0, data: b"RFB 003.008\n" });
         assert!(!r[1].from_server);
         assert_eq!((r[1].time_ms, r[1].data.len()), (5, 65536));
         assert_eq!(r[2].data, &[7]);
@@ -851,59 +719,23 @@ mod tests {
         for cut in 9..good.len() {
             let e = parse(&good[..cut]).unwrap_err();
             if cut < 8 + HEADER {
-                assert_eq!(
-                    e,
-                    ReplayError::TruncatedHeader {
-                        offset: 8,
-                        available: cut - 8
-                    }
-                );
+                assert_eq!(e, ReplayError::TruncatedHeader { offset: 8, available: cut - 8 });
             } else {
-                assert_eq!(
-                    e,
-                    ReplayError::TruncatedPayload {
-                        offset: 8,
-                        len: 3,
-                        available: cut - 17
-                    }
-                );
+                assert_eq!(e, ReplayError::TruncatedPayload { offset: 8, len: 3, available: cut - 17 });
             }
         }
         let mut bad = good.clone();
         bad[8] = 2;
-        assert_eq!(
-            parse(&bad),
-            Err(ReplayError::BadDirection { offset: 8, byte: 2 })
-        );
+        assert_eq!(parse(&bad), Err(ReplayError::BadDirection { offset: 8, byte: 2 }));
         let mut huge = good.clone();
         huge[13..17].copy_from_slice(&u32::MAX.to_be_bytes());
-        assert_eq!(
-            parse(&huge),
-            Err(ReplayError::BadLength {
-                offset: 8,
-                len: u32::MAX
-            })
-        );
+        assert_eq!(parse(&huge), Err(ReplayError::BadLength { offset: 8, len: u32::MAX }));
         let empty = [MAGIC.as_slice(), &[0, 0, 0, 0, 0, 0, 0, 0, 0]].concat();
-        assert_eq!(
-            parse(&empty),
-            Err(ReplayError::BadLength { offset: 8, len: 0 })
-        );
+        assert_eq!(parse(&empty), Err(ReplayError::BadLength { offset: 8, len: 0 }));
         let back = file(&[(0, 5, vec![1]), (1, 4, vec![1])]);
-        assert_eq!(
-            parse(&back),
-            Err(ReplayError::TimeWentBack {
-                offset: 18,
-                time_ms: 4,
-                previous_ms: 5
-            })
-        );
+        assert_eq!(parse(&back), Err(ReplayError::TimeWentBack { offset: 18, time_ms: 4, previous_ms: 5 }));
         // The error says what happened.
-        assert!(
-            ReplayError::BadDirection { offset: 8, byte: 2 }
-                .to_string()
-                .contains("direction byte 2")
-        );
+        assert!(ReplayError::BadDirection { offset: 8, byte: 2 }.to_string().contains("direction byte 2"));
     }
 
     #[test]
@@ -911,10 +743,7 @@ mod tests {
         let f = session_38(&[]);
         let r = parse(&f).unwrap();
         let c = client_config(&r).unwrap();
-        assert_eq!(
-            c.pixel_format,
-            PixelFormatChoice::Custom(PixelFormat::RGBX32)
-        );
+        assert_eq!(c.pixel_format, PixelFormatChoice::Custom(PixelFormat::RGBX32));
         assert_eq!(
             c.encodings,
             vec![
@@ -928,16 +757,10 @@ mod tests {
         assert!(c.shared);
         assert_eq!(c.credentials, None);
         let s = session(&r).unwrap();
-        assert_eq!(
-            (s.version, s.security, s.width, s.height, s.name.as_str()),
-            ((3, 8), 1, 8, 4, "rec")
-        );
+        assert_eq!((s.version, s.security, s.width, s.height, s.name.as_str()), ((3, 8), 1, 8, 4, "rec"));
         assert_eq!(s.server_pixel_format.red_shift, 16);
         assert_eq!(s.pixel_format(), PixelFormat::RGBX32);
-        assert_eq!(
-            s.server_messages_at,
-            12 + 2 + 4 + server_init(8, 4, "rec").len()
-        );
+        assert_eq!(s.server_messages_at, 12 + 2 + 4 + server_init(8, 4, "rec").len());
     }
 
     #[test]
@@ -982,41 +805,22 @@ mod tests {
     fn session_errors_are_typed() {
         // Only the server greeting: the client stream is missing.
         let f = file(&[(0, 0, b"RFB 003.008\n".to_vec())]);
-        assert!(matches!(
-            session(&parse(&f).unwrap()),
-            Err(ReplayError::Incomplete { side: "client", .. })
-        ));
+        assert!(matches!(session(&parse(&f).unwrap()), Err(ReplayError::Incomplete { side: "client", .. })));
         // No SetEncodings.
         let f = file(&handshake_38());
-        assert!(matches!(
-            session(&parse(&f).unwrap()),
-            Err(ReplayError::Unreplayable(_))
-        ));
+        assert!(matches!(session(&parse(&f).unwrap()), Err(ReplayError::Unreplayable(_))));
         // A second, different SetEncodings.
         let mut f2 = f.clone();
         f2.extend(record(1, 3, &set_encodings(&[0])));
         f2.extend(record(1, 3, &set_encodings(&[5])));
-        assert!(matches!(
-            session(&parse(&f2).unwrap()),
-            Err(ReplayError::Unreplayable(_))
-        ));
+        assert!(matches!(session(&parse(&f2).unwrap()), Err(ReplayError::Unreplayable(_))));
         // An unknown client message.
         let mut f3 = f.clone();
         f3.extend(record(1, 3, &[200, 0]));
-        assert!(matches!(
-            session(&parse(&f3).unwrap()),
-            Err(ReplayError::Protocol { side: "client", .. })
-        ));
+        assert!(matches!(session(&parse(&f3).unwrap()), Err(ReplayError::Protocol { side: "client", .. })));
         // Not RFB.
         let f4 = file(&[(0, 0, b"HTTP/1.1 200\n".to_vec())]);
-        assert!(matches!(
-            session(&parse(&f4).unwrap()),
-            Err(ReplayError::Protocol {
-                side: "server",
-                offset: 0,
-                ..
-            })
-        ));
+        assert!(matches!(session(&parse(&f4).unwrap()), Err(ReplayError::Protocol { side: "server", offset: 0, .. })));
     }
 
     #[test]
@@ -1052,22 +856,13 @@ mod tests {
         for cut in (1..u.len()).filter(|&c| c != fbu_end && c != fbu_end + 1) {
             let f = session_38(&u[..cut]);
             let e = rects(&parse(&f).unwrap()).unwrap_err();
-            assert!(
-                matches!(e, ReplayError::Incomplete { side: "server", .. }),
-                "cut {cut}: {e:?}"
-            );
+            assert!(matches!(e, ReplayError::Incomplete { side: "server", .. }), "cut {cut}: {e:?}");
         }
         // An encoding the reader does not know cannot be framed.
         let mut t = vec![0, 0, 0, 1];
         hdr(&mut t, 0, 0, 1, 1, 99);
         let e = rects(&parse(&session_38(&t)).unwrap()).unwrap_err();
-        assert_eq!(
-            e,
-            ReplayError::UnframedEncoding {
-                offset: start + 4,
-                encoding: 99
-            }
-        );
+        assert_eq!(e, ReplayError::UnframedEncoding { offset: start + 4, encoding: 99 });
     }
 
     #[test]
@@ -1112,17 +907,7 @@ mod tests {
         let encs: Vec<(i32, usize)> = framing.rects.iter().map(|r| (r.encoding, r.len)).collect();
         assert_eq!(
             encs,
-            vec![
-                (7, 4),
-                (7, 7),
-                (7, 17),
-                (7, 134),
-                (-260, 7),
-                (15, 1 + 9 + 8 + 3),
-                (15, 9),
-                (15, 10),
-                (21, 21)
-            ]
+            vec![(7, 4), (7, 7), (7, 17), (7, 134), (-260, 7), (15, 1 + 9 + 8 + 3), (15, 9), (15, 10), (21, 21)]
         );
         // an unknown Tight compression is a protocol error
         let mut t = vec![0, 0, 0, 1];

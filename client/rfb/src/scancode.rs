@@ -14,11 +14,7 @@ pub fn xt_scancode(code: &str) -> Option<u16> {
 /// The keycode field of a QEMU Extended Key Event for XT code `xt`: one-byte codes as they are,
 /// 0xE0-prefixed ones with the high bit of the second byte set (0xE038 → 0xB8).
 pub fn rfb_keycode(xt: u16) -> u32 {
-    if xt >> 8 == 0xE0 {
-        0x80 | (xt as u32 & 0x7F)
-    } else {
-        xt as u32
-    }
+    if xt >> 8 == 0xE0 { 0x80 | (xt as u32 & 0x7F) } else { xt as u32 }
 }
 
 /// `KeyboardEvent.code` → XT scan code. Older browser names (`OSLeft`, `VolumeUp`) are included.
@@ -205,16 +201,9 @@ mod tests {
     fn the_table_has_no_duplicate_codes_and_no_clashing_keys() {
         for (i, (c, v)) in TABLE.iter().enumerate() {
             assert!(TABLE[..i].iter().all(|(o, _)| o != c), "{c} listed twice");
-            assert!(
-                *v < 0x80 || v >> 8 == 0xE0 && v & 0xFF < 0x80,
-                "{c}: {v:#x}"
-            );
+            assert!(*v < 0x80 || v >> 8 == 0xE0 && v & 0xFF < 0x80, "{c}: {v:#x}");
             // Two names for one key are allowed only for the legacy aliases.
-            let same: Vec<_> = TABLE
-                .iter()
-                .filter(|(_, o)| o == v)
-                .map(|(n, _)| *n)
-                .collect();
+            let same: Vec<_> = TABLE.iter().filter(|(_, o)| o == v).map(|(n, _)| *n).collect();
             assert!(same.len() <= 2, "{same:?} share {v:#x}");
         }
         assert!(TABLE.len() > 140);

@@ -28,23 +28,14 @@ pub struct Capability {
 
 impl Capability {
     fn label(&self) -> String {
-        format!(
-            "{} {}/{}",
-            self.code,
-            String::from_utf8_lossy(&self.vendor),
-            String::from_utf8_lossy(&self.name)
-        )
+        format!("{} {}/{}", self.code, String::from_utf8_lossy(&self.vendor), String::from_utf8_lossy(&self.name))
     }
 }
 
 /// Checks a capability count before its records are waited for.
 pub fn check_count(n: u32, what: &'static str) -> Result<usize, Error> {
     if n > MAX_CAPABILITIES {
-        return Err(Error::TooLong {
-            what,
-            len: n as u64,
-            limit: MAX_CAPABILITIES as u64,
-        });
+        return Err(Error::TooLong { what, len: n as u64, limit: MAX_CAPABILITIES as u64 });
     }
     Ok(n as usize)
 }
@@ -63,15 +54,10 @@ pub fn parse(records: &[u8]) -> Vec<Capability> {
 
 /// The tunnel to ask for: NOTUNNEL, or an error naming what the server wants instead.
 pub fn choose_tunnel(caps: &[Capability]) -> Result<u32, Error> {
-    if caps
-        .iter()
-        .any(|c| c.code == NO_TUNNEL && &c.name == b"NOTUNNEL")
-    {
+    if caps.iter().any(|c| c.code == NO_TUNNEL && &c.name == b"NOTUNNEL") {
         Ok(NO_TUNNEL)
     } else {
-        Err(Error::TightTunnelUnsupported(
-            caps.iter().map(Capability::label).collect(),
-        ))
+        Err(Error::TightTunnelUnsupported(caps.iter().map(Capability::label).collect()))
     }
 }
 
@@ -82,9 +68,7 @@ pub fn choose_auth(caps: &[Capability]) -> Result<u32, Error> {
             return Ok(code);
         }
     }
-    Err(Error::NoSupportedTightAuth(
-        caps.iter().map(Capability::label).collect(),
-    ))
+    Err(Error::NoSupportedTightAuth(caps.iter().map(Capability::label).collect()))
 }
 
 #[cfg(test)]
@@ -110,10 +94,7 @@ mod tests {
         let mut both = cap(2, b"STDV", b"VNCAUTH_");
         both.extend(cap(1, b"STDV", b"NOAUTH__"));
         assert_eq!(choose_auth(&parse(&both)).unwrap(), AUTH_NONE);
-        assert_eq!(
-            choose_auth(&parse(&cap(2, b"STDV", b"VNCAUTH_"))).unwrap(),
-            AUTH_VNC
-        );
+        assert_eq!(choose_auth(&parse(&cap(2, b"STDV", b"VNCAUTH_"))).unwrap(), AUTH_VNC);
         assert!(choose_auth(&parse(&cap(129, b"TGHT", b"ULGNAUTH"))).is_err());
         assert!(check_count(MAX_CAPABILITIES + 1, "x").is_err());
     }

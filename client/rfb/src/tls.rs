@@ -18,10 +18,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{
-    CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore,
-    SignatureScheme,
-};
+use rustls::{CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use crate::error::Error;
 
@@ -56,10 +53,7 @@ impl TlsConfig {
 /// A SHA-256 fingerprint as colon-separated upper-case hex ("AB:CD:…"), as `openssl x509
 /// -fingerprint -sha256` prints it.
 pub fn format_fingerprint(fp: &[u8; 32]) -> String {
-    fp.iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":")
+    fp.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
 }
 
 /// Parses a SHA-256 fingerprint: 64 hex digits, optionally separated by ':' or spaces, either
@@ -123,17 +117,14 @@ impl ServerCertVerifier for Verifier {
             return if pin == fp {
                 Ok(ServerCertVerified::assertion())
             } else {
-                Err(rustls::Error::InvalidCertificate(
-                    CertificateError::ApplicationVerificationFailure,
-                ))
+                Err(rustls::Error::InvalidCertificate(CertificateError::ApplicationVerificationFailure))
             };
         }
         let Some(webpki) = &self.webpki else {
             // Trust on first use: the connection asks the caller once the handshake is done.
             return Ok(ServerCertVerified::assertion());
         };
-        match webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
+        match webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
             // webpki checks the name last, so the chain is good: no name was asked for.
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
@@ -148,12 +139,7 @@ impl ServerCertVerifier for Verifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn verify_tls13_signature(
@@ -162,18 +148,11 @@ impl ServerCertVerifier for Verifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.provider.signature_verification_algorithms.supported_schemes()
     }
 }
 
@@ -187,8 +166,7 @@ struct Clock;
 impl rustls::time_provider::TimeProvider for Clock {
     fn current_time(&self) -> Option<UnixTime> {
         let ms = js_sys::Date::now();
-        (ms.is_finite() && ms >= 0.0)
-            .then(|| UnixTime::since_unix_epoch(std::time::Duration::from_millis(ms as u64)))
+        (ms.is_finite() && ms >= 0.0).then(|| UnixTime::since_unix_epoch(std::time::Duration::from_millis(ms as u64)))
     }
 }
 
@@ -224,29 +202,22 @@ impl TlsLayer {
                 let mut roots = RootCertStore::empty();
                 for cert in CertificateDer::pem_slice_iter(pem) {
                     let cert = cert.map_err(|e| Error::TlsConfig(format!("the CA PEM: {e}")))?;
-                    roots
-                        .add(cert)
-                        .map_err(|e| Error::TlsConfig(format!("a CA certificate: {e}")))?;
+                    roots.add(cert).map_err(|e| Error::TlsConfig(format!("a CA certificate: {e}")))?;
                 }
                 if roots.is_empty() {
                     return Err(Error::TlsConfig(
-                        "the CA PEM holds no certificate (expected -----BEGIN CERTIFICATE-----)"
-                            .into(),
+                        "the CA PEM holds no certificate (expected -----BEGIN CERTIFICATE-----)".into(),
                     ));
                 }
-                let v = WebPkiServerVerifier::builder_with_provider(
-                    Arc::new(roots),
-                    Arc::clone(&provider),
-                )
-                .build()
-                .map_err(|e| Error::TlsConfig(format!("the CA certificates: {e}")))?;
+                let v = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
+                    .build()
+                    .map_err(|e| Error::TlsConfig(format!("the CA certificates: {e}")))?;
                 Some(v)
             }
         };
         let name: ServerName<'static> = match &config.server_name {
-            Some(n) => ServerName::try_from(n.clone()).map_err(|_| {
-                Error::TlsConfig(format!("{n:?} is not a valid DNS name or IP address"))
-            })?,
+            Some(n) => ServerName::try_from(n.clone())
+                .map_err(|_| Error::TlsConfig(format!("{n:?} is not a valid DNS name or IP address")))?,
             // Not checked; an IP address sends no SNI.
             None => ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()),
         };
@@ -263,29 +234,17 @@ impl TlsLayer {
             .dangerous()
             .with_custom_certificate_verifier(verifier.clone())
             .with_no_client_auth();
-        let mut conn = ClientConnection::new(Arc::new(tls), name)
-            .map_err(|e| Error::TlsConfig(e.to_string()))?;
+        let mut conn = ClientConnection::new(Arc::new(tls), name).map_err(|e| Error::TlsConfig(e.to_string()))?;
         // Output is drained by take_output; the caller bounds what it queues.
         conn.set_buffer_limit(None);
-        Ok(TlsLayer {
-            conn,
-            verifier,
-            anonymous,
-            server_name: config.server_name.clone(),
-        })
+        Ok(TlsLayer { conn, verifier, anonymous, server_name: config.server_name.clone() })
     }
 
     /// Feeds TLS records from the server; appends the plaintext they carry to `plain`.
     pub(crate) fn receive(&mut self, mut data: &[u8], plain: &mut Vec<u8>) -> Result<(), Error> {
         while !data.is_empty() {
-            let n = self
-                .conn
-                .read_tls(&mut data)
-                .map_err(|e| Error::Tls(format!("reading TLS records: {e}")))?;
-            let state = self
-                .conn
-                .process_new_packets()
-                .map_err(|e| self.explain(e))?;
+            let n = self.conn.read_tls(&mut data).map_err(|e| Error::Tls(format!("reading TLS records: {e}")))?;
+            let state = self.conn.process_new_packets().map_err(|e| self.explain(e))?;
             let avail = state.plaintext_bytes_to_read();
             if avail > 0 {
                 let start = plain.len();
@@ -333,11 +292,7 @@ impl TlsLayer {
 
     /// How the certificate was accepted (call once the handshake is done).
     pub(crate) fn trust(&self) -> Trust {
-        match (
-            self.verifier.pinned,
-            &self.verifier.webpki,
-            self.fingerprint(),
-        ) {
+        match (self.verifier.pinned, &self.verifier.webpki, self.fingerprint()) {
             (None, None, Some(fp)) => Trust::Ask(fp),
             (None, None, None) => Trust::Ask([0; 32]),
             _ => Trust::Verified,
@@ -346,35 +301,22 @@ impl TlsLayer {
 
     /// Turns a rustls failure into an error that says what went wrong.
     fn explain(&self, e: rustls::Error) -> Error {
-        let fingerprint = self
-            .fingerprint()
-            .map(|fp| format_fingerprint(&fp))
-            .unwrap_or_default();
+        let fingerprint = self.fingerprint().map(|fp| format_fingerprint(&fp)).unwrap_or_default();
         match e {
             rustls::Error::InvalidCertificate(ce) => match ce {
                 CertificateError::UnknownIssuer
                 | CertificateError::BadSignature
                 | CertificateError::UnsupportedSignatureAlgorithmContext { .. }
                 | CertificateError::InvalidPurpose
-                | CertificateError::InvalidPurposeContext { .. } => {
-                    Error::CertificateUnknown { fingerprint }
-                }
-                CertificateError::NotValidForName
-                | CertificateError::NotValidForNameContext { .. } => {
-                    Error::CertificateNameMismatch {
-                        name: self.server_name.clone().unwrap_or_default(),
-                        fingerprint,
-                    }
+                | CertificateError::InvalidPurposeContext { .. } => Error::CertificateUnknown { fingerprint },
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                    Error::CertificateNameMismatch { name: self.server_name.clone().unwrap_or_default(), fingerprint }
                 }
                 CertificateError::Expired
                 | CertificateError::ExpiredContext { .. }
                 | CertificateError::NotValidYet
-                | CertificateError::NotValidYetContext { .. } => {
-                    Error::CertificateExpired { fingerprint }
-                }
-                CertificateError::ApplicationVerificationFailure
-                    if self.verifier.pinned.is_some() =>
-                {
+                | CertificateError::NotValidYetContext { .. } => Error::CertificateExpired { fingerprint },
+                CertificateError::ApplicationVerificationFailure if self.verifier.pinned.is_some() => {
                     Error::CertificatePinMismatch {
                         expected: format_fingerprint(&self.verifier.pinned.unwrap_or_default()),
                         fingerprint,
@@ -384,9 +326,7 @@ impl TlsLayer {
             },
             // Anonymous-TLS servers end a handshake without anonymous cipher suites in their
             // own ways (GnuTLS in Xvnc sends close_notify; others handshake_failure).
-            rustls::Error::AlertReceived(_)
-            | rustls::Error::PeerIncompatible(_)
-            | rustls::Error::PeerMisbehaved(_)
+            rustls::Error::AlertReceived(_) | rustls::Error::PeerIncompatible(_) | rustls::Error::PeerMisbehaved(_)
                 if self.anonymous && self.conn.is_handshaking() =>
             {
                 Error::AnonymousTlsUnsupported
@@ -407,10 +347,7 @@ mod tests {
         assert_eq!(s.len(), 32 * 3 - 1);
         assert!(s.starts_with("00:07:0E:15"));
         assert_eq!(parse_fingerprint(&s), Some(fp));
-        assert_eq!(
-            parse_fingerprint(&s.replace(':', "").to_lowercase()),
-            Some(fp)
-        );
+        assert_eq!(parse_fingerprint(&s.replace(':', "").to_lowercase()), Some(fp));
         assert_eq!(parse_fingerprint(&format!("sha256:{s}")), Some(fp));
         assert_eq!(parse_fingerprint(&format!("SHA256={s}")), Some(fp));
         assert_eq!(parse_fingerprint(&s[3..]), None);
@@ -419,22 +356,10 @@ mod tests {
 
     #[test]
     fn bad_ca_pem_is_a_config_error() {
-        let cfg = TlsConfig {
-            ca_pem: Some(b"not a certificate".to_vec()),
-            ..TlsConfig::default()
-        };
-        assert!(matches!(
-            TlsLayer::start(&cfg, false),
-            Err(Error::TlsConfig(_))
-        ));
-        let cfg = TlsConfig {
-            server_name: Some("bad name!".into()),
-            ..TlsConfig::default()
-        };
-        assert!(matches!(
-            TlsLayer::start(&cfg, false),
-            Err(Error::TlsConfig(_))
-        ));
+        let cfg = TlsConfig { ca_pem: Some(b"not a certificate".to_vec()), ..TlsConfig::default() };
+        assert!(matches!(TlsLayer::start(&cfg, false), Err(Error::TlsConfig(_))));
+        let cfg = TlsConfig { server_name: Some("bad name!".into()), ..TlsConfig::default() };
+        assert!(matches!(TlsLayer::start(&cfg, false), Err(Error::TlsConfig(_))));
     }
 
     #[test]
@@ -447,9 +372,6 @@ mod tests {
         assert_eq!(out[5], 1);
         // Garbage instead of a ServerHello is an error, not a panic.
         let mut plain = Vec::new();
-        assert!(matches!(
-            tls.receive(b"RFB 003.008\n garbage", &mut plain),
-            Err(Error::Tls(_))
-        ));
+        assert!(matches!(tls.receive(b"RFB 003.008\n garbage", &mut plain), Err(Error::Tls(_))));
     }
 }

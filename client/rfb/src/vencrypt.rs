@@ -98,10 +98,7 @@ impl SubType {
 
 /// Picks the sub-type to use from the server's list (its order breaks ties).
 pub fn choose(offered: &[u32]) -> Option<SubType> {
-    offered
-        .iter()
-        .filter_map(|&n| SubType::from_number(n))
-        .min_by_key(|s| s.rank())
+    offered.iter().filter_map(|&n| SubType::from_number(n)).min_by_key(|s| s.rank())
 }
 
 /// The Plain authentication message: user name and password lengths, then both.
@@ -134,10 +131,7 @@ mod tests {
 
     #[test]
     fn plain_message_layout() {
-        let c = Credentials {
-            username: Some("ann".into()),
-            password: "pw".into(),
-        };
+        let c = Credentials { username: Some("ann".into()), password: "pw".into() };
         assert_eq!(plain_message(&c), b"\0\0\0\x03\0\0\0\x02annpw");
     }
 }

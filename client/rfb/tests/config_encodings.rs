@@ -17,9 +17,7 @@ fn set_encodings(config: Config) -> Vec<i32> {
     let msg = &out[34..];
     assert_eq!(msg[0], 2, "SetEncodings");
     let n = u16::from_be_bytes([msg[2], msg[3]]) as usize;
-    (0..n)
-        .map(|i| i32::from_be_bytes(msg[4 + 4 * i..8 + 4 * i].try_into().unwrap()))
-        .collect()
+    (0..n).map(|i| i32::from_be_bytes(msg[4 + 4 * i..8 + 4 * i].try_into().unwrap())).collect()
 }
 
 #[test]
@@ -33,65 +31,35 @@ fn default_is_tight_first_and_lossless() {
 
 #[test]
 fn quality_and_compression_levels_are_offered() {
-    let config = Config {
-        quality: Some(7),
-        compression: Some(2),
-        ..Config::default()
-    };
+    let config = Config { quality: Some(7), compression: Some(2), ..Config::default() };
     let sent = set_encodings(config.clone());
     assert!(sent.contains(&-25) && sent.contains(&-254), "{sent:?}");
-    assert_eq!(
-        config.offered_encodings().len(),
-        Config::default().encodings.len() + 2
-    );
+    assert_eq!(config.offered_encodings().len(), Config::default().encodings.len() + 2);
     // out-of-range levels are clamped to 9
-    let sent = set_encodings(Config {
-        quality: Some(200),
-        ..Config::default()
-    });
+    let sent = set_encodings(Config { quality: Some(200), ..Config::default() });
     assert!(sent.contains(&-23));
     // the explicit level replaces one in the list
     let config = Config {
-        encodings: vec![
-            Encoding::Tight,
-            Encoding::QualityLevel(1),
-            Encoding::CompressionLevel(1),
-        ],
+        encodings: vec![Encoding::Tight, Encoding::QualityLevel(1), Encoding::CompressionLevel(1)],
         quality: Some(8),
         ..Config::default()
     };
     assert_eq!(
         config.offered_encodings(),
-        vec![
-            Encoding::Tight,
-            Encoding::CompressionLevel(1),
-            Encoding::QualityLevel(8)
-        ]
+        vec![Encoding::Tight, Encoding::CompressionLevel(1), Encoding::QualityLevel(8)]
     );
 }
 
 #[test]
 fn lossless_never_offers_jpeg() {
     let config = Config {
-        encodings: vec![
-            Encoding::Tight,
-            Encoding::Jpeg,
-            Encoding::QualityLevel(5),
-            Encoding::Zrle,
-        ],
+        encodings: vec![Encoding::Tight, Encoding::Jpeg, Encoding::QualityLevel(5), Encoding::Zrle],
         quality: Some(6),
         compression: Some(9),
         lossless: true,
         ..Config::default()
     };
-    assert_eq!(
-        config.offered_encodings(),
-        vec![
-            Encoding::Tight,
-            Encoding::Zrle,
-            Encoding::CompressionLevel(9)
-        ]
-    );
+    assert_eq!(config.offered_encodings(), vec![Encoding::Tight, Encoding::Zrle, Encoding::CompressionLevel(9)]);
     let sent = set_encodings(config);
     assert_eq!(sent, vec![7, 16, -247]);
 }

@@ -22,9 +22,7 @@ use std::time::Duration;
 use flate2::Compression;
 use flate2::write::ZlibEncoder;
 use oxvnc_rfb::replay as rec;
-use oxvnc_rfb::{
-    Config, Connection, Credentials, Encoding, Error, Event, PixelFormat, PixelFormatChoice, State,
-};
+use oxvnc_rfb::{Config, Connection, Credentials, Encoding, Error, Event, PixelFormat, PixelFormatChoice, State};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -132,21 +130,11 @@ struct Totals {
 
 fn error_kind(e: &Error) -> String {
     let s = format!("{e:?}");
-    s.split(['(', ' ', '{'])
-        .next()
-        .unwrap_or_default()
-        .to_owned()
+    s.split(['(', ' ', '{']).next().unwrap_or_default().to_owned()
 }
 
 fn run_case(case: &Case, seed: u64, totals: &mut Totals) {
-    let ctx = || {
-        format!(
-            "case {:?} (seed {seed}, {} bytes, chunks ≤ {})",
-            case.what,
-            case.data.len(),
-            case.max_chunk
-        )
-    };
+    let ctx = || format!("case {:?} (seed {seed}, {} bytes, chunks ≤ {})", case.what, case.data.len(), case.max_chunk);
     let base = live();
     reset_peak();
     let mut rng = SmallRng::seed_from_u64(seed ^ 0xc4a5);
@@ -154,11 +142,7 @@ fn run_case(case: &Case, seed: u64, totals: &mut Totals) {
     let (mut fb_bytes, mut updates, mut pos) = (0isize, 0usize, 0usize);
     let mut failed: Option<Error> = None;
     while pos < case.data.len() {
-        let n = if case.max_chunk == 0 {
-            usize::MAX
-        } else {
-            rng.random_range(1..=case.max_chunk)
-        };
+        let n = if case.max_chunk == 0 { usize::MAX } else { rng.random_range(1..=case.max_chunk) };
         let n = n.min(case.data.len() - pos);
         let result = conn.receive(&case.data[pos..pos + n]);
         pos += n;
@@ -173,21 +157,14 @@ fn run_case(case: &Case, seed: u64, totals: &mut Totals) {
         conn.take_output();
         let mut disconnected = 0;
         while let Some(e) = conn.poll_event() {
-            assert!(
-                failed.is_none(),
-                "{}: event {e:?} after the connection closed",
-                ctx()
-            );
+            assert!(failed.is_none(), "{}: event {e:?} after the connection closed", ctx());
             match e {
                 Event::Connected { width, height, .. } | Event::Resized { width, height } => {
                     fb_bytes = fb_bytes.max(width as isize * height as isize * 4);
                 }
                 Event::UpdateComplete => updates += 1,
                 Event::CredentialsRequired { .. } => {
-                    let r = conn.send_credentials(Credentials {
-                        username: None,
-                        password: "pw".into(),
-                    });
+                    let r = conn.send_credentials(Credentials { username: None, password: "pw".into() });
                     if let Err(e) = r {
                         assert_eq!(conn.error(), Some(&e), "{}", ctx());
                     }
@@ -198,12 +175,7 @@ fn run_case(case: &Case, seed: u64, totals: &mut Totals) {
         }
         if let Err(e) = result {
             assert!(!e.to_string().is_empty());
-            assert_eq!(
-                disconnected,
-                1,
-                "{}: {e} raised {disconnected} Disconnected events",
-                ctx()
-            );
+            assert_eq!(disconnected, 1, "{}: {e} raised {disconnected} Disconnected events", ctx());
             assert_eq!(conn.state(), State::Closed, "{}", ctx());
             assert_eq!(conn.error(), Some(&e), "{}", ctx());
             assert_eq!(conn.receive(b"more"), Err(Error::Closed), "{}", ctx());
@@ -233,12 +205,7 @@ fn run_case(case: &Case, seed: u64, totals: &mut Totals) {
     drop(failed);
     drop(conn);
     let kept = kind.as_ref().map_or(0, |k| k.capacity() as isize);
-    assert_eq!(
-        live() - base - kept,
-        0,
-        "{}: bytes still allocated after dropping the connection",
-        ctx()
-    );
+    assert_eq!(live() - base - kept, 0, "{}: bytes still allocated after dropping the connection", ctx());
     totals.cases += 1;
     totals.max_overhead = totals.max_overhead.max(overhead);
     match kind {
@@ -249,11 +216,7 @@ fn run_case(case: &Case, seed: u64, totals: &mut Totals) {
 
 /// Runs `count` cases made by `make(rng, index)` on a worker thread; a case that does not finish
 /// within minutes is reported as a hang.
-fn run_cases(
-    name: &'static str,
-    count: usize,
-    make: impl Fn(&mut SmallRng, usize) -> Case + Send + 'static,
-) {
+fn run_cases(name: &'static str, count: usize, make: impl Fn(&mut SmallRng, usize) -> Case + Send + 'static) {
     let (tx, rx) = mpsc::channel::<(usize, String)>();
     let worker = std::thread::Builder::new()
         .name(name.into())
@@ -275,16 +238,11 @@ fn run_cases(
             Ok(c) => current = c,
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                panic!(
-                    "{name}: case {} ({:?}) made no progress for 300 s: the engine hangs",
-                    current.0, current.1
-                )
+                panic!("{name}: case {} ({:?}) made no progress for 300 s: the engine hangs", current.0, current.1)
             }
         }
     }
-    let totals = worker
-        .join()
-        .unwrap_or_else(|e| std::panic::resume_unwind(e));
+    let totals = worker.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
     assert_eq!(totals.cases, count);
     println!(
         "{name}: {} cases, {} ended Ok, errors {:?}; peak allocation over the framebuffer at most {} KiB",
@@ -300,36 +258,16 @@ fn run_cases(
 
 /// The pixel formats sessions are built in, with the configuration that selects each.
 fn formats() -> Vec<(PixelFormatChoice, PixelFormat, PixelFormat)> {
-    let xvnc = PixelFormat {
-        red_shift: 16,
-        green_shift: 8,
-        blue_shift: 0,
-        ..PixelFormat::RGBX32
-    };
-    let be = PixelFormat {
-        big_endian: true,
-        ..xvnc
-    };
+    let xvnc = PixelFormat { red_shift: 16, green_shift: 8, blue_shift: 0, ..PixelFormat::RGBX32 };
+    let be = PixelFormat { big_endian: true, ..xvnc };
     vec![
         // (choice, ServerInit format, format of the pixels that follow)
         (PixelFormatChoice::Rgbx32, xvnc, PixelFormat::RGBX32),
         (PixelFormatChoice::ServerNative, xvnc, xvnc),
         (PixelFormatChoice::ServerNative, be, be),
-        (
-            PixelFormatChoice::Custom(PixelFormat::RGB565),
-            xvnc,
-            PixelFormat::RGB565,
-        ),
-        (
-            PixelFormatChoice::Custom(PixelFormat::BGR233),
-            xvnc,
-            PixelFormat::BGR233,
-        ),
-        (
-            PixelFormatChoice::ServerNative,
-            PixelFormat::COLOUR_MAP8,
-            PixelFormat::COLOUR_MAP8,
-        ),
+        (PixelFormatChoice::Custom(PixelFormat::RGB565), xvnc, PixelFormat::RGB565),
+        (PixelFormatChoice::Custom(PixelFormat::BGR233), xvnc, PixelFormat::BGR233),
+        (PixelFormatChoice::ServerNative, PixelFormat::COLOUR_MAP8, PixelFormat::COLOUR_MAP8),
     ]
 }
 
@@ -417,15 +355,7 @@ impl Builder {
         let (wu, hu) = (w as usize, h as usize);
         let image = |rng: &mut SmallRng| -> Vec<u8> {
             let base: [u8; 3] = rng.random();
-            (0..wu * hu)
-                .flat_map(|i| {
-                    [
-                        base[0].wrapping_add(i as u8),
-                        base[1],
-                        base[2] ^ (i / wu) as u8,
-                    ]
-                })
-                .collect()
+            (0..wu * hu).flat_map(|i| [base[0].wrapping_add(i as u8), base[1], base[2] ^ (i / wu) as u8]).collect()
         };
         match rng.random_range(0..if png { 6 } else { 5 }) {
             0 => {
@@ -446,10 +376,7 @@ impl Builder {
                 let mut e = png::Encoder::new(&mut data, w as u32, h as u32);
                 e.set_color(png::ColorType::Rgb);
                 e.set_depth(png::BitDepth::Eight);
-                e.write_header()
-                    .expect("PNG")
-                    .write_image_data(&image(rng))
-                    .expect("PNG");
+                e.write_header().expect("PNG").write_image_data(&image(rng)).expect("PNG");
                 self.u8(0xa0);
                 self.compact(data.len());
                 self.bytes(&data);
@@ -457,18 +384,13 @@ impl Builder {
             kind => {
                 let stream = rng.random_range(0..4u8);
                 let reset = if rng.random_bool(0.1) {
-                    self.more_zlib[1 + stream as usize] =
-                        ZlibEncoder::new(Vec::new(), Compression::fast());
+                    self.more_zlib[1 + stream as usize] = ZlibEncoder::new(Vec::new(), Compression::fast());
                     1 << stream
                 } else {
                     0
                 };
                 // Copy, palette, or gradient (true colour only).
-                let kind = if kind == 3 && !pf.true_colour {
-                    1
-                } else {
-                    kind
-                };
+                let kind = if kind == 3 && !pf.true_colour { 1 } else { kind };
                 let mut data;
                 match kind {
                     1 => {
@@ -538,8 +460,7 @@ fn run_length(out: &mut Vec<u8>, len: usize) {
 /// ZRLE (`size` 64) or TRLE (`size` 16) tiles.
 fn zrle_tiles(rng: &mut SmallRng, cp: usize, size: u16, w: u16, h: u16) -> Vec<u8> {
     let mut t = Vec::new();
-    let cpixel =
-        |rng: &mut SmallRng, t: &mut Vec<u8>| t.extend((0..cp).map(|_| rng.random::<u8>()));
+    let cpixel = |rng: &mut SmallRng, t: &mut Vec<u8>| t.extend((0..cp).map(|_| rng.random::<u8>()));
     for ty in (0..h).step_by(size as usize) {
         for tx in (0..w).step_by(size as usize) {
             let (tw, th) = ((w - tx).min(size) as usize, (h - ty).min(size) as usize);
@@ -686,11 +607,7 @@ impl Builder {
                             )
                     })
                     .collect();
-                if candidates.is_empty() {
-                    Encoding::Raw
-                } else {
-                    candidates[rng.random_range(0..candidates.len())]
-                }
+                if candidates.is_empty() { Encoding::Raw } else { candidates[rng.random_range(0..candidates.len())] }
             } else {
                 pixel_encs[rng.random_range(0..pixel_encs.len())]
             };
@@ -771,15 +688,8 @@ impl Builder {
                 }
                 Encoding::Cursor => {
                     let (cw, ch) = (rng.random_range(0..=32u16), rng.random_range(0..=32u16));
-                    self.rect_header(
-                        rng.random_range(0..=cw),
-                        rng.random_range(0..=ch),
-                        cw,
-                        ch,
-                        enc,
-                    );
-                    let len = cw as usize * ch as usize * self.bpp()
-                        + (cw as usize).div_ceil(8) * ch as usize;
+                    self.rect_header(rng.random_range(0..=cw), rng.random_range(0..=ch), cw, ch, enc);
+                    let len = cw as usize * ch as usize * self.bpp() + (cw as usize).div_ceil(8) * ch as usize;
                     self.random(rng, len);
                 }
                 Encoding::DesktopName => {
@@ -801,11 +711,7 @@ impl Builder {
                     let kind = rng.random_range(0..=1u8);
                     self.bytes(&[kind, 0]);
                     let px = cw as usize * ch as usize;
-                    let len = if kind == 0 {
-                        2 * px * self.bpp()
-                    } else {
-                        4 * px
-                    };
+                    let len = if kind == 0 { 2 * px * self.bpp() } else { 4 * px };
                     self.random(rng, len);
                 }
                 e => unreachable!("{e:?}"),
@@ -828,19 +734,9 @@ fn synthetic(rng: &mut SmallRng) -> (Config, Builder) {
     if rng.random_bool(0.3) {
         encodings.retain(|_| rng.random_bool(0.5));
     }
-    encodings.extend(
-        Encoding::PSEUDO
-            .iter()
-            .copied()
-            .filter(|_| rng.random_bool(0.8)),
-    );
-    let mut config = Config {
-        encodings,
-        shared: rng.random(),
-        pixel_format: choice,
-        credentials: None,
-        ..Config::default()
-    };
+    encodings.extend(Encoding::PSEUDO.iter().copied().filter(|_| rng.random_bool(0.8)));
+    let mut config =
+        Config { encodings, shared: rng.random(), pixel_format: choice, credentials: None, ..Config::default() };
     let (w, h) = (rng.random_range(1..=128), rng.random_range(1..=96));
     let mut b = Builder {
         out: Vec::new(),
@@ -849,18 +745,13 @@ fn synthetic(rng: &mut SmallRng) -> (Config, Builder) {
         w,
         h,
         zlib: ZlibEncoder::new(Vec::new(), Compression::fast()),
-        more_zlib: (0..5)
-            .map(|_| ZlibEncoder::new(Vec::new(), Compression::fast()))
-            .collect(),
+        more_zlib: (0..5).map(|_| ZlibEncoder::new(Vec::new(), Compression::fast())).collect(),
         updates: 0,
         init_end: 0,
     };
     let vnc_auth = rng.random_bool(0.3);
     if vnc_auth && rng.random() {
-        config.credentials = Some(Credentials {
-            username: None,
-            password: "secret".into(),
-        });
+        config.credentials = Some(Credentials { username: None, password: "secret".into() });
     }
     match rng.random_range(0..3) {
         0 => {
@@ -868,11 +759,7 @@ fn synthetic(rng: &mut SmallRng) -> (Config, Builder) {
             b.u32(if vnc_auth { 2 } else { 1 });
         }
         v => {
-            b.bytes(if v == 1 {
-                b"RFB 003.007\n"
-            } else {
-                b"RFB 003.008\n"
-            });
+            b.bytes(if v == 1 { b"RFB 003.007\n" } else { b"RFB 003.008\n" });
             b.len8(2);
             b.bytes(&[if vnc_auth { 2 } else { 1 }, 30]);
         }
@@ -919,33 +806,15 @@ fn synthetic(rng: &mut SmallRng) -> (Config, Builder) {
 fn huge(rng: &mut SmallRng, width: usize) -> u64 {
     match width {
         1 => [0xff, 0x80, 0x7f, 0][rng.random_range(0..4)],
-        2 => [
-            0xffff,
-            0x8000,
-            0x4001,
-            0x4000,
-            0x3fff,
-            rng.random::<u16>() as u64,
-        ][rng.random_range(0..6)],
-        _ => [
-            0xffff_ffff,
-            0x8000_0000,
-            0x7fff_ffff,
-            0x0100_0000,
-            (1 << 20) + 1,
-            rng.random::<u32>() as u64,
-        ][rng.random_range(0..6)],
+        2 => [0xffff, 0x8000, 0x4001, 0x4000, 0x3fff, rng.random::<u16>() as u64][rng.random_range(0..6)],
+        _ => [0xffff_ffff, 0x8000_0000, 0x7fff_ffff, 0x0100_0000, (1 << 20) + 1, rng.random::<u32>() as u64]
+            [rng.random_range(0..6)],
     }
 }
 
 /// Replaces some of `fields` with huge values, then flips, overwrites, inserts, deletes,
 /// duplicates and truncates, `from` onwards mostly.
-fn mutate(
-    rng: &mut SmallRng,
-    data: &mut Vec<u8>,
-    fields: &[(usize, usize)],
-    from: usize,
-) -> String {
+fn mutate(rng: &mut SmallRng, data: &mut Vec<u8>, fields: &[(usize, usize)], from: usize) -> String {
     let mut what = Vec::new();
     if !fields.is_empty() && rng.random_bool(0.6) {
         for _ in 0..rng.random_range(1..=3) {
@@ -955,20 +824,12 @@ fn mutate(
             what.push(format!("field@{at}={v:#x}"));
         }
     }
-    let structural = if what.is_empty() {
-        rng.random_range(1..=6)
-    } else {
-        rng.random_range(0..=2)
-    };
+    let structural = if what.is_empty() { rng.random_range(1..=6) } else { rng.random_range(0..=2) };
     for _ in 0..structural {
         if data.is_empty() {
             break;
         }
-        let lo = if rng.random_bool(0.9) {
-            from.min(data.len() - 1)
-        } else {
-            0
-        };
+        let lo = if rng.random_bool(0.9) { from.min(data.len() - 1) } else { 0 };
         let at = rng.random_range(lo..data.len());
         match rng.random_range(0..6) {
             0 => {
@@ -1024,16 +885,10 @@ fn random_bytes() {
         let mut data = prefix.to_vec();
         let n = rng.random_range(0..4096);
         data.extend((0..n).map(|_| rng.random::<u8>()));
-        let credentials = rng.random_bool(0.5).then(|| Credentials {
-            username: None,
-            password: "pw".into(),
-        });
+        let credentials = rng.random_bool(0.5).then(|| Credentials { username: None, password: "pw".into() });
         Case {
             what: format!("random bytes after {prefix:?}"),
-            config: Config {
-                credentials,
-                ..Config::default()
-            },
+            config: Config { credentials, ..Config::default() },
             data,
             max_chunk: chunking(rng),
             valid_updates: None,
@@ -1065,11 +920,7 @@ fn random_messages_after_a_valid_handshake() {
                     b.bytes(&[0, 0]);
                     b.u16(rng.random_range(0..4));
                     for _ in 0..rng.random_range(0..4) {
-                        let all: Vec<Encoding> = Encoding::PIXEL
-                            .iter()
-                            .chain(Encoding::PSEUDO)
-                            .copied()
-                            .collect();
+                        let all: Vec<Encoding> = Encoding::PIXEL.iter().chain(Encoding::PSEUDO).copied().collect();
                         let e = all[rng.random_range(0..all.len())];
                         let (x, y, w, h) = if rng.random_bool(0.8) {
                             some_rect(rng, b.w, b.h, 64)
@@ -1083,13 +934,7 @@ fn random_messages_after_a_valid_handshake() {
                 }
             }
         }
-        Case {
-            what: "random messages".into(),
-            config,
-            data: b.out,
-            max_chunk: chunking(rng),
-            valid_updates: None,
-        }
+        Case { what: "random messages".into(), config, data: b.out, max_chunk: chunking(rng), valid_updates: None }
     });
 }
 
@@ -1143,42 +988,22 @@ fn recording_prefix(name: &str, budget: usize) -> Option<Prefix> {
     let session = rec::session(&records).expect("recording handshake");
     let framing = rec::rects(&records).expect("framing");
     let stream = rec::server_stream(&records);
-    let end = framing
-        .rects
-        .iter()
-        .map(|r| r.offset + 12 + r.len)
-        .take_while(|&e| e <= budget)
-        .last()?;
+    let end = framing.rects.iter().map(|r| r.offset + 12 + r.len).take_while(|&e| e <= budget).last()?;
     let mut fields = Vec::new();
-    for r in framing
-        .rects
-        .iter()
-        .take_while(|r| r.offset + 12 + r.len <= end)
-    {
+    for r in framing.rects.iter().take_while(|r| r.offset + 12 + r.len <= end) {
         fields.extend((0..4).map(|i| (r.offset + 2 * i, 2)));
         if r.encoding == Encoding::Zrle.number() || r.encoding == Encoding::Zlib.number() {
             fields.push((r.offset + 12, 4));
         }
     }
-    Some(Prefix {
-        config: session.config(),
-        data: stream[..end].to_vec(),
-        fields,
-        from: session.server_messages_at,
-    })
+    Some(Prefix { config: session.config(), data: stream[..end].to_vec(), fields, from: session.server_messages_at })
 }
 
 #[test]
 fn mutated_recordings() {
     let mut sources = Vec::new();
-    for name in [
-        "zrle-text",
-        "copyrect+zrle-mixed",
-        "hextile-text",
-        "raw-mixed",
-        "tight-text",
-        "tight-lossless-mixed",
-    ] {
+    for name in ["zrle-text", "copyrect+zrle-mixed", "hextile-text", "raw-mixed", "tight-text", "tight-lossless-mixed"]
+    {
         match recording_prefix(name, 192 << 10) {
             Some(s) => sources.push((name, s)),
             None => return,
@@ -1189,24 +1014,10 @@ fn mutated_recordings() {
         let mut config = p.config.clone();
         if rng.random_bool(0.5) {
             // Offer everything, so a mutated encoding number reaches another decoder.
-            config.encodings = Encoding::PIXEL
-                .iter()
-                .chain(Encoding::PSEUDO)
-                .copied()
-                .collect();
+            config.encodings = Encoding::PIXEL.iter().chain(Encoding::PSEUDO).copied().collect();
         }
         let mut data = p.data.clone();
-        let what = if i < sources.len() {
-            "unmutated".to_string()
-        } else {
-            mutate(rng, &mut data, &p.fields, p.from)
-        };
-        Case {
-            what: format!("{name}: {what}"),
-            config,
-            data,
-            max_chunk: chunking(rng),
-            valid_updates: None,
-        }
+        let what = if i < sources.len() { "unmutated".to_string() } else { mutate(rng, &mut data, &p.fields, p.from) };
+        Case { what: format!("{name}: {what}"), config, data, max_chunk: chunking(rng), valid_updates: None }
     });
 }

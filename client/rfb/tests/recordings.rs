@@ -18,9 +18,7 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::{
-    Failure, Outcome, lossy, recording_names, recordings_dir, replay, split, undecodable,
-};
+use common::{Failure, Outcome, lossy, recording_names, recordings_dir, replay, split, undecodable};
 use oxvnc_rfb::replay::{self as rec, Framing};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -90,30 +88,14 @@ fn every_recording_is_tested() {
     let Some(dir) = recordings_dir() else { return };
     let found = recording_names(&dir);
     assert!(!found.is_empty(), "no .rfbrec files in {}", dir.display());
-    let untested: Vec<&String> = found
-        .iter()
-        .filter(|n| !TESTED.contains(&n.as_str()))
-        .collect();
-    assert!(
-        untested.is_empty(),
-        "recordings without a test in tests/recordings.rs: {untested:?}"
-    );
-    let missing: Vec<&&str> = TESTED
-        .iter()
-        .filter(|n| !found.iter().any(|f| f == *n))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "recordings missing from {}: {missing:?}",
-        dir.display()
-    );
+    let untested: Vec<&String> = found.iter().filter(|n| !TESTED.contains(&n.as_str())).collect();
+    assert!(untested.is_empty(), "recordings without a test in tests/recordings.rs: {untested:?}");
+    let missing: Vec<&&str> = TESTED.iter().filter(|n| !found.iter().any(|f| f == *n)).collect();
+    assert!(missing.is_empty(), "recordings missing from {}: {missing:?}", dir.display());
 }
 
 fn sha256_hex(data: &[u8]) -> String {
-    Sha256::digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn encoding_name(n: i32) -> String {
@@ -138,15 +120,8 @@ fn describe(name: &str, how: &str, f: &Failure, framing: &Framing) -> String {
     let (start, end) = f.range;
     let mut at: Vec<String> = Vec::new();
     // The rectangle in progress when the chunk began, and those starting inside it.
-    let first = framing
-        .rects
-        .partition_point(|r| r.offset <= start)
-        .saturating_sub(1);
-    for r in framing.rects[first..]
-        .iter()
-        .take_while(|r| r.offset < end)
-        .take(6)
-    {
+    let first = framing.rects.partition_point(|r| r.offset <= start).saturating_sub(1);
+    for r in framing.rects[first..].iter().take_while(|r| r.offset < end).take(6) {
         at.push(format!(
             "{} rect {}x{} at ({},{}) header at server byte {} with {} data bytes",
             encoding_name(r.encoding),
@@ -169,20 +144,13 @@ fn load_png(path: &Path) -> (usize, usize, Vec<u8>) {
     let file = fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
-    let mut reader = decoder
-        .read_info()
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut reader = decoder.read_info().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut buf = vec![0; reader.output_buffer_size()];
-    let info = reader
-        .next_frame(&mut buf)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let info = reader.next_frame(&mut buf).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let (w, h) = (info.width as usize, info.height as usize);
     let rgba = match info.color_type {
         png::ColorType::Rgba => buf[..w * h * 4].to_vec(),
-        png::ColorType::Rgb => buf[..w * h * 3]
-            .chunks_exact(3)
-            .flat_map(|p| [p[0], p[1], p[2], 255])
-            .collect(),
+        png::ColorType::Rgb => buf[..w * h * 3].chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect(),
         other => panic!("{}: unexpected PNG colour type {other:?}", path.display()),
     };
     (w, h, rgba)
@@ -209,24 +177,13 @@ fn diff(w: usize, h: usize, got: &[u8], want: &[u8]) -> Diff {
                     in_corner += 1;
                 }
                 first.get_or_insert((x, y, g.try_into().unwrap(), e.try_into().unwrap()));
-                sq += (0..3)
-                    .map(|c| (g[c] as i64 - e[c] as i64).pow(2) as u64)
-                    .sum::<u64>();
+                sq += (0..3).map(|c| (g[c] as i64 - e[c] as i64).pow(2) as u64).sum::<u64>();
             }
         }
     }
     let mse = sq as f64 / (w * h * 3) as f64;
-    let psnr = if sq == 0 {
-        f64::INFINITY
-    } else {
-        10.0 * (255.0f64 * 255.0 / mse).log10()
-    };
-    Diff {
-        total,
-        in_corner,
-        first,
-        psnr,
-    }
+    let psnr = if sq == 0 { f64::INFINITY } else { 10.0 * (255.0f64 * 255.0 / mse).log10() };
+    Diff { total, in_corner, first, psnr }
 }
 
 /// Checks the rectangles framed from the stream against `recordings.json`'s counts.
@@ -238,23 +195,11 @@ fn check_framing(name: &str, framing: &Framing, meta: &Value) {
         e.1 += r.rect.area() as u64;
     }
     for (enc, (count, pixels)) in &rects {
-        assert_eq!(
-            meta["rects"][enc].as_u64(),
-            Some(*count),
-            "{name}: {enc} rectangles framed vs recordings.json"
-        );
+        assert_eq!(meta["rects"][enc].as_u64(), Some(*count), "{name}: {enc} rectangles framed vs recordings.json");
         let want_px = meta["rect_pixels"][enc].as_u64();
         // Pseudo-encodings carry no pixels (recordings.json counts them as 0).
-        let got_px = if enc == "lastrect" || enc == "desktopsize" {
-            0
-        } else {
-            *pixels
-        };
-        assert_eq!(
-            want_px,
-            Some(got_px),
-            "{name}: {enc} pixels framed vs recordings.json"
-        );
+        let got_px = if enc == "lastrect" || enc == "desktopsize" { 0 } else { *pixels };
+        assert_eq!(want_px, Some(got_px), "{name}: {enc} pixels framed vs recordings.json");
     }
     assert_eq!(
         meta["rects"].as_object().map(|o| o.len()),
@@ -263,19 +208,13 @@ fn check_framing(name: &str, framing: &Framing, meta: &Value) {
         rects.keys().collect::<Vec<_>>(),
         meta["rects"]
     );
-    assert_eq!(
-        meta["framebuffer_updates"].as_u64(),
-        Some(framing.updates as u64),
-        "{name}: updates"
-    );
+    assert_eq!(meta["framebuffer_updates"].as_u64(), Some(framing.updates as u64), "{name}: updates");
 }
 
 fn check_recording(name: &str) {
     let Some(dir) = recordings_dir() else { return };
-    let json: Value = serde_json::from_slice(
-        &fs::read(dir.join("recordings.json")).expect("read recordings.json"),
-    )
-    .expect("recordings.json is JSON");
+    let json: Value = serde_json::from_slice(&fs::read(dir.join("recordings.json")).expect("read recordings.json"))
+        .expect("recordings.json is JSON");
     let meta = &json["recordings"][name];
     assert!(meta.is_object(), "{name} is not in recordings.json");
     let path = dir.join(format!("{name}.rfbrec"));
@@ -299,22 +238,14 @@ fn check_recording(name: &str) {
     }
     let config = session.config();
     let stream = rec::server_stream(&records);
-    assert_eq!(
-        meta["server_bytes"].as_u64(),
-        Some(stream.len() as u64),
-        "{name}: server bytes"
-    );
-    let framing =
-        rec::rects(&records).unwrap_or_else(|e| panic!("{name}: framing the server stream: {e}"));
+    assert_eq!(meta["server_bytes"].as_u64(), Some(stream.len() as u64), "{name}: server bytes");
+    let framing = rec::rects(&records).unwrap_or_else(|e| panic!("{name}: framing the server stream: {e}"));
     check_framing(name, &framing, meta);
 
     // As recorded.
     let reference = replay(config.clone(), rec::server_records(&records))
         .unwrap_or_else(|f| panic!("{}", describe(name, "recorded chunks", &f, &framing)));
-    assert_eq!(
-        reference.updates, framing.updates,
-        "{name}: updates completed"
-    );
+    assert_eq!(reference.updates, framing.updates, "{name}: updates completed");
     assert!(
         reference.output == rec::client_stream(&records),
         "{name}: the engine's messages differ from the recording client's"
@@ -340,12 +271,7 @@ fn check_recording(name: &str) {
         d.psnr
     );
     if lossy(&session.encodings) {
-        assert!(
-            d.psnr >= 45.0,
-            "{name}: PSNR {:.2} dB against the final PNG (first difference {:?})",
-            d.psnr,
-            d.first
-        );
+        assert!(d.psnr >= 45.0, "{name}: PSNR {:.2} dB against the final PNG (first difference {:?})", d.psnr, d.first);
     } else {
         assert_eq!(
             d.total,
@@ -361,19 +287,10 @@ fn check_recording(name: &str) {
     let want_hash = sha256_hex(fb.data());
     let check = |how: &str, outcome: Result<Outcome, Failure>| {
         let o = outcome.unwrap_or_else(|f| panic!("{}", describe(name, how, &f, &framing)));
-        assert_eq!(
-            o.updates, reference.updates,
-            "{name} ({how}): updates completed"
-        );
-        assert!(
-            o.output == reference.output,
-            "{name} ({how}): the engine's messages differ"
-        );
+        assert_eq!(o.updates, reference.updates, "{name} ({how}): updates completed");
+        assert!(o.output == reference.output, "{name} ({how}): the engine's messages differ");
         let got = sha256_hex(o.connection.framebuffer().data());
-        assert_eq!(
-            got, want_hash,
-            "{name} ({how}): final framebuffer differs from the recorded-chunks replay"
-        );
+        assert_eq!(got, want_hash, "{name} ({how}): final framebuffer differs from the recorded-chunks replay");
     };
     check("one receive", replay(config.clone(), [stream.as_slice()]));
 
@@ -382,11 +299,7 @@ fn check_recording(name: &str) {
 
     // Cut at a random point inside (or just before) every rectangle header, and elsewhere at random.
     let mut rng = SmallRng::seed_from_u64(0x4ead);
-    let mut cuts: Vec<usize> = framing
-        .rects
-        .iter()
-        .map(|r| r.offset + rng.random_range(0..=16))
-        .collect();
+    let mut cuts: Vec<usize> = framing.rects.iter().map(|r| r.offset + rng.random_range(0..=16)).collect();
     cuts.sort_unstable();
     cuts.retain(|&c| c < stream.len());
     cuts.dedup();
@@ -407,20 +320,14 @@ fn check_recording(name: &str) {
     let mut rng = SmallRng::seed_from_u64(64);
     check(
         "random 1..=64 over the whole stream",
-        replay(
-            config.clone(),
-            split(&stream, move |_| rng.random_range(1..=64)),
-        ),
+        replay(config.clone(), split(&stream, move |_| rng.random_range(1..=64))),
     );
 
     for seed in 1..=3u64 {
         let mut rng = SmallRng::seed_from_u64(seed);
         check(
             &format!("random 1..=100000, seed {seed}"),
-            replay(
-                config.clone(),
-                split(&stream, move |_| rng.random_range(1..=100_000)),
-            ),
+            replay(config.clone(), split(&stream, move |_| rng.random_range(1..=100_000))),
         );
     }
     println!("{name}: final framebuffer sha256 {want_hash}, identical over 8 chunkings");

@@ -15,9 +15,7 @@ fn cap(code: u32, vendor: &[u8; 4], name: &[u8; 8]) -> Vec<u8> {
 /// ServerInit 2x1 "t" (32 bpp true colour), then Tight's capability lists (1 server message,
 /// 1 client message, 2 encodings), then a Bell.
 fn server_init_and_caps() -> Vec<u8> {
-    let mut v = vec![
-        0, 2, 0, 1, 32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0, 0, 0, 0,
-    ];
+    let mut v = vec![0, 2, 0, 1, 32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0, 0, 0, 0];
     v.extend_from_slice(&1u32.to_be_bytes());
     v.push(b't');
     v.extend_from_slice(&[0, 1, 0, 1, 0, 2, 0, 0]);
@@ -56,13 +54,8 @@ fn no_tunnel_and_vnc_authentication() {
     data.extend_from_slice(&0u32.to_be_bytes()); // SecurityResult OK
     data.extend(server_init_and_caps());
     for piece in [data.len(), 1] {
-        let config = Config {
-            credentials: Some(Credentials {
-                username: None,
-                password: "pw".into(),
-            }),
-            ..Config::default()
-        };
+        let config =
+            Config { credentials: Some(Credentials { username: None, password: "pw".into() }), ..Config::default() };
         let (events, result, out) = run(config, &data, piece);
         result.unwrap();
         assert!(
@@ -101,10 +94,7 @@ fn tunnels_and_unknown_authentication_are_refused_by_name() {
     data.extend_from_slice(&1u32.to_be_bytes());
     data.extend(cap(1, b"SICR", b"SCHANNEL"));
     let (_, result, _) = run(Config::default(), &data, 100);
-    assert!(
-        matches!(&result, Err(Error::TightTunnelUnsupported(t)) if t[0].contains("SCHANNEL")),
-        "{result:?}"
-    );
+    assert!(matches!(&result, Err(Error::TightTunnelUnsupported(t)) if t[0].contains("SCHANNEL")), "{result:?}");
 
     let mut data = b"RFB 003.008\n".to_vec();
     data.extend_from_slice(&[1, 16]);
@@ -112,10 +102,7 @@ fn tunnels_and_unknown_authentication_are_refused_by_name() {
     data.extend_from_slice(&1u32.to_be_bytes());
     data.extend(cap(129, b"TGHT", b"ULGNAUTH"));
     let (_, result, _) = run(Config::default(), &data, 100);
-    assert!(
-        matches!(&result, Err(Error::NoSupportedTightAuth(a)) if a[0].contains("ULGNAUTH")),
-        "{result:?}"
-    );
+    assert!(matches!(&result, Err(Error::NoSupportedTightAuth(a)) if a[0].contains("ULGNAUTH")), "{result:?}");
 
     // A hostile count is refused before anything is waited for.
     let mut data = b"RFB 003.008\n".to_vec();

@@ -27,11 +27,7 @@ fn pki() -> Pki {
     let params = CertificateParams::new(vec!["vnc.test".to_string()]).unwrap();
     let key = KeyPair::generate().unwrap();
     let cert = params.signed_by(&key, &ca).unwrap();
-    Pki {
-        ca_pem: ca.pem().into_bytes(),
-        cert: cert.der().clone(),
-        key: key.serialize_der(),
-    }
+    Pki { ca_pem: ca.pem().into_bytes(), cert: cert.der().clone(), key: key.serialize_der() }
 }
 
 /// What the test server offers and expects.
@@ -53,8 +49,7 @@ fn serve(listener: TcpListener, pki: &Pki, script: Script) -> JoinHandle<Result<
     thread::spawn(move || {
         let e = |e: std::io::Error| e.to_string();
         let (mut s, _) = listener.accept().map_err(e)?;
-        s.set_read_timeout(Some(Duration::from_secs(20)))
-            .map_err(e)?;
+        s.set_read_timeout(Some(Duration::from_secs(20))).map_err(e)?;
         let mut buf = [0u8; 64];
         s.write_all(b"RFB 003.008\n").map_err(e)?;
         s.read_exact(&mut buf[..12]).map_err(e)?;
@@ -75,19 +70,14 @@ fn serve(listener: TcpListener, pki: &Pki, script: Script) -> JoinHandle<Result<
             return Err(format!("client chose sub-type {sub}"));
         }
         s.write_all(&[1]).map_err(e)?;
-        let versions: &[&rustls::SupportedProtocolVersion] = if script.tls12_only {
-            &[&rustls::version::TLS12]
-        } else {
-            rustls::DEFAULT_VERSIONS
-        };
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_protocol_versions(versions)
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert], key)
-        .unwrap();
+        let versions: &[&rustls::SupportedProtocolVersion] =
+            if script.tls12_only { &[&rustls::version::TLS12] } else { rustls::DEFAULT_VERSIONS };
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_protocol_versions(versions)
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .unwrap();
         let conn = rustls::ServerConnection::new(Arc::new(config)).unwrap();
         let mut tls = rustls::StreamOwned::new(conn, s);
         if sub == 261 {
@@ -106,8 +96,7 @@ fn serve(listener: TcpListener, pki: &Pki, script: Script) -> JoinHandle<Result<
             if up[..ul] != *user.as_bytes() || up[ul..] != *pass.as_bytes() {
                 tls.write_all(&1u32.to_be_bytes()).map_err(e)?;
                 let reason = b"bad user or password";
-                tls.write_all(&(reason.len() as u32).to_be_bytes())
-                    .map_err(e)?;
+                tls.write_all(&(reason.len() as u32).to_be_bytes()).map_err(e)?;
                 tls.write_all(reason).map_err(e)?;
                 tls.flush().map_err(e)?;
                 return Err("wrong credentials".into());
@@ -141,9 +130,7 @@ fn drive(
     piece: usize,
     mut on_event: impl FnMut(&mut Connection, &Event),
 ) -> Outcome {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let mut events = Vec::new();
     let mut buf = vec![0u8; 65536];
     loop {
@@ -152,11 +139,7 @@ fn drive(
             stream.write_all(&out).unwrap();
         }
         if events.iter().any(|e| matches!(e, Event::Connected { .. })) {
-            return Outcome {
-                events,
-                result: Ok(()),
-                fingerprint: conn.server_certificate_sha256(),
-            };
+            return Outcome { events, result: Ok(()), fingerprint: conn.server_certificate_sha256() };
         }
         let n = match stream.read(&mut buf) {
             Ok(0) | Err(_) => {
@@ -175,20 +158,13 @@ fn drive(
                 events.push(ev);
             }
             if let Err(e) = r.and(conn.error().cloned().map_or(Ok(()), Err)) {
-                return Outcome {
-                    events,
-                    result: Err(e),
-                    fingerprint: conn.server_certificate_sha256(),
-                };
+                return Outcome { events, result: Err(e), fingerprint: conn.server_certificate_sha256() };
             }
         }
     }
 }
 
-fn setup(
-    offered: &[u32],
-    plain: Option<(&str, &str)>,
-) -> (Pki, TcpStream, JoinHandle<Result<u8, String>>) {
+fn setup(offered: &[u32], plain: Option<(&str, &str)>) -> (Pki, TcpStream, JoinHandle<Result<u8, String>>) {
     setup_with(offered, plain, false)
 }
 
@@ -200,21 +176,15 @@ fn setup_with(
     let pki = pki();
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     let port = listener.local_addr().unwrap().port();
-    let script = Script {
-        offered: offered.to_vec(),
-        plain: plain.map(|(u, p)| (u.to_string(), p.to_string())),
-        tls12_only,
-    };
+    let script =
+        Script { offered: offered.to_vec(), plain: plain.map(|(u, p)| (u.to_string(), p.to_string())), tls12_only };
     let server = serve(listener, &pki, script);
     let stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
     (pki, stream, server)
 }
 
 fn config(tls: TlsConfig) -> Config {
-    Config {
-        tls,
-        ..Config::default()
-    }
+    Config { tls, ..Config::default() }
 }
 
 fn hex(fp: &[u8; 32]) -> String {
@@ -232,9 +202,7 @@ fn ca_verified_x509none_in_chunks_and_byte_by_byte() {
         };
         let out = drive(Connection::new(config(tls)), stream, piece, |_, _| {});
         out.result.unwrap();
-        assert!(
-            matches!(&out.events[0], Event::Connected { width: 4, height: 2, name } if name == "tls")
-        );
+        assert!(matches!(&out.events[0], Event::Connected { width: 4, height: 2, name } if name == "tls"));
         assert_eq!(out.fingerprint, Some(hex(&certificate_sha256(&pki.cert))));
         // The first message the server read inside TLS: SetPixelFormat.
         assert_eq!(server.join().unwrap(), Ok(0), "piece {piece}");
@@ -245,31 +213,19 @@ fn ca_verified_x509none_in_chunks_and_byte_by_byte() {
 fn unknown_certificate_waits_for_trust() {
     let (pki, stream, server) = setup(&[261, 260], None);
     let mut asked = None;
-    let out = drive(
-        Connection::new(config(TlsConfig::default())),
-        stream,
-        7,
-        |conn, ev| {
-            if let Event::CertificateUnknown { fingerprint_sha256 } = ev {
-                assert_eq!(conn.state(), State::NeedCertificateTrust);
-                asked = Some(fingerprint_sha256.clone());
-                conn.trust_certificate().unwrap();
-            }
-            if let Event::CredentialsRequired { username } = ev {
-                // X509Vnc: the password is asked for inside TLS, after the trust decision.
-                assert!(!username);
-                assert!(
-                    asked.is_some(),
-                    "password asked for before the certificate was trusted"
-                );
-                conn.send_credentials(Credentials {
-                    username: None,
-                    password: "pw".into(),
-                })
-                .unwrap();
-            }
-        },
-    );
+    let out = drive(Connection::new(config(TlsConfig::default())), stream, 7, |conn, ev| {
+        if let Event::CertificateUnknown { fingerprint_sha256 } = ev {
+            assert_eq!(conn.state(), State::NeedCertificateTrust);
+            asked = Some(fingerprint_sha256.clone());
+            conn.trust_certificate().unwrap();
+        }
+        if let Event::CredentialsRequired { username } = ev {
+            // X509Vnc: the password is asked for inside TLS, after the trust decision.
+            assert!(!username);
+            assert!(asked.is_some(), "password asked for before the certificate was trusted");
+            conn.send_credentials(Credentials { username: None, password: "pw".into() }).unwrap();
+        }
+    });
     out.result.unwrap();
     assert_eq!(asked, Some(hex(&certificate_sha256(&pki.cert))));
     assert_eq!(server.join().unwrap(), Ok(0));
@@ -281,10 +237,7 @@ fn nothing_is_sent_inside_tls_before_the_certificate_is_trusted() {
     // TLS 1.2, so that application data records (23) differ from encrypted handshake records.
     let (_pki, stream, _server) = setup_with(&[262], Some(("ann", "pw")), true);
     let mut cfg = config(TlsConfig::default());
-    cfg.credentials = Some(Credentials {
-        username: Some("ann".into()),
-        password: "pw".into(),
-    });
+    cfg.credentials = Some(Credentials { username: Some("ann".into()), password: "pw".into() });
     let mut sent_while_asking = None;
     let out = drive(Connection::new(cfg), stream, 100, |conn, ev| {
         if let Event::CertificateUnknown { .. } = ev {
@@ -307,32 +260,19 @@ fn nothing_is_sent_inside_tls_before_the_certificate_is_trusted() {
 #[test]
 fn rejected_certificate_ends_the_connection() {
     let (pki, stream, _server) = setup(&[260], None);
-    let out = drive(
-        Connection::new(config(TlsConfig::default())),
-        stream,
-        usize::MAX,
-        |conn, ev| {
-            if let Event::CertificateUnknown { .. } = ev {
-                conn.reject_certificate();
-            }
-        },
-    );
-    assert_eq!(
-        out.result,
-        Err(Error::CertificateRejected {
-            fingerprint: hex(&certificate_sha256(&pki.cert))
-        })
-    );
+    let out = drive(Connection::new(config(TlsConfig::default())), stream, usize::MAX, |conn, ev| {
+        if let Event::CertificateUnknown { .. } = ev {
+            conn.reject_certificate();
+        }
+    });
+    assert_eq!(out.result, Err(Error::CertificateRejected { fingerprint: hex(&certificate_sha256(&pki.cert)) }));
 }
 
 #[test]
 fn pinned_fingerprint_and_wrong_pin() {
     let (pki, stream, server) = setup(&[260], None);
     let pin = certificate_sha256(&pki.cert);
-    let tls = TlsConfig {
-        pinned_sha256: Some(pin),
-        ..TlsConfig::default()
-    };
+    let tls = TlsConfig { pinned_sha256: Some(pin), ..TlsConfig::default() };
     drive(Connection::new(config(tls)), stream, 100, |_, ev| {
         assert!(!matches!(ev, Event::CertificateUnknown { .. }));
     })
@@ -341,10 +281,7 @@ fn pinned_fingerprint_and_wrong_pin() {
     assert_eq!(server.join().unwrap(), Ok(0));
 
     let (pki, stream, _server) = setup(&[260], None);
-    let tls = TlsConfig {
-        pinned_sha256: Some([7; 32]),
-        ..TlsConfig::default()
-    };
+    let tls = TlsConfig { pinned_sha256: Some([7; 32]), ..TlsConfig::default() };
     let out = drive(Connection::new(config(tls)), stream, 100, |_, _| {});
     assert_eq!(
         out.result,
@@ -359,24 +296,13 @@ fn pinned_fingerprint_and_wrong_pin() {
 fn wrong_ca_and_wrong_name() {
     let other = pki();
     let (pki, stream, _server) = setup(&[260], None);
-    let tls = TlsConfig {
-        ca_pem: Some(other.ca_pem),
-        ..TlsConfig::default()
-    };
+    let tls = TlsConfig { ca_pem: Some(other.ca_pem), ..TlsConfig::default() };
     let out = drive(Connection::new(config(tls)), stream, 100, |_, _| {});
-    assert_eq!(
-        out.result,
-        Err(Error::CertificateUnknown {
-            fingerprint: hex(&certificate_sha256(&pki.cert))
-        })
-    );
+    assert_eq!(out.result, Err(Error::CertificateUnknown { fingerprint: hex(&certificate_sha256(&pki.cert)) }));
 
     let (pki, stream, _server) = setup(&[260], None);
-    let tls = TlsConfig {
-        ca_pem: Some(pki.ca_pem.clone()),
-        server_name: Some("other.test".into()),
-        ..TlsConfig::default()
-    };
+    let tls =
+        TlsConfig { ca_pem: Some(pki.ca_pem.clone()), server_name: Some("other.test".into()), ..TlsConfig::default() };
     let out = drive(Connection::new(config(tls)), stream, 100, |_, _| {});
     assert_eq!(
         out.result,
@@ -390,68 +316,34 @@ fn wrong_ca_and_wrong_name() {
 #[test]
 fn x509plain_asks_for_a_user_name() {
     let (pki, stream, server) = setup(&[262], Some(("ann", "pw-1")));
-    let mut cfg = config(TlsConfig {
-        ca_pem: Some(pki.ca_pem.clone()),
-        ..TlsConfig::default()
-    });
+    let mut cfg = config(TlsConfig { ca_pem: Some(pki.ca_pem.clone()), ..TlsConfig::default() });
     // A password alone is not enough for Plain: the user name is asked for.
-    cfg.credentials = Some(Credentials {
-        username: None,
-        password: "pw-1".into(),
-    });
+    cfg.credentials = Some(Credentials { username: None, password: "pw-1".into() });
     let out = drive(Connection::new(cfg), stream, 5, |conn, ev| {
         if let Event::CredentialsRequired { username } = ev {
             assert!(*username, "Plain must ask for a user name");
             assert_eq!(conn.state(), State::NeedCredentials);
-            conn.send_credentials(Credentials {
-                username: Some("ann".into()),
-                password: "pw-1".into(),
-            })
-            .unwrap();
+            conn.send_credentials(Credentials { username: Some("ann".into()), password: "pw-1".into() }).unwrap();
         }
     });
     out.result.unwrap();
-    assert!(matches!(
-        out.events[0],
-        Event::CredentialsRequired { username: true }
-    ));
+    assert!(matches!(out.events[0], Event::CredentialsRequired { username: true }));
     assert_eq!(server.join().unwrap(), Ok(0));
 }
 
 #[test]
 fn x509plain_wrong_password_is_an_authentication_failure() {
     let (pki, stream, server) = setup(&[262], Some(("ann", "pw-1")));
-    let mut cfg = config(TlsConfig {
-        ca_pem: Some(pki.ca_pem.clone()),
-        ..TlsConfig::default()
-    });
-    cfg.credentials = Some(Credentials {
-        username: Some("ann".into()),
-        password: "pw-2".into(),
-    });
+    let mut cfg = config(TlsConfig { ca_pem: Some(pki.ca_pem.clone()), ..TlsConfig::default() });
+    cfg.credentials = Some(Credentials { username: Some("ann".into()), password: "pw-2".into() });
     let out = drive(Connection::new(cfg), stream, 100, |_, _| {});
-    assert_eq!(
-        out.result,
-        Err(Error::AuthenticationFailed(Some(
-            "bad user or password".into()
-        )))
-    );
+    assert_eq!(out.result, Err(Error::AuthenticationFailed(Some("bad user or password".into()))));
     assert!(server.join().unwrap().is_err());
 }
 
 #[test]
 fn no_common_sub_type() {
     let (_pki, stream, _server) = setup(&[2, 30], None);
-    let out = drive(
-        Connection::new(config(TlsConfig::default())),
-        stream,
-        100,
-        |_, _| {},
-    );
-    assert_eq!(
-        out.result,
-        Err(Error::NoCommonSubType {
-            offered: vec![2, 30]
-        })
-    );
+    let out = drive(Connection::new(config(TlsConfig::default())), stream, 100, |_, _| {});
+    assert_eq!(out.result, Err(Error::NoCommonSubType { offered: vec![2, 30] }));
 }

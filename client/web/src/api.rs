@@ -20,9 +20,9 @@
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
-use oxvnc_rfb::{keysym, Credentials, XvpAction};
-use wasm_bindgen::prelude::*;
+use oxvnc_rfb::{Credentials, XvpAction, keysym};
 use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
 use web_sys::{CustomEvent, CustomEventInit, Element, HtmlCanvasElement, HtmlElement, HtmlTextAreaElement};
 
 use crate::session::{Session, UiEvent};

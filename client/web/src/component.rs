@@ -23,7 +23,7 @@ use wasm_bindgen::prelude::*;
 use web_sys::Element;
 use yew::prelude::*;
 
-use crate::api::{options_from_js, ConsoleEvent, ConsoleOptions, EmbeddedConsole};
+use crate::api::{ConsoleEvent, ConsoleOptions, EmbeddedConsole, options_from_js};
 use crate::settings::ResizeMode;
 
 /// A running console, handed out by `on_ready`: its methods are the JS API's (`disconnect`,

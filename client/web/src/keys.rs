@@ -180,11 +180,7 @@ fn with_code(keys: Vec<(u32, bool)>, code: &str) -> Vec<KeyEvent> {
 
 /// The `code` of a [`HeldKeys::id`] (empty for keys known only by their `key`).
 fn code_of(id: &str) -> &str {
-    if id.starts_with("key:") {
-        ""
-    } else {
-        id
-    }
+    if id.starts_with("key:") { "" } else { id }
 }
 
 /// The macOS Option key: held back until it is clear whether it composes a character.
@@ -198,11 +194,7 @@ enum OptionKey {
 
 /// The `code` of the Alt keysym `alt`.
 fn alt_code(alt: u32) -> &'static str {
-    if alt == keysym::ALT_R {
-        "AltRight"
-    } else {
-        "AltLeft"
-    }
+    if alt == keysym::ALT_R { "AltRight" } else { "AltLeft" }
 }
 
 /// The keyboard of one session: keys held down, and the platform's conventions.
@@ -398,11 +390,7 @@ pub struct HeldKeys {
 impl HeldKeys {
     /// The identity of a physical key: its `code`, or its `key` when the browser gives no code.
     pub fn id(key: &str, code: &str) -> String {
-        if code.is_empty() || code == "Unidentified" {
-            format!("key:{key}")
-        } else {
-            code.to_string()
-        }
+        if code.is_empty() || code == "Unidentified" { format!("key:{key}") } else { code.to_string() }
     }
 
     /// A key went down (or repeats): the key events to send.

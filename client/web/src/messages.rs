@@ -147,8 +147,10 @@ mod tests {
         assert!(m.ends_with("clock."), "{m}");
         let m = engine_error(&Error::CertificateRejected { fingerprint: "AB:CD".into() });
         assert!(m.contains("was not trusted (SHA-256 fingerprint AB:CD)."), "{m}");
-        assert!(engine_error(&Error::UnknownMessage(200))
-            .contains("cannot handle: the server sent unknown message type 200."));
+        assert!(
+            engine_error(&Error::UnknownMessage(200))
+                .contains("cannot handle: the server sent unknown message type 200.")
+        );
         for m in [engine_error(&Error::NoSupportedSecurity(vec![19])), engine_error(&Error::Zlib("x".into()))] {
             assert!(m.ends_with('.'), "{m}");
         }
@@ -185,7 +187,9 @@ mod tests {
             close_message(4000, "custom", Progress::Connected, url),
             "The connection closed (code 4000: custom)."
         );
-        assert!(close_message(1001, "server shutting down", Progress::Connected, url)
-            .contains("going away (server shutting down)"));
+        assert!(
+            close_message(1001, "server shutting down", Progress::Connected, url)
+                .contains("going away (server shutting down)")
+        );
     }
 }

@@ -123,11 +123,7 @@ pub fn to_framebuffer(x: f64, y: f64, css_w: f64, css_h: f64, fb_w: u16, fb_h: u
         }
         let max = f64::from(fb - 1);
         let scaled = if css > 0.0 && css.is_finite() { v * f64::from(fb) / css } else { v };
-        if scaled.is_nan() {
-            0
-        } else {
-            scaled.floor().clamp(0.0, max) as u16
-        }
+        if scaled.is_nan() { 0 } else { scaled.floor().clamp(0.0, max) as u16 }
     };
     (map(x, css_w, fb_w), map(y, css_h, fb_h))
 }

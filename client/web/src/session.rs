@@ -12,18 +12,18 @@ use gloo_events::{EventListener, EventListenerOptions};
 use gloo_timers::callback::Timeout;
 use js_sys::{ArrayBuffer, Uint8Array};
 use oxvnc_rfb::{Config, Connection, Credentials, Event as RfbEvent, State, XvpAction};
-use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
 use web_sys::{
     ClipboardEvent, CompositionEvent, HtmlCanvasElement, HtmlElement, HtmlTextAreaElement, InputEvent, KeyboardEvent,
     PointerEvent, WheelEvent,
 };
 
 use crate::display::Display;
-use crate::keys::{is_apple_platform, KeyEvent, Keyboard, IME_KEY_CODE};
-use crate::messages::{close_message, engine_error, Progress};
-use crate::pointer::{ext_mask_from_buttons, to_framebuffer, WheelAccumulator};
-use crate::settings::{remote_size, ResizeMode, Settings};
+use crate::keys::{IME_KEY_CODE, KeyEvent, Keyboard, is_apple_platform};
+use crate::messages::{Progress, close_message, engine_error};
+use crate::pointer::{WheelAccumulator, ext_mask_from_buttons, to_framebuffer};
+use crate::settings::{ResizeMode, Settings, remote_size};
 use crate::text_input::TextInput;
 use crate::touch::{PointerState, TouchGestures};
 use crate::transport::{Handlers, Transport};

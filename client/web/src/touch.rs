@@ -3,7 +3,7 @@
 //! horizontal wheel clicks, accumulated like a touchpad's wheel events). Pure code: the session
 //! feeds it pointer events of `pointerType == "touch"` in CSS pixels relative to the canvas.
 
-use crate::pointer::{mask, WheelAccumulator};
+use crate::pointer::{WheelAccumulator, mask};
 
 /// How far (CSS pixels) a finger may wander before a tap becomes a drag or a pan.
 pub const TAP_SLOP: f64 = 10.0;

@@ -2,8 +2,8 @@
 //! `binary` as websockify expects), and the handlers the session gives it.
 
 use js_sys::ArrayBuffer;
-use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 
 /// What the transport reports. Handlers run inside WebSocket event callbacks.

@@ -5,7 +5,7 @@
 
 use oxvnc_client::display::Display;
 use oxvnc_client::keys::{keysym_for_event, sym};
-use oxvnc_client::text_input::{text_keysyms, TextInput};
+use oxvnc_client::text_input::{TextInput, text_keysyms};
 use oxvnc_rfb::connection::Cursor;
 use oxvnc_rfb::keysym;
 use oxvnc_rfb::{Framebuffer, Rect};

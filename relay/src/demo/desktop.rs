@@ -555,7 +555,8 @@ impl Desktop {
             None => "none yet".to_string(),
             Some((k, down)) => format!("0x{k:04x} {} {}", keysym_name(k), if down { "down" } else { "up" }),
         };
-        let line = format!("pointer {:>4},{:<4}  buttons {}{}{}   last key {key}", p.x, p.y, b(1, 'L'), b(2, 'M'), b(4, 'R'));
+        let line =
+            format!("pointer {:>4},{:<4}  buttons {}{}{}   last key {key}", p.x, p.y, b(1, 'L'), b(2, 'M'), b(4, 'R'));
         self.draw_line(1, self.layout.status_input, STATUS_FG, line);
     }
 
@@ -613,7 +614,8 @@ impl Desktop {
         if self.paused {
             return false;
         }
-        let due = self.base_frame + (now.saturating_duration_since(self.base_time).as_millis() / FRAME.as_millis()) as u64;
+        let due =
+            self.base_frame + (now.saturating_duration_since(self.base_time).as_millis() / FRAME.as_millis()) as u64;
         if due <= self.frame {
             return false;
         }

@@ -15,13 +15,8 @@ pub(crate) struct PixelFormat {
 
 impl PixelFormat {
     /// The server's native format: 32 bpp, depth 24, little-endian, R<<16 | G<<8 | B.
-    pub const NATIVE: PixelFormat = PixelFormat {
-        bpp: 32,
-        depth: 24,
-        big_endian: false,
-        max: [255, 255, 255],
-        shift: [16, 8, 0],
-    };
+    pub const NATIVE: PixelFormat =
+        PixelFormat { bpp: 32, depth: 24, big_endian: false, max: [255, 255, 255], shift: [16, 8, 0] };
 
     /// The 16-byte wire form (ServerInit, SetPixelFormat).
     pub fn to_bytes(self) -> [u8; 16] {
@@ -46,11 +41,8 @@ impl PixelFormat {
         if b[3] == 0 {
             bail!("SetPixelFormat: colour-map formats are not supported (use a true-colour format)");
         }
-        let max = [
-            u16::from_be_bytes([b[4], b[5]]),
-            u16::from_be_bytes([b[6], b[7]]),
-            u16::from_be_bytes([b[8], b[9]]),
-        ];
+        let max =
+            [u16::from_be_bytes([b[4], b[5]]), u16::from_be_bytes([b[6], b[7]]), u16::from_be_bytes([b[8], b[9]])];
         let shift = [b[10], b[11], b[12]];
         for (m, s) in max.iter().zip(shift) {
             if u32::from(s) >= u32::from(bpp) || (u64::from(*m) << s) >= (1u64 << bpp) {

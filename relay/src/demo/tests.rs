@@ -201,7 +201,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
                 }
                 1 => {
                     let s = self.read::<4>().await;
-                    let (sx, sy) = (usize::from(u16::from_be_bytes([s[0], s[1]])), usize::from(u16::from_be_bytes([s[2], s[3]])));
+                    let (sx, sy) =
+                        (usize::from(u16::from_be_bytes([s[0], s[1]])), usize::from(u16::from_be_bytes([s[2], s[3]])));
                     assert!(sx + w <= self.w && sy + hh <= self.h, "CopyRect source inside the desktop");
                     let src: Vec<u32> = (0..hh).flat_map(|r| self.fb[(sy + r) * self.w + sx..][..w].to_vec()).collect();
                     for (r, row) in src.chunks(w).enumerate() {
@@ -252,16 +253,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     fn assert_matches(&self, demo: &Demo) {
         let (w, h, rgba) = demo.snapshot_rgba();
         assert_eq!((usize::from(w), usize::from(h)), (self.w, self.h));
-        let tol: [i32; 3] = std::array::from_fn(|ch| if self.pf.max[ch] == 255 { 0 } else { 255 / (2 * i32::from(self.pf.max[ch])) + 1 });
+        let tol: [i32; 3] =
+            std::array::from_fn(
+                |ch| if self.pf.max[ch] == 255 { 0 } else { 255 / (2 * i32::from(self.pf.max[ch])) + 1 },
+            );
         let mut bad = 0;
         for y in 0..self.h {
             for x in 0..self.w {
                 let got = self.rgb(x, y);
                 let want = &rgba[(y * self.w + x) * 4..][..3];
-                let ok = (0..3).all(|ch| (((got >> (16 - 8 * ch)) & 0xff) as i32 - i32::from(want[ch])).abs() <= tol[ch]);
+                let ok =
+                    (0..3).all(|ch| (((got >> (16 - 8 * ch)) & 0xff) as i32 - i32::from(want[ch])).abs() <= tol[ch]);
                 if !ok {
                     if bad < 5 {
-                        eprintln!("pixel ({x},{y}): decoded {got:06x}, desktop {:02x}{:02x}{:02x}", want[0], want[1], want[2]);
+                        eprintln!(
+                            "pixel ({x},{y}): decoded {got:06x}, desktop {:02x}{:02x}{:02x}",
+                            want[0], want[1], want[2]
+                        );
                     }
                     bad += 1;
                 }
@@ -354,9 +362,13 @@ async fn zrle_rgb565_then_key_and_pointer_updates_incrementally() {
     c.assert_matches(&demo);
     let after = demo.snapshot_rgba().2;
     // The first text cell (at 24,92, 12x24) now has ink.
-    let cell_changed = (92..116).any(|y| (24..36).any(|x| before[(y * 1280 + x) * 4..][..3] != after[(y * 1280 + x) * 4..][..3]));
+    let cell_changed =
+        (92..116).any(|y| (24..36).any(|x| before[(y * 1280 + x) * 4..][..3] != after[(y * 1280 + x) * 4..][..3]));
     assert!(cell_changed, "the text cell changed");
-    assert!((92..116).any(|y| (24..36).any(|x| after[(y * 1280 + x) * 4..][..3] == [0xe8, 0xe8, 0xe8])), "text colour in the cell");
+    assert!(
+        (92..116).any(|y| (24..36).any(|x| after[(y * 1280 + x) * 4..][..3] == [0xe8, 0xe8, 0xe8])),
+        "text colour in the cell"
+    );
 
     // The crosshair follows the pointer and changes colour with a button.
     c.pointer(700, 600, 0).await;
@@ -508,7 +520,10 @@ async fn partial_and_out_of_range_requests() {
     c.request(false, 300, 200, 500, 500).await;
     let rects = c.read_update().await;
     assert!(!rects.is_empty());
-    let covered: i32 = rects.iter().map(|(r, _)| r.intersect(&Rect::new(300, 200, 20, 40)).w * r.intersect(&Rect::new(300, 200, 20, 40)).h).sum();
+    let covered: i32 = rects
+        .iter()
+        .map(|(r, _)| r.intersect(&Rect::new(300, 200, 20, 40)).w * r.intersect(&Rect::new(300, 200, 20, 40)).h)
+        .sum();
     assert_eq!(covered, 20 * 40);
     c.request_all(false).await;
     c.read_update().await;
@@ -541,7 +556,11 @@ async fn big_cut_text_is_skipped_not_stored() {
 
 #[tokio::test]
 async fn unknown_message_type_and_bad_formats_close_with_an_error() {
-    for bad in [&[99u8, 1, 2, 3][..], &[0, 0, 0, 0, 24, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0, 0, 0, 0][..], &[0, 0, 0, 0, 8, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0][..]] {
+    for bad in [
+        &[99u8, 1, 2, 3][..],
+        &[0, 0, 0, 0, 24, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0, 0, 0, 0][..],
+        &[0, 0, 0, 0, 8, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0][..],
+    ] {
         let demo = paused(64, 64);
         let (mut c, task) = session(&demo, b"RFB 003.008\n").await;
         c.send(bad).await;
@@ -621,7 +640,8 @@ async fn converge(conn: &mut oxvnc_rfb::Connection, s: &mut DuplexStream, demo: 
         if demo.lock().seq() >= min_seq && engine_matches(conn, demo) {
             return;
         }
-        let n = tokio::time::timeout(GUARD, s.read(&mut buf)).await.expect("server sent the missing pixels").expect("read");
+        let n =
+            tokio::time::timeout(GUARD, s.read(&mut buf)).await.expect("server sent the missing pixels").expect("read");
         assert!(n > 0, "server closed the connection");
         conn.receive(&buf[..n]).expect("engine accepts the server's bytes");
         while let Some(ev) = conn.poll_event() {
@@ -639,7 +659,10 @@ async fn the_oxvnc_client_engine_decodes_the_server_exactly() {
         Config::default().with_encodings(&[Encoding::Zrle, Encoding::CopyRect, Encoding::Raw]),
         Config::default().with_encodings(&[Encoding::CopyRect, Encoding::Raw]),
         Config::default().with_encodings(&[Encoding::Zrle]),
-        Config { pixel_format: PixelFormatChoice::ServerNative, ..Config::default().with_encodings(&[Encoding::Zrle, Encoding::CopyRect]) },
+        Config {
+            pixel_format: PixelFormatChoice::ServerNative,
+            ..Config::default().with_encodings(&[Encoding::Zrle, Encoding::CopyRect])
+        },
     ];
     for config in configs {
         let demo = paused(640, 480);

@@ -211,7 +211,9 @@ impl Tracker {
                 }
                 let run = self.tile_rect(start, row).union(&self.tile_rect(c - 1, row));
                 // Extend the rectangle above if it spans exactly the same columns.
-                if let Some(&i) = open.iter().find(|&&i| out[i].x == run.x && out[i].w == run.w && out[i].bottom() == run.y) {
+                if let Some(&i) =
+                    open.iter().find(|&&i| out[i].x == run.x && out[i].w == run.w && out[i].bottom() == run.y)
+                {
                     out[i].h += run.h;
                     next_open.push(i);
                 } else {

@@ -258,7 +258,13 @@ async fn run(args: Args) -> Result<()> {
                     let t = timed(single_transfer(peer, dir, bytes))
                         .await
                         .with_context(|| format!("{}: {} 1 session", peer.kind.key(), dir.label()))?;
-                    eprintln!("relay_bench: [{round}] {:<10} {} {} MB, 1 session: {}", peer.kind.key(), dir.label(), args.mb, t.describe());
+                    eprintln!(
+                        "relay_bench: [{round}] {:<10} {} {} MB, 1 session: {}",
+                        peer.kind.key(),
+                        dir.label(),
+                        args.mb,
+                        t.describe()
+                    );
                     let r = results.get_mut(&peer.kind).expect("peer");
                     match dir {
                         Dir::ToBrowser => r.to_browser.push(t),
@@ -273,9 +279,9 @@ async fn run(args: Args) -> Result<()> {
             for dir in [Dir::ToBrowser, Dir::ToServer] {
                 for peer in &mut peers {
                     peer.wait_sessions_gone(Duration::from_secs(5));
-                    let t = timed(concurrent_transfer(peer, dir, args.sessions, each))
-                        .await
-                        .with_context(|| format!("{}: {} × {} sessions", peer.kind.key(), dir.label(), args.sessions))?;
+                    let t = timed(concurrent_transfer(peer, dir, args.sessions, each)).await.with_context(|| {
+                        format!("{}: {} × {} sessions", peer.kind.key(), dir.label(), args.sessions)
+                    })?;
                     eprintln!(
                         "relay_bench: [{round}] {:<10} {} {} sessions × {} MB: {}",
                         peer.kind.key(),
@@ -314,7 +320,9 @@ async fn run(args: Args) -> Result<()> {
     // Memory of idle sessions: a fresh relay each, measured before and after.
     for &kind in kinds.iter().filter(|k| k.ws() && args.phases.contains(&Phase::Idle)) {
         let mut peer = Peer::start(kind, target.addr, false, &ctx, "idle")?;
-        let m = idle_memory(&mut peer, args.idle).await.with_context(|| format!("{}: {} idle sessions", kind.key(), args.idle))?;
+        let m = idle_memory(&mut peer, args.idle)
+            .await
+            .with_context(|| format!("{}: {} idle sessions", kind.key(), args.idle))?;
         eprintln!(
             "relay_bench: {:<10} {} idle sessions: PSS {:.1} MiB → {:.1} MiB in {} processes, {:.1} KiB per session",
             kind.key(),
@@ -355,7 +363,9 @@ async fn run(args: Args) -> Result<()> {
 
     let report = Report::new(&args, &results);
     let elapsed = started.elapsed();
-    let transfers = || results.values().flat_map(|p| [&p.to_browser, &p.to_server, &p.many_to_browser, &p.many_to_server]).flatten();
+    let transfers = || {
+        results.values().flat_map(|p| [&p.to_browser, &p.to_server, &p.many_to_browser, &p.many_to_server]).flatten()
+    };
     let noisy = transfers().filter(|t| t.noisy()).count();
     let mut notes = Vec::new();
     for (kind, p) in &results {
@@ -390,12 +400,14 @@ async fn run(args: Args) -> Result<()> {
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    std::fs::write(&out, serde_json::to_string_pretty(&doc)? + "\n").with_context(|| format!("writing {}", out.display()))?;
+    std::fs::write(&out, serde_json::to_string_pretty(&doc)? + "\n")
+        .with_context(|| format!("writing {}", out.display()))?;
     let mut md = report.markdown() + "\n";
     for n in &notes {
         md += &format!("\nNote: {n}\n");
     }
-    std::fs::write(out.with_extension("md"), md).with_context(|| format!("writing {}", out.with_extension("md").display()))?;
+    std::fs::write(out.with_extension("md"), md)
+        .with_context(|| format!("writing {}", out.with_extension("md").display()))?;
     Ok(())
 }
 
@@ -666,7 +678,9 @@ async fn idle_memory(peer: &mut Peer, n: usize) -> Result<IdleMemory> {
         let gate = Arc::clone(&gate);
         set.spawn(async move {
             let _permit = gate.acquire_owned().await?;
-            tokio::time::timeout(Duration::from_secs(30), Conn::open(addr, ws)).await.map_err(|_| anyhow!("no greeting within 30 s"))?
+            tokio::time::timeout(Duration::from_secs(30), Conn::open(addr, ws))
+                .await
+                .map_err(|_| anyhow!("no greeting within 30 s"))?
         });
     }
     let mut conns = Vec::with_capacity(n);
@@ -739,14 +753,20 @@ fn rtt_phase(kinds: &[PeerKind], ctx: &Ctx, samples: usize) -> Result<Vec<(PeerK
         })
     })?;
     let Ok(target) = addr_rx.recv() else {
-        return Err(echo.join().map_err(|_| anyhow!("the target thread panicked"))?.err().unwrap_or_else(|| anyhow!("no target")));
+        return Err(echo
+            .join()
+            .map_err(|_| anyhow!("the target thread panicked"))?
+            .err()
+            .unwrap_or_else(|| anyhow!("no target")));
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let result = rt.block_on(async {
         let mut out = Vec::new();
         for &kind in kinds {
             let peer = Peer::start(kind, target, true, ctx, "rtt")?;
-            let r = timed(round_trips(peer.addr, kind.ws(), samples)).await.with_context(|| format!("{}: round trips", kind.key()))?;
+            let r = timed(round_trips(peer.addr, kind.ws(), samples))
+                .await
+                .with_context(|| format!("{}: round trips", kind.key()))?;
             out.push((kind, r));
         }
         Ok(out)
@@ -889,7 +909,10 @@ impl Target {
                     Ok((s, _)) => {
                         tokio::spawn(async move {
                             if let Err(e) = serve_target(s).await {
-                                if !matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe | ErrorKind::UnexpectedEof) {
+                                if !matches!(
+                                    e.kind(),
+                                    ErrorKind::ConnectionReset | ErrorKind::BrokenPipe | ErrorKind::UnexpectedEof
+                                ) {
                                     eprintln!("relay_bench: target session: {e}");
                                 }
                             }
@@ -939,7 +962,10 @@ async fn serve_target(mut s: TcpStream) -> io::Result<()> {
                 let want = READ_BUF.min(usize::try_from(len - pos).unwrap_or(READ_BUF));
                 let n = s.read(&mut buf[..want]).await?;
                 if n == 0 {
-                    return Err(io::Error::new(ErrorKind::UnexpectedEof, format!("sink: end after {pos} of {len} bytes")));
+                    return Err(io::Error::new(
+                        ErrorKind::UnexpectedEof,
+                        format!("sink: end after {pos} of {len} bytes"),
+                    ));
                 }
                 if bad.is_none() {
                     bad = pat.check(pos, &buf[..n]).err();
@@ -1034,7 +1060,9 @@ impl Conn {
         let status = lines.next().unwrap_or_default();
         ensure!(status.split_whitespace().nth(1) == Some("101"), "upgrade refused: {status}");
         let accept = derive_accept_key(key.as_bytes());
-        let accepted = lines.filter_map(|l| l.split_once(':')).any(|(k, v)| k.trim().eq_ignore_ascii_case("sec-websocket-accept") && v.trim() == accept);
+        let accepted = lines
+            .filter_map(|l| l.split_once(':'))
+            .any(|(k, v)| k.trim().eq_ignore_ascii_case("sec-websocket-accept") && v.trim() == accept);
         ensure!(accepted, "wrong or missing Sec-WebSocket-Accept in\n{head}");
         // What came after the head is already WebSocket frames.
         self.rpos = end;
@@ -1153,7 +1181,10 @@ impl Conn {
                         0x8 => {
                             let code = payload.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]]));
                             let reason = String::from_utf8_lossy(payload.get(2..).unwrap_or_default()).into_owned();
-                            return Err(io::Error::new(ErrorKind::ConnectionAborted, format!("the relay closed the WebSocket: {code:?} {reason}")));
+                            return Err(io::Error::new(
+                                ErrorKind::ConnectionAborted,
+                                format!("the relay closed the WebSocket: {code:?} {reason}"),
+                            ));
                         }
                         0x9 => {
                             self.frame(0xA, &payload);
@@ -1195,7 +1226,8 @@ impl Conn {
         use std::os::fd::AsRawFd;
         let mut b = [0u8; 1];
         // SAFETY: recv with MSG_PEEK into a 1-byte local buffer; the descriptor is ours.
-        let n = unsafe { libc::recv(self.s.as_raw_fd(), b.as_mut_ptr().cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
+        let n =
+            unsafe { libc::recv(self.s.as_raw_fd(), b.as_mut_ptr().cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
         n < 0 && io::Error::last_os_error().kind() == ErrorKind::WouldBlock && self.rpos == self.wpos
     }
 
@@ -1384,7 +1416,8 @@ impl Proc {
                 Ok(())
             });
         }
-        let child = cmd.spawn().with_context(|| format!("starting {name} ({})", cmd.get_program().to_string_lossy()))?;
+        let child =
+            cmd.spawn().with_context(|| format!("starting {name} ({})", cmd.get_program().to_string_lossy()))?;
         Ok(Proc { child: Some(child), log: log.to_path_buf() })
     }
 
@@ -1402,8 +1435,11 @@ impl Drop for Proc {
         let Some(mut child) = self.child.take() else { return };
         let pid = child.id();
         // The forked session processes, with their start times so a reused PID is left alone.
-        let forked: Vec<(u32, u64)> =
-            process_tree(pid).into_iter().filter(|&p| p != pid).filter_map(|p| Some((p, proc_stat(p)?.starttime))).collect();
+        let forked: Vec<(u32, u64)> = process_tree(pid)
+            .into_iter()
+            .filter(|&p| p != pid)
+            .filter_map(|p| Some((p, proc_stat(p)?.starttime)))
+            .collect();
         if child.try_wait().ok().flatten().is_none() {
             // SAFETY: kill(2) on our own child, not yet waited for, so its PID is still ours.
             unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
@@ -1497,13 +1533,19 @@ fn process_cpu_s(pid: u32) -> Option<f64> {
 /// softirq, steal of /proc/stat's first line).
 fn machine_busy_s() -> f64 {
     let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let f: Vec<u64> = text.lines().next().unwrap_or_default().split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
+    let f: Vec<u64> =
+        text.lines().next().unwrap_or_default().split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
     let at = |i: usize| f.get(i).copied().unwrap_or(0);
     (at(0) + at(1) + at(2) + at(5) + at(6) + at(7)) as f64 / clock_ticks()
 }
 
 fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// User + system CPU seconds of this process (all threads).
@@ -1664,25 +1706,109 @@ impl Report {
             _ => None,
         };
         let mut rows = Vec::new();
-        let mut row = |metric: String, unit: &'static str, f: &dyn Fn(&PeerResults) -> Option<f64>, compare: bool, target: Option<Goal>, decimals: usize| {
+        let mut row = |metric: String,
+                       unit: &'static str,
+                       f: &dyn Fn(&PeerResults) -> Option<f64>,
+                       compare: bool,
+                       target: Option<Goal>,
+                       decimals: usize| {
             let (d, o, w) = (get(PeerKind::Direct, f), get(PeerKind::Oxvnc, f), get(PeerKind::Websockify, f));
-            rows.push(Row { metric, unit, direct: d, oxvnc: o, websockify: w, ratio: if compare { ratio(o, w) } else { None }, target, decimals });
+            rows.push(Row {
+                metric,
+                unit,
+                direct: d,
+                oxvnc: o,
+                websockify: w,
+                ratio: if compare { ratio(o, w) } else { None },
+                target,
+                decimals,
+            });
         };
         let mb = args.mb;
         let gbps = |t: &[Transfer]| median(t.iter().map(Transfer::gb_per_s));
         let cpu = |t: &[Transfer]| median(t.iter().filter_map(Transfer::relay_cpu_per_gb));
-        row(format!("server→browser, 1 session × {mb} MB (GB/s)"), "GB/s", &|p| gbps(&p.to_browser), true, Some(Goal::RatioAtLeast(1.3)), 2);
-        row(format!("browser→server, 1 session × {mb} MB (GB/s)"), "GB/s", &|p| gbps(&p.to_server), true, Some(Goal::RatioAtLeast(3.0)), 2);
-        row("relay CPU per GB, server→browser (CPU-s)".into(), "s", &|p| cpu(&p.to_browser), true, Some(Goal::RatioAtMost(0.5, "½×")), 2);
-        row("relay CPU per GB, browser→server (CPU-s)".into(), "s", &|p| cpu(&p.to_server), true, Some(Goal::RatioAtMost(0.5, "½×")), 2);
+        row(
+            format!("server→browser, 1 session × {mb} MB (GB/s)"),
+            "GB/s",
+            &|p| gbps(&p.to_browser),
+            true,
+            Some(Goal::RatioAtLeast(1.3)),
+            2,
+        );
+        row(
+            format!("browser→server, 1 session × {mb} MB (GB/s)"),
+            "GB/s",
+            &|p| gbps(&p.to_server),
+            true,
+            Some(Goal::RatioAtLeast(3.0)),
+            2,
+        );
+        row(
+            "relay CPU per GB, server→browser (CPU-s)".into(),
+            "s",
+            &|p| cpu(&p.to_browser),
+            true,
+            Some(Goal::RatioAtMost(0.5, "½×")),
+            2,
+        );
+        row(
+            "relay CPU per GB, browser→server (CPU-s)".into(),
+            "s",
+            &|p| cpu(&p.to_server),
+            true,
+            Some(Goal::RatioAtMost(0.5, "½×")),
+            2,
+        );
         let (n, each) = (args.sessions, args.session_mb);
-        row(format!("{n} sessions × {each} MB server→browser, aggregate (GB/s)"), "GB/s", &|p| gbps(&p.many_to_browser), true, Some(Goal::RatioAtLeast(1.5)), 2);
-        row(format!("{n} sessions × {each} MB browser→server, aggregate (GB/s)"), "GB/s", &|p| gbps(&p.many_to_server), true, None, 2);
-        row(format!("relay CPU per GB, {n} sessions server→browser (CPU-s)"), "s", &|p| cpu(&p.many_to_browser), true, None, 2);
-        row(format!("relay CPU per GB, {n} sessions browser→server (CPU-s)"), "s", &|p| cpu(&p.many_to_server), true, None, 2);
+        row(
+            format!("{n} sessions × {each} MB server→browser, aggregate (GB/s)"),
+            "GB/s",
+            &|p| gbps(&p.many_to_browser),
+            true,
+            Some(Goal::RatioAtLeast(1.5)),
+            2,
+        );
+        row(
+            format!("{n} sessions × {each} MB browser→server, aggregate (GB/s)"),
+            "GB/s",
+            &|p| gbps(&p.many_to_server),
+            true,
+            None,
+            2,
+        );
+        row(
+            format!("relay CPU per GB, {n} sessions server→browser (CPU-s)"),
+            "s",
+            &|p| cpu(&p.many_to_browser),
+            true,
+            None,
+            2,
+        );
+        row(
+            format!("relay CPU per GB, {n} sessions browser→server (CPU-s)"),
+            "s",
+            &|p| cpu(&p.many_to_server),
+            true,
+            None,
+            2,
+        );
         let cpu0 = if args.realtime { "all on CPU 0, SCHED_FIFO" } else { "all on CPU 0" };
-        row(format!("RTT p50, {RTT_BYTES} B, {cpu0} (µs)"), "µs", &|p| p.rtt.as_ref().map(|x| x.p50_us), false, None, 1);
-        row(format!("RTT p99, {RTT_BYTES} B, {cpu0} (µs)"), "µs", &|p| p.rtt.as_ref().map(|x| x.p99_us), false, None, 1);
+        row(
+            format!("RTT p50, {RTT_BYTES} B, {cpu0} (µs)"),
+            "µs",
+            &|p| p.rtt.as_ref().map(|x| x.p50_us),
+            false,
+            None,
+            1,
+        );
+        row(
+            format!("RTT p99, {RTT_BYTES} B, {cpu0} (µs)"),
+            "µs",
+            &|p| p.rtt.as_ref().map(|x| x.p99_us),
+            false,
+            None,
+            1,
+        );
         let direct_rtt = r.get(&PeerKind::Direct).and_then(|p| p.rtt.clone());
         let added = |q: fn(&Rtt) -> f64| {
             let d = direct_rtt.clone();
@@ -1690,23 +1816,60 @@ impl Report {
         };
         let added50 = added(|x| x.p50_us);
         let added99 = added(|x| x.p99_us);
-        let mut relay_only = |metric: String, unit: &'static str, f: &dyn Fn(&PeerResults) -> Option<f64>, target: Option<Goal>, decimals: usize| {
+        let mut relay_only = |metric: String,
+                              unit: &'static str,
+                              f: &dyn Fn(&PeerResults) -> Option<f64>,
+                              target: Option<Goal>,
+                              decimals: usize| {
             let o = get(PeerKind::Oxvnc, f);
             let w = get(PeerKind::Websockify, f);
-            rows.push(Row { metric, unit, direct: None, oxvnc: o, websockify: w, ratio: ratio(o, w), target, decimals });
+            rows.push(Row {
+                metric,
+                unit,
+                direct: None,
+                oxvnc: o,
+                websockify: w,
+                ratio: ratio(o, w),
+                target,
+                decimals,
+            });
         };
         relay_only("added RTT p50 (relay − direct, µs)".into(), "µs", &added50, None, 1);
-        relay_only("added RTT p99 (relay − direct, µs)".into(), "µs", &added99, Some(Goal::RatioAtMost(1.0 / 3.0, "⅓×")), 1);
+        relay_only(
+            "added RTT p99 (relay − direct, µs)".into(),
+            "µs",
+            &added99,
+            Some(Goal::RatioAtMost(1.0 / 3.0, "⅓×")),
+            1,
+        );
         let hs = args.handshakes;
         rows.push({
             let f = |p: &PeerResults| p.handshakes.as_ref().map(|h| h.slowest_ms);
             let (d, o, w) = (get(PeerKind::Direct, &f), get(PeerKind::Oxvnc, &f), get(PeerKind::Websockify, &f));
-            Row { metric: format!("slowest of {hs} simultaneous handshakes (ms)"), unit: "ms", direct: d, oxvnc: o, websockify: w, ratio: ratio(o, w), target: Some(Goal::AtMost(50.0)), decimals: 1 }
+            Row {
+                metric: format!("slowest of {hs} simultaneous handshakes (ms)"),
+                unit: "ms",
+                direct: d,
+                oxvnc: o,
+                websockify: w,
+                ratio: ratio(o, w),
+                target: Some(Goal::AtMost(50.0)),
+                decimals: 1,
+            }
         });
         rows.push({
             let f = |p: &PeerResults| p.idle.as_ref().map(|m| m.per_session_kib);
             let (o, w) = (get(PeerKind::Oxvnc, &f), get(PeerKind::Websockify, &f));
-            Row { metric: format!("PSS per idle session, {} sessions (KiB)", args.idle), unit: "KiB", direct: None, oxvnc: o, websockify: w, ratio: ratio(o, w), target: Some(Goal::AtMost(20.0)), decimals: 1 }
+            Row {
+                metric: format!("PSS per idle session, {} sessions (KiB)", args.idle),
+                unit: "KiB",
+                direct: None,
+                oxvnc: o,
+                websockify: w,
+                ratio: ratio(o, w),
+                target: Some(Goal::AtMost(20.0)),
+                decimals: 1,
+            }
         });
         Report { rows }
     }
@@ -1738,7 +1901,8 @@ impl Report {
                 },
             ]);
         }
-        let widths: Vec<usize> = (0..table[0].len()).map(|c| table.iter().map(|row| row[c].chars().count()).max().unwrap_or(0)).collect();
+        let widths: Vec<usize> =
+            (0..table[0].len()).map(|c| table.iter().map(|row| row[c].chars().count()).max().unwrap_or(0)).collect();
         let mut out = String::new();
         for (i, row) in table.iter().enumerate() {
             let cells: Vec<String> = row
@@ -1751,14 +1915,24 @@ impl Report {
                 .collect();
             out += &format!("| {} |\n", cells.join(" | "));
             if i == 0 {
-                let rule: Vec<String> = widths.iter().enumerate().map(|(c, w)| if c == 0 { "-".repeat(*w) } else { format!("{}:", "-".repeat(w - 1)) }).collect();
+                let rule: Vec<String> = widths
+                    .iter()
+                    .enumerate()
+                    .map(|(c, w)| if c == 0 { "-".repeat(*w) } else { format!("{}:", "-".repeat(w - 1)) })
+                    .collect();
                 out += &format!("| {} |\n", rule.join(" | "));
             }
         }
         out.trim_end().to_owned()
     }
 
-    fn json(&self, args: &Args, r: &BTreeMap<PeerKind, PeerResults>, versions: &BTreeMap<String, String>, elapsed: Duration) -> Value {
+    fn json(
+        &self,
+        args: &Args,
+        r: &BTreeMap<PeerKind, PeerResults>,
+        versions: &BTreeMap<String, String>,
+        elapsed: Duration,
+    ) -> Value {
         let peers: serde_json::Map<String, Value> = r
             .iter()
             .map(|(k, p)| {

@@ -23,10 +23,7 @@ impl Connection {
     /// [`Event::ResizeRefused`]. Returns false, sending nothing, when the server does not support
     /// it, the connection is not up or the size is 0 or over [`crate::MAX_DIMENSION`].
     pub fn set_desktop_size(&mut self, width: u16, height: u16) -> bool {
-        if self.state() != State::Connected
-            || !self.ext_desktop_size
-            || !ext::valid_size(width, height)
-        {
+        if self.state() != State::Connected || !self.ext_desktop_size || !ext::valid_size(width, height) {
             return false;
         }
         let layout = ext::resized_layout(&self.ext.screens, width, height);
@@ -65,11 +62,7 @@ impl Connection {
         if self.state() == State::Connected {
             let x = x.min(self.fb.width().saturating_sub(1));
             let y = y.min(self.fb.height().saturating_sub(1));
-            let buttons = if self.ext.mouse_buttons {
-                buttons & 0x1FF
-            } else {
-                buttons & 0xFF
-            };
+            let buttons = if self.ext.mouse_buttons { buttons & 0x1FF } else { buttons & 0xFF };
             ext::pointer(&mut self.out, x, y, buttons, self.ext.mouse_buttons);
         }
     }
@@ -112,9 +105,7 @@ impl Connection {
         if flags & extclip::ACTION_NOTIFY != 0 {
             // The server asks for the text when it wants it.
             extclip::notify(&mut self.out, true);
-        } else if flags & extclip::ACTION_PROVIDE != 0
-            && limit.is_none_or(|l| text.len() < l as usize)
-        {
+        } else if flags & extclip::ACTION_PROVIDE != 0 && limit.is_none_or(|l| text.len() < l as usize) {
             extclip::provide(&mut self.out, text);
         } else {
             return false;
@@ -130,11 +121,7 @@ impl Connection {
     }
 
     /// Server messages of the extensions (type `t`, not yet consumed).
-    pub(super) fn extension_message(
-        &mut self,
-        t: u8,
-        input: &mut Input<'_>,
-    ) -> Result<Step, Error> {
+    pub(super) fn extension_message(&mut self, t: u8, input: &mut Input<'_>) -> Result<Step, Error> {
         match t {
             150 if self.offered(Encoding::ContinuousUpdates) => {
                 input.advance(1);
@@ -206,18 +193,11 @@ impl Connection {
     }
 
     /// An ExtendedDesktopSize rectangle (its screens in `screens`).
-    pub(super) fn extended_desktop_size(
-        &mut self,
-        rect: Rect,
-        screens: &[u8],
-    ) -> Result<(), Error> {
+    pub(super) fn extended_desktop_size(&mut self, rect: Rect, screens: &[u8]) -> Result<(), Error> {
         // x = reason, y = status: a refused client request changes nothing, and the rest of the
         // rectangle is undefined.
         if rect.x == 1 && rect.y != 0 {
-            self.events.push_back(Event::ResizeRefused {
-                status: rect.y,
-                reason: ext::resize_refusal(rect.y),
-            });
+            self.events.push_back(Event::ResizeRefused { status: rect.y, reason: ext::resize_refusal(rect.y) });
             return Ok(());
         }
         self.resize(rect.w, rect.h)?;
@@ -313,12 +293,7 @@ impl Connection {
                 }
             }
             ClipMessage::Request { flags } => {
-                if let Some(text) = self
-                    .ext
-                    .clip_text
-                    .as_ref()
-                    .filter(|_| flags & extclip::FORMAT_TEXT != 0)
-                {
+                if let Some(text) = self.ext.clip_text.as_ref().filter(|_| flags & extclip::FORMAT_TEXT != 0) {
                     extclip::provide(&mut self.out, text);
                 }
             }

@@ -31,12 +31,7 @@ impl S {
     }
     /// ServerInit with Xvnc's native format.
     pub(super) fn server_init(self, w: u16, h: u16, name: &str) -> S {
-        let pf = PixelFormat {
-            red_shift: 16,
-            green_shift: 8,
-            blue_shift: 0,
-            ..PixelFormat::RGBX32
-        };
+        let pf = PixelFormat { red_shift: 16, green_shift: 8, blue_shift: 0, ..PixelFormat::RGBX32 };
         self.u16(w).u16(h).bytes(&pf.to_bytes()).string(name)
     }
     pub(super) fn update(self, rects: u16) -> S {
@@ -74,10 +69,7 @@ pub(super) fn run_chunked(
 }
 
 fn pw(p: &str) -> Credentials {
-    Credentials {
-        username: None,
-        password: p.into(),
-    }
+    Credentials { username: None, password: p.into() }
 }
 
 #[test]
@@ -85,14 +77,7 @@ fn handshake_38_none_sends_the_expected_client_messages() {
     let data = S::handshake_none().server_init(64, 32, "desk").0;
     let (mut c, events, r) = run(Config::default(), &data);
     r.unwrap();
-    assert_eq!(
-        events,
-        vec![Event::Connected {
-            width: 64,
-            height: 32,
-            name: "desk".into()
-        }]
-    );
+    assert_eq!(events, vec![Event::Connected { width: 64, height: 32, name: "desk".into() }]);
     assert_eq!(c.state(), State::Connected);
     let out = c.take_output();
     let mut expect = b"RFB 003.008\n".to_vec();
@@ -124,37 +109,19 @@ fn version_quirks() {
     ] {
         let (mut c, _, r) = run(Config::default(), server);
         r.unwrap();
-        assert_eq!(
-            c.take_output(),
-            reply,
-            "{:?}",
-            String::from_utf8_lossy(server)
-        );
+        assert_eq!(c.take_output(), reply, "{:?}", String::from_utf8_lossy(server));
     }
     let (_, events, r) = run(Config::default(), b"HTTP/1.1 400 Bad Request\r\n");
     assert!(matches!(r, Err(Error::NotRfb(_))));
-    assert!(matches!(
-        events.last(),
-        Some(Event::Disconnected(Error::NotRfb(_)))
-    ));
-    assert_eq!(
-        run(Config::default(), b"RFB 002.000\n").2,
-        Err(Error::UnsupportedVersion(2, 0))
-    );
-    assert!(matches!(
-        run(Config::default(), b"RFB 00x.008\n").2,
-        Err(Error::NotRfb(_))
-    ));
+    assert!(matches!(events.last(), Some(Event::Disconnected(Error::NotRfb(_)))));
+    assert_eq!(run(Config::default(), b"RFB 002.000\n").2, Err(Error::UnsupportedVersion(2, 0)));
+    assert!(matches!(run(Config::default(), b"RFB 00x.008\n").2, Err(Error::NotRfb(_))));
 }
 
 #[test]
 fn v33_vnc_auth_asks_for_credentials_then_answers_the_challenge() {
     let challenge: [u8; 16] = core::array::from_fn(|i| (i * 7) as u8);
-    let data = S::default()
-        .bytes(b"RFB 003.003\n")
-        .u32(2)
-        .bytes(&challenge)
-        .0;
+    let data = S::default().bytes(b"RFB 003.003\n").u32(2).bytes(&challenge).0;
     let (mut c, events, r) = run(Config::default(), &data);
     r.unwrap();
     assert_eq!(events, vec![Event::CredentialsRequired { username: false }]);
@@ -162,149 +129,67 @@ fn v33_vnc_auth_asks_for_credentials_then_answers_the_challenge() {
     assert_eq!(c.take_output(), b"RFB 003.003\n");
     c.send_credentials(pw("secret")).unwrap();
     assert_eq!(c.take_output(), vnc_auth_response("secret", &challenge));
-    c.receive(&S::default().u32(0).server_init(8, 8, "x").0)
-        .unwrap();
+    c.receive(&S::default().u32(0).server_init(8, 8, "x").0).unwrap();
     assert_eq!(c.state(), State::Connected);
-    assert_eq!(
-        c.take_output()[0],
-        1,
-        "ClientInit follows the security result"
-    );
+    assert_eq!(c.take_output()[0], 1, "ClientInit follows the security result");
 }
 
 #[test]
 fn credentials_given_up_front_are_used() {
     let challenge = [9u8; 16];
-    let data = S::default()
-        .bytes(b"RFB 003.008\n")
-        .u8(2)
-        .u8(30)
-        .u8(2)
-        .bytes(&challenge)
-        .u32(0)
-        .server_init(4, 4, "n")
-        .0;
-    let config = Config {
-        credentials: Some(pw("pw")),
-        ..Config::default()
-    };
+    let data =
+        S::default().bytes(b"RFB 003.008\n").u8(2).u8(30).u8(2).bytes(&challenge).u32(0).server_init(4, 4, "n").0;
+    let config = Config { credentials: Some(pw("pw")), ..Config::default() };
     let (mut c, events, r) = run(config, &data);
     r.unwrap();
     assert!(matches!(events[0], Event::Connected { .. }));
     let out = c.take_output();
-    assert_eq!(
-        &out[12..13],
-        &[2],
-        "chose VNC auth over the unsupported type 30"
-    );
+    assert_eq!(&out[12..13], &[2], "chose VNC auth over the unsupported type 30");
     assert_eq!(&out[13..29], &vnc_auth_response("pw", &challenge));
 }
 
 #[test]
 fn wrong_password_is_a_clear_error() {
     let ch = [1u8; 16];
-    let config = || Config {
-        credentials: Some(pw("wrong")),
-        ..Config::default()
-    };
+    let config = || Config { credentials: Some(pw("wrong")), ..Config::default() };
     // 3.8: the server says why.
-    let data = S::default()
-        .bytes(b"RFB 003.008\n")
-        .u8(1)
-        .u8(2)
-        .bytes(&ch)
-        .u32(1)
-        .string("Authentication failed")
-        .0;
+    let data = S::default().bytes(b"RFB 003.008\n").u8(1).u8(2).bytes(&ch).u32(1).string("Authentication failed").0;
     let (_, _, r) = run(config(), &data);
     let e = r.unwrap_err();
-    assert_eq!(
-        e,
-        Error::AuthenticationFailed(Some("Authentication failed".into()))
-    );
+    assert_eq!(e, Error::AuthenticationFailed(Some("Authentication failed".into())));
     assert!(e.to_string().contains("password was rejected"), "{e}");
     // 3.3: no reason.
-    let data = S::default()
-        .bytes(b"RFB 003.003\n")
-        .u32(2)
-        .bytes(&ch)
-        .u32(1)
-        .0;
-    assert_eq!(
-        run(config(), &data).2,
-        Err(Error::AuthenticationFailed(None))
-    );
+    let data = S::default().bytes(b"RFB 003.003\n").u32(2).bytes(&ch).u32(1).0;
+    assert_eq!(run(config(), &data).2, Err(Error::AuthenticationFailed(None)));
     // Too many attempts.
-    let data = S::default()
-        .bytes(b"RFB 003.008\n")
-        .u8(1)
-        .u8(2)
-        .bytes(&ch)
-        .u32(1)
-        .string("Too many security failures")
-        .0;
+    let data =
+        S::default().bytes(b"RFB 003.008\n").u8(1).u8(2).bytes(&ch).u32(1).string("Too many security failures").0;
     assert_eq!(run(config(), &data).2, Err(Error::TooManyAttempts));
 }
 
 #[test]
 fn refusals_carry_the_servers_reason() {
-    let data = S::default()
-        .bytes(b"RFB 003.008\n")
-        .u8(0)
-        .string("no more clients")
-        .0;
-    assert_eq!(
-        run(Config::default(), &data).2,
-        Err(Error::ConnectionRefused("no more clients".into()))
-    );
-    let data = S::default()
-        .bytes(b"RFB 003.003\n")
-        .u32(0)
-        .string("go away")
-        .0;
-    assert_eq!(
-        run(Config::default(), &data).2,
-        Err(Error::ConnectionRefused("go away".into()))
-    );
+    let data = S::default().bytes(b"RFB 003.008\n").u8(0).string("no more clients").0;
+    assert_eq!(run(Config::default(), &data).2, Err(Error::ConnectionRefused("no more clients".into())));
+    let data = S::default().bytes(b"RFB 003.003\n").u32(0).string("go away").0;
+    assert_eq!(run(Config::default(), &data).2, Err(Error::ConnectionRefused("go away".into())));
     let data = S::default().bytes(b"RFB 003.008\n").u8(2).u8(30).u8(18).0;
-    assert_eq!(
-        run(Config::default(), &data).2,
-        Err(Error::NoSupportedSecurity(vec![30, 18]))
-    );
+    assert_eq!(run(Config::default(), &data).2, Err(Error::NoSupportedSecurity(vec![30, 18])));
     let data = S::default().bytes(b"RFB 003.003\n").u32(5).0;
-    assert_eq!(
-        run(Config::default(), &data).2,
-        Err(Error::UnsupportedSecurity(5))
-    );
+    assert_eq!(run(Config::default(), &data).2, Err(Error::UnsupportedSecurity(5)));
 }
 
 #[test]
 fn v37_none_has_no_security_result() {
-    let data = S::default()
-        .bytes(b"RFB 003.007\n")
-        .u8(1)
-        .u8(1)
-        .server_init(2, 2, "seven")
-        .0;
+    let data = S::default().bytes(b"RFB 003.007\n").u8(1).u8(1).server_init(2, 2, "seven").0;
     let (_, events, r) = run(Config::default(), &data);
     r.unwrap();
-    assert_eq!(
-        events[0],
-        Event::Connected {
-            width: 2,
-            height: 2,
-            name: "seven".into()
-        }
-    );
+    assert_eq!(events[0], Event::Connected { width: 2, height: 2, name: "seven".into() });
 }
 
 /// A session exercising every server message and pseudo-encoding the core supports.
 fn full_session() -> Vec<u8> {
-    first_update()
-        .0
-        .into_iter()
-        .chain(rest_of_session().0)
-        .collect()
+    first_update().0.into_iter().chain(rest_of_session().0).collect()
 }
 
 /// Handshake and a first update of raw, CopyRect and cursor rectangles.
@@ -367,11 +252,7 @@ fn every_message_of_a_full_session() {
     let fb = c.framebuffer();
     assert_eq!((fb.width(), fb.height()), (40, 20));
     assert_eq!(fb.pixel(0, 0), [1, 2, 3, 255]);
-    assert_eq!(
-        fb.pixel(1, 0),
-        [0, 0, 0, 255],
-        "resize cleared the old pixels"
-    );
+    assert_eq!(fb.pixel(1, 0), [0, 0, 0, 255], "resize cleared the old pixels");
     assert_eq!(c.desktop_name(), "renamed");
     assert!(c.supports_desktop_resize());
     let expected_cursor = Cursor {
@@ -384,27 +265,17 @@ fn every_message_of_a_full_session() {
     assert_eq!(
         events,
         vec![
-            Event::Connected {
-                width: 32,
-                height: 16,
-                name: "first".into()
-            },
+            Event::Connected { width: 32, height: 16, name: "first".into() },
             Event::Cursor(expected_cursor),
             Event::UpdateComplete,
             Event::Bell,
             Event::Clipboard("caf\u{c3}\u{a9}".into()),
             Event::DesktopName("renamed".into()),
             Event::UpdateComplete,
-            Event::Resized {
-                width: 40,
-                height: 20
-            },
+            Event::Resized { width: 40, height: 20 },
             Event::UpdateComplete,
             Event::UpdateComplete,
-            Event::ResizeRefused {
-                status: 3,
-                reason: "the screen layout is invalid".into()
-            },
+            Event::ResizeRefused { status: 3, reason: "the screen layout is invalid".into() },
             Event::UpdateComplete,
         ]
     );
@@ -417,11 +288,7 @@ fn raw_and_copyrect_pixels_land() {
     let fb = c.framebuffer();
     assert_eq!(fb.pixel(0, 0), [0, 100, 255, 255]);
     assert_eq!(fb.pixel(3, 3), [150, 100, 240, 255]);
-    assert_eq!(
-        fb.pixel(13, 13),
-        [150, 100, 240, 255],
-        "CopyRect copied the raw block"
-    );
+    assert_eq!(fb.pixel(13, 13), [150, 100, 240, 255], "CopyRect copied the raw block");
 }
 
 #[test]
@@ -444,12 +311,7 @@ fn split_at_every_byte_gives_the_same_result() {
 
 #[test]
 fn requests_an_incremental_update_after_each_complete_update() {
-    let data = S::handshake_none()
-        .server_init(8, 4, "n")
-        .update(1)
-        .rect(0, 0, 1, 1, 0)
-        .bytes(&[0; 4])
-        .0;
+    let data = S::handshake_none().server_init(8, 4, "n").update(1).rect(0, 0, 1, 1, 0).bytes(&[0; 4]).0;
     let mut c = Connection::new(Config::default());
     c.receive(&data[..data.len() - 1]).unwrap();
     c.take_output();
@@ -474,38 +336,20 @@ fn colour_mapped_server_native_format() {
         .rect(0, 0, 2, 1, 0)
         .bytes(&[5, 6])
         .0;
-    let config = Config {
-        pixel_format: PixelFormatChoice::ServerNative,
-        ..Config::default()
-    };
+    let config = Config { pixel_format: PixelFormatChoice::ServerNative, ..Config::default() };
     let (mut c, _, r) = run(config, &data);
     r.unwrap();
     assert_eq!(c.framebuffer().pixel(0, 0), [255, 0, 0, 255]);
     assert_eq!(c.framebuffer().pixel(1, 0), [0, 128, 255, 255]);
     let out = c.take_output();
-    assert_eq!(
-        &out[14..16],
-        &[2, 0],
-        "no SetPixelFormat when keeping the server's format"
-    );
+    assert_eq!(&out[14..16], &[2, 0], "no SetPixelFormat when keeping the server's format");
 }
 
 #[test]
 fn custom_16bpp_format_is_requested_and_decoded() {
-    let pf = PixelFormat {
-        big_endian: true,
-        ..PixelFormat::RGB565
-    };
-    let data = S::handshake_none()
-        .server_init(1, 1, "x")
-        .update(1)
-        .rect(0, 0, 1, 1, 0)
-        .bytes(&[0x07, 0xe0])
-        .0;
-    let config = Config {
-        pixel_format: PixelFormatChoice::Custom(pf),
-        ..Config::default()
-    };
+    let pf = PixelFormat { big_endian: true, ..PixelFormat::RGB565 };
+    let data = S::handshake_none().server_init(1, 1, "x").update(1).rect(0, 0, 1, 1, 0).bytes(&[0x07, 0xe0]).0;
+    let config = Config { pixel_format: PixelFormatChoice::Custom(pf), ..Config::default() };
     let (mut c, _, r) = run(config, &data);
     r.unwrap();
     assert_eq!(c.framebuffer().pixel(0, 0), [0, 255, 0, 255]);
@@ -526,10 +370,7 @@ fn input_messages() {
     c.clipboard("a\r\nb€");
     assert_eq!(
         c.take_output(),
-        vec![
-            4, 1, 0, 0, 0, 0, 0, 0x61, 5, 5, 0, 99, 0, 7, 6, 0, 0, 0, 0, 0, 0, 4, b'a', b'\n',
-            b'b', b'?'
-        ]
+        vec![4, 1, 0, 0, 0, 0, 0, 0x61, 5, 5, 0, 99, 0, 7, 6, 0, 0, 0, 0, 0, 0, 4, b'a', b'\n', b'b', b'?']
     );
 }
 
@@ -540,53 +381,23 @@ type HostileCase = (Vec<u8>, fn(&Error) -> bool);
 fn hostile_input_is_a_typed_error() {
     let base = || S::handshake_none().server_init(16, 16, "x");
     let cases: Vec<HostileCase> = vec![
-        (base().update(1).rect(10, 10, 8, 8, 0).0, |e| {
-            matches!(e, Error::RectOutOfBounds { .. })
-        }),
-        (base().update(1).rect(65535, 0, 2, 1, 0).0, |e| {
-            matches!(e, Error::RectOutOfBounds { .. })
-        }),
-        (base().update(1).rect(0, 0, 8, 8, 1).u16(12).u16(0).0, |e| {
-            matches!(e, Error::RectOutOfBounds { .. })
-        }),
+        (base().update(1).rect(10, 10, 8, 8, 0).0, |e| matches!(e, Error::RectOutOfBounds { .. })),
+        (base().update(1).rect(65535, 0, 2, 1, 0).0, |e| matches!(e, Error::RectOutOfBounds { .. })),
+        (base().update(1).rect(0, 0, 8, 8, 1).u16(12).u16(0).0, |e| matches!(e, Error::RectOutOfBounds { .. })),
         (base().u8(77).0, |e| *e == Error::UnknownMessage(77)),
-        (base().update(1).rect(0, 0, 1, 1, 99).0, |e| {
-            *e == Error::UnexpectedEncoding(99)
-        }),
-        (base().update(1).rect(0, 0, 20000, 10, -223).0, |e| {
-            matches!(e, Error::DesktopTooLarge { .. })
-        }),
-        (S::handshake_none().server_init(16385, 10, "x").0, |e| {
-            matches!(e, Error::DesktopTooLarge { .. })
-        }),
-        (
-            S::handshake_none()
-                .u16(1)
-                .u16(1)
-                .bytes(&[0; 16])
-                .u32(u32::MAX)
-                .0,
-            |e| matches!(e, Error::TooLong { .. }),
-        ),
-        (base().update(1).rect(0, 0, 2000, 2000, -239).0, |e| {
-            matches!(e, Error::TooLong { .. })
-        }),
-        (base().u8(3).bytes(&[0, 0, 0]).u32(0xffff_fffe).0, |e| {
-            matches!(e, Error::InvalidData { .. })
-        }),
-        (base().u8(1).u8(0).u16(65535).u16(2).0, |e| {
-            matches!(e, Error::InvalidData { .. })
-        }),
+        (base().update(1).rect(0, 0, 1, 1, 99).0, |e| *e == Error::UnexpectedEncoding(99)),
+        (base().update(1).rect(0, 0, 20000, 10, -223).0, |e| matches!(e, Error::DesktopTooLarge { .. })),
+        (S::handshake_none().server_init(16385, 10, "x").0, |e| matches!(e, Error::DesktopTooLarge { .. })),
+        (S::handshake_none().u16(1).u16(1).bytes(&[0; 16]).u32(u32::MAX).0, |e| matches!(e, Error::TooLong { .. })),
+        (base().update(1).rect(0, 0, 2000, 2000, -239).0, |e| matches!(e, Error::TooLong { .. })),
+        (base().u8(3).bytes(&[0, 0, 0]).u32(0xffff_fffe).0, |e| matches!(e, Error::InvalidData { .. })),
+        (base().u8(1).u8(0).u16(65535).u16(2).0, |e| matches!(e, Error::InvalidData { .. })),
     ];
     for (i, (data, check)) in cases.into_iter().enumerate() {
         let (mut c, events, r) = run(Config::default(), &data);
         let e = r.expect_err(&format!("case {i} must fail"));
         assert!(check(&e), "case {i}: {e:?}");
-        assert_eq!(
-            events.last(),
-            Some(&Event::Disconnected(e.clone())),
-            "case {i}"
-        );
+        assert_eq!(events.last(), Some(&Event::Disconnected(e.clone())), "case {i}");
         assert_eq!(c.state(), State::Closed);
         assert_eq!(c.receive(&[0]), Err(Error::Closed));
     }
@@ -595,11 +406,9 @@ fn hostile_input_is_a_typed_error() {
 #[test]
 fn a_huge_clipboard_is_streamed_not_stored() {
     let mut c = Connection::new(Config::default());
-    c.receive(&S::handshake_none().server_init(4, 4, "x").0)
-        .unwrap();
+    c.receive(&S::handshake_none().server_init(4, 4, "x").0).unwrap();
     let len: u32 = (MAX_CLIPBOARD as u32) + (4 << 20);
-    c.receive(&S::default().u8(3).bytes(&[0, 0, 0]).u32(len).0)
-        .unwrap();
+    c.receive(&S::default().u8(3).bytes(&[0, 0, 0]).u32(len).0).unwrap();
     let chunk = vec![b'x'; 1 << 16];
     let mut left = len as usize;
     while left > 0 {
@@ -610,13 +419,7 @@ fn a_huge_clipboard_is_streamed_not_stored() {
     }
     c.receive(&[2]).unwrap();
     let events: Vec<Event> = std::iter::from_fn(|| c.poll_event()).collect();
-    let Event::Clipboard(text) = &events[1] else {
-        panic!("{:?}", events[1])
-    };
+    let Event::Clipboard(text) = &events[1] else { panic!("{:?}", events[1]) };
     assert_eq!(text.len(), MAX_CLIPBOARD);
-    assert_eq!(
-        events[2],
-        Event::Bell,
-        "the stream stays in sync after the dropped tail"
-    );
+    assert_eq!(events[2], Event::Bell, "the stream stays in sync after the dropped tail");
 }

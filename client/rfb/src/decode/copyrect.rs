@@ -41,28 +41,13 @@ mod tests {
         fb.fill(&Rect::new(0, 0, 2, 2), [9, 8, 7, 255]);
         let mut d = CopyRectDecoder::default();
         d.start(Rect::new(5, 5, 2, 2));
-        let mut t = Target {
-            fb: &mut fb,
-            pixels: &px,
-        };
-        assert_eq!(
-            d.decode(&mut Input::new(&[0, 0]), &mut t).unwrap(),
-            Progress::NeedMore
-        );
-        assert_eq!(
-            d.decode(&mut Input::new(&[0, 0, 0, 0]), &mut t).unwrap(),
-            Progress::Done
-        );
+        let mut t = Target { fb: &mut fb, pixels: &px };
+        assert_eq!(d.decode(&mut Input::new(&[0, 0]), &mut t).unwrap(), Progress::NeedMore);
+        assert_eq!(d.decode(&mut Input::new(&[0, 0, 0, 0]), &mut t).unwrap(), Progress::Done);
         assert_eq!(fb.pixel(6, 6), [9, 8, 7, 255]);
         d.start(Rect::new(0, 0, 2, 2));
-        let mut t = Target {
-            fb: &mut fb,
-            pixels: &px,
-        };
-        assert!(matches!(
-            d.decode(&mut Input::new(&[0, 7, 0, 0]), &mut t),
-            Err(Error::RectOutOfBounds { .. })
-        ));
+        let mut t = Target { fb: &mut fb, pixels: &px };
+        assert!(matches!(d.decode(&mut Input::new(&[0, 7, 0, 0]), &mut t), Err(Error::RectOutOfBounds { .. })));
         // split everywhere: a copy from a black area over black is black
         let fb = decode_all_ways(
             CopyRectDecoder::default,

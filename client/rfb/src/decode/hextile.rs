@@ -36,12 +36,7 @@ pub struct HextileDecoder {
 
 impl Default for HextileDecoder {
     fn default() -> HextileDecoder {
-        HextileDecoder {
-            rect: Rect::default(),
-            next: 0,
-            bg: [0, 0, 0, 255],
-            fg: [0, 0, 0, 255],
-        }
+        HextileDecoder { rect: Rect::default(), next: 0, bg: [0, 0, 0, 255], fg: [0, 0, 0, 255] }
     }
 }
 
@@ -56,10 +51,7 @@ fn tile_len(b: &[u8], tw: usize, th: usize, bpp: usize) -> Result<Option<usize>,
         return Ok(None);
     };
     if flags > 0x1f {
-        return Err(Error::invalid(
-            "Hextile",
-            format!("unknown subencoding {flags:#04x}"),
-        ));
+        return Err(Error::invalid("Hextile", format!("unknown subencoding {flags:#04x}")));
     }
     if flags & RAW != 0 {
         return Ok(Some(1 + tw * th * bpp));
@@ -75,11 +67,7 @@ fn tile_len(b: &[u8], tw: usize, th: usize, bpp: usize) -> Result<Option<usize>,
         let Some(&count) = b.get(n) else {
             return Ok(None);
         };
-        let each = if flags & SUBRECTS_COLOURED != 0 {
-            2 + bpp
-        } else {
-            2
-        };
+        let each = if flags & SUBRECTS_COLOURED != 0 { 2 + bpp } else { 2 };
         n += 1 + count as usize * each;
     }
     Ok(Some(n))
@@ -93,8 +81,7 @@ impl HextileDecoder {
         if flags & RAW != 0 {
             let row_len = tile.w as usize * bpp;
             for (i, src) in b[1..].chunks_exact(row_len).enumerate() {
-                t.pixels
-                    .convert_row(src, t.fb.row_mut(tile.x, tile.y + i as u16, tile.w));
+                t.pixels.convert_row(src, t.fb.row_mut(tile.x, tile.y + i as u16, tile.w));
             }
             return Ok(());
         }
@@ -126,10 +113,7 @@ impl HextileDecoder {
             if x + w > tile.w || y + h > tile.h {
                 return Err(Error::invalid(
                     "Hextile",
-                    format!(
-                        "subrectangle {w}x{h} at {x},{y} outside the {}x{} tile",
-                        tile.w, tile.h
-                    ),
+                    format!("subrectangle {w}x{h} at {x},{y} outside the {}x{} tile", tile.w, tile.h),
                 ));
             }
             t.fb.fill(&Rect::new(tile.x + x, tile.y + y, w, h), self.fg);
@@ -156,12 +140,7 @@ impl Decoder for HextileDecoder {
         while self.next < total {
             let (col, row) = ((self.next % cols) as u16, (self.next / cols) as u16);
             let (dx, dy) = (col * TILE, row * TILE);
-            let tile = Rect::new(
-                r.x + dx,
-                r.y + dy,
-                (r.w - dx).min(TILE),
-                (r.h - dy).min(TILE),
-            );
+            let tile = Rect::new(r.x + dx, r.y + dy, (r.w - dx).min(TILE), (r.h - dy).min(TILE));
             let len = match tile_len(input.remaining(), tile.w as usize, tile.h as usize, bpp) {
                 Ok(Some(len)) => len,
                 Ok(None) => break,
@@ -179,11 +158,7 @@ impl Decoder for HextileDecoder {
         }
         // Damage the band of tile rows touched by this call (including a tile that failed
         // half-drawn), once.
-        let touched_end = if result.is_err() {
-            (self.next + 1).min(total)
-        } else {
-            self.next
-        };
+        let touched_end = if result.is_err() { (self.next + 1).min(total) } else { self.next };
         if touched_end > first {
             let (row0, row1) = (first / cols, (touched_end - 1) / cols + 1);
             let top = row0 as u32 * TILE as u32;
@@ -191,11 +166,7 @@ impl Decoder for HextileDecoder {
             t.fb.add_damage(Rect::new(r.x, r.y + top as u16, r.w, (bottom - top) as u16));
         }
         result?;
-        Ok(if self.next >= total {
-            Progress::Done
-        } else {
-            Progress::NeedMore
-        })
+        Ok(if self.next >= total { Progress::Done } else { Progress::NeedMore })
     }
 }
 
@@ -254,13 +225,7 @@ mod tests {
         for pf in formats() {
             let t = PixelTranslator::new(pf);
             let rect = Rect::new(1, 1, 20, 18);
-            let fb = decode_all_ways(
-                HextileDecoder::default,
-                pf,
-                (24, 20),
-                rect,
-                &subrects_vector(&pf),
-            );
+            let fb = decode_all_ways(HextileDecoder::default, pf, (24, 20), rect, &subrects_vector(&pf));
             for y in 0..20 {
                 for x in 0..24 {
                     let want = if x == 0 || y == 0 || x > 20 || y > 18 {
@@ -307,13 +272,7 @@ mod tests {
             d.extend(wire(&pf, C4));
             d.push(ANY_SUBRECTS);
             d.push(0);
-            let fb = decode_all_ways(
-                HextileDecoder::default,
-                pf,
-                (40, 17),
-                Rect::new(0, 0, 40, 17),
-                &d,
-            );
+            let fb = decode_all_ways(HextileDecoder::default, pf, (40, 17), Rect::new(0, 0, 40, 17), &d);
             let px = |c| t.rgba(&wire(&pf, c));
             assert_eq!(fb.pixel(0, 0), px(C3));
             assert_eq!(fb.pixel(15, 15), px(C3));
@@ -338,13 +297,7 @@ mod tests {
         let mut d = HextileDecoder::default();
         d.start(rect);
         let mut input = Input::new(data);
-        let r = d.decode(
-            &mut input,
-            &mut Target {
-                fb: &mut fb,
-                pixels: &px,
-            },
-        );
+        let r = d.decode(&mut input, &mut Target { fb: &mut fb, pixels: &px });
         (r, input.consumed(), fb)
     }
 
@@ -372,16 +325,7 @@ mod tests {
     fn rejects_bad_subencodings_and_subrects_outside_the_tile() {
         for flags in [0x20u8, 0x21, 0x80, 0xff] {
             let (r, _, _) = run(Rect::new(0, 0, 16, 16), &[flags, 0, 0, 0, 0]);
-            assert!(
-                matches!(
-                    r,
-                    Err(Error::InvalidData {
-                        encoding: "Hextile",
-                        ..
-                    })
-                ),
-                "{flags:#x}"
-            );
+            assert!(matches!(r, Err(Error::InvalidData { encoding: "Hextile", .. })), "{flags:#x}");
         }
         // the second tile is 4x3: a subrect at x 3 of width 2, or at y 2 of height 2, is outside
         for s in [sub(3, 0, 2, 1), sub(0, 2, 1, 2), sub(4, 0, 1, 1)] {
@@ -394,16 +338,7 @@ mod tests {
             assert_eq!(fb.pixel(14, 2), [1, 2, 3, 255], "first tile drawn");
             assert_eq!(fb.damage(), &[Rect::new(0, 0, 20, 3)]);
             assert!(used <= d.len());
-            assert!(
-                matches!(
-                    r,
-                    Err(Error::InvalidData {
-                        encoding: "Hextile",
-                        ..
-                    })
-                ),
-                "{s:?}"
-            );
+            assert!(matches!(r, Err(Error::InvalidData { encoding: "Hextile", .. })), "{s:?}");
         }
         // a subrect that exactly fits is fine
         let mut d = vec![BACKGROUND | ANY_SUBRECTS, 1, 2, 3, 4, 1];

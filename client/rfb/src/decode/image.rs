@@ -8,10 +8,7 @@ use crate::error::Error;
 use crate::framebuffer::{Framebuffer, Rect};
 
 fn wrong_size(enc: &'static str, what: &str, w: usize, h: usize, r: &Rect) -> Error {
-    Error::invalid(
-        enc,
-        format!("a {w}x{h} {what} image in a {}x{} rectangle", r.w, r.h),
-    )
+    Error::invalid(enc, format!("a {w}x{h} {what} image in a {}x{} rectangle", r.w, r.h))
 }
 
 /// Decodes the JPEG `data` into `r` of `fb`, using `buf` (kept by the caller) for the RGB
@@ -60,9 +57,7 @@ pub(crate) fn draw_png(
     use png::{BitDepth, ColorType, Transformations};
     let bad = |e: png::DecodingError| Error::invalid(enc, format!("PNG: {e}"));
     // The decoder's own allocations (rows, inflate window) beyond the image are small.
-    let limits = png::Limits {
-        bytes: r.area() * 8 + (1 << 20),
-    };
+    let limits = png::Limits { bytes: r.area() * 8 + (1 << 20) };
     let mut d = png::Decoder::new_with_limits(data, limits);
     d.set_transformations(Transformations::EXPAND | Transformations::STRIP_16);
     let mut reader = d.read_info().map_err(bad)?;

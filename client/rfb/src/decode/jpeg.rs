@@ -79,10 +79,7 @@ pub(crate) fn walk(
             return Ok(None);
         };
         if head[0] != 0xff {
-            return Err(Error::invalid(
-                ENC,
-                format!("expected a marker at byte {}", *pos),
-            ));
+            return Err(Error::invalid(ENC, format!("expected a marker at byte {}", *pos)));
         }
         let marker = head[1];
         match marker {
@@ -123,19 +120,10 @@ impl Decoder for JpegDecoder {
         let b = input.remaining();
         let limit = max_len(&r);
         let (mut pos, mut in_scan) = (self.walked, self.in_scan);
-        let end = walk(
-            &b[..b.len().min(limit + 1)],
-            &mut pos,
-            &mut in_scan,
-            |_, _| {},
-        )?;
+        let end = walk(&b[..b.len().min(limit + 1)], &mut pos, &mut in_scan, |_, _| {})?;
         let Some(end) = end else {
             if b.len() > limit {
-                return Err(Error::TooLong {
-                    what: "JPEG image",
-                    len: b.len() as u64,
-                    limit: limit as u64,
-                });
+                return Err(Error::TooLong { what: "JPEG image", len: b.len() as u64, limit: limit as u64 });
             }
             (self.walked, self.in_scan) = (pos, in_scan);
             return Ok(Progress::NeedMore);
@@ -189,19 +177,11 @@ mod tests {
 
     fn jpeg(w: u16, h: u16, k: u8) -> (Vec<u8>, Vec<[u8; 3]>) {
         let img: Vec<[u8; 3]> = (0..w as usize * h as usize)
-            .map(|i| {
-                [
-                    (i % w as usize * 4) as u8 ^ k,
-                    (i / w as usize * 5) as u8,
-                    100 + k,
-                ]
-            })
+            .map(|i| [(i % w as usize * 4) as u8 ^ k, (i / w as usize * 5) as u8, 100 + k])
             .collect();
         let rgb: Vec<u8> = img.iter().flatten().copied().collect();
         let mut out = Vec::new();
-        jpeg_encoder::Encoder::new(&mut out, 95)
-            .encode(&rgb, w, h, jpeg_encoder::ColorType::Rgb)
-            .unwrap();
+        jpeg_encoder::Encoder::new(&mut out, 95).encode(&rgb, w, h, jpeg_encoder::ColorType::Rgb).unwrap();
         (out, img)
     }
 
@@ -269,13 +249,7 @@ mod tests {
         let mut fb = Framebuffer::new(64, 64).unwrap();
         let mut dec = JpegDecoder::default();
         dec.start(r);
-        dec.decode(
-            &mut Input::new(data),
-            &mut Target {
-                fb: &mut fb,
-                pixels: &px,
-            },
-        )
+        dec.decode(&mut Input::new(data), &mut Target { fb: &mut fb, pixels: &px })
     }
 
     #[test]
@@ -286,10 +260,7 @@ mod tests {
         assert!(run(r, &[0xff, 0xd8, 0x00, 0x00]).is_err());
         assert!(run(r, &[0xff, 0xd8, 0xff, 0xe0, 0x00, 0x01]).is_err());
         // SOI, EOI: no frame at all
-        assert!(matches!(
-            run(r, &[0xff, 0xd8, 0xff, 0xd9]),
-            Err(Error::InvalidData { .. })
-        ));
+        assert!(matches!(run(r, &[0xff, 0xd8, 0xff, 0xd9]), Err(Error::InvalidData { .. })));
         // the wrong size
         let (jpg, _) = jpeg(16, 8, 1);
         assert!(matches!(run(r, &jpg), Err(Error::InvalidData { .. })));

@@ -93,8 +93,7 @@ pub trait Decoder {
 
     /// Consumes as much of `input` as forms whole units and draws them. Returns
     /// [`Progress::Done`] when the rectangle is complete. Must record damage for what it drew.
-    fn decode(&mut self, input: &mut Input<'_>, target: &mut Target<'_>)
-    -> Result<Progress, Error>;
+    fn decode(&mut self, input: &mut Input<'_>, target: &mut Target<'_>) -> Result<Progress, Error>;
 }
 
 /// Reads a big-endian u16 at `o`.
@@ -138,13 +137,7 @@ pub(crate) mod testing {
             pending.extend_from_slice(&data[fed..fed + n]);
             fed += n;
             let mut input = Input::new(&pending);
-            let progress = dec.decode(
-                &mut input,
-                &mut Target {
-                    fb: &mut fb,
-                    pixels: &pixels,
-                },
-            )?;
+            let progress = dec.decode(&mut input, &mut Target { fb: &mut fb, pixels: &pixels })?;
             let used = input.consumed();
             pending.drain(..used);
             if progress == Progress::Done {
@@ -156,10 +149,7 @@ pub(crate) mod testing {
                 return Ok(fb);
             }
             if fed == data.len() {
-                return Err(Error::invalid(
-                    "test",
-                    "decoder wants more bytes than the rectangle has",
-                ));
+                return Err(Error::invalid("test", "decoder wants more bytes than the rectangle has"));
             }
         }
     }
@@ -173,18 +163,14 @@ pub(crate) mod testing {
         rect: Rect,
         data: &[u8],
     ) -> Framebuffer {
-        let whole =
-            decode_chunked(&mut make(), pf, size, rect, data, || usize::MAX).expect("decode whole");
-        let bytewise =
-            decode_chunked(&mut make(), pf, size, rect, data, || 1).expect("decode byte by byte");
+        let whole = decode_chunked(&mut make(), pf, size, rect, data, || usize::MAX).expect("decode whole");
+        let bytewise = decode_chunked(&mut make(), pf, size, rect, data, || 1).expect("decode byte by byte");
         assert_eq!(whole.data(), bytewise.data(), "byte-by-byte decode differs");
         let mut rng = rand::rngs::SmallRng::seed_from_u64(0x0c5);
         for _ in 0..20 {
             let max = rng.random_range(2..64);
-            let fb = decode_chunked(&mut make(), pf, size, rect, data, || {
-                rng.random_range(1..max)
-            })
-            .expect("decode chunked");
+            let fb =
+                decode_chunked(&mut make(), pf, size, rect, data, || rng.random_range(1..max)).expect("decode chunked");
             assert_eq!(whole.data(), fb.data(), "chunked decode differs");
         }
         whole
@@ -209,29 +195,12 @@ pub(crate) mod testing {
     pub fn formats() -> Vec<PixelFormat> {
         vec![
             PixelFormat::RGBX32,
-            PixelFormat {
-                big_endian: true,
-                ..PixelFormat::RGBX32
-            },
+            PixelFormat { big_endian: true, ..PixelFormat::RGBX32 },
             // Xvnc's native format: 32 bpp, shifts 16/8/0
-            PixelFormat {
-                red_shift: 16,
-                green_shift: 8,
-                blue_shift: 0,
-                ..PixelFormat::RGBX32
-            },
-            PixelFormat {
-                red_shift: 16,
-                green_shift: 8,
-                blue_shift: 0,
-                big_endian: true,
-                ..PixelFormat::RGBX32
-            },
+            PixelFormat { red_shift: 16, green_shift: 8, blue_shift: 0, ..PixelFormat::RGBX32 },
+            PixelFormat { red_shift: 16, green_shift: 8, blue_shift: 0, big_endian: true, ..PixelFormat::RGBX32 },
             PixelFormat::RGB565,
-            PixelFormat {
-                big_endian: true,
-                ..PixelFormat::RGB565
-            },
+            PixelFormat { big_endian: true, ..PixelFormat::RGB565 },
             PixelFormat::BGR233,
         ]
     }

@@ -32,27 +32,17 @@ impl Decoder for RawDecoder {
                 break;
             }
             let src = input.take(want * bpp).expect("length checked");
-            let dst =
-                t.fb.row_mut(r.x + col as u16, r.y + row as u16, want as u16);
+            let dst = t.fb.row_mut(r.x + col as u16, r.y + row as u16, want as u16);
             t.pixels.convert_row(src, dst);
             self.done += want;
         }
         if r.w > 0 {
             let last_row = self.done.div_ceil(r.w as usize);
             if last_row > first_row {
-                t.fb.add_damage(Rect::new(
-                    r.x,
-                    r.y + first_row as u16,
-                    r.w,
-                    (last_row - first_row) as u16,
-                ));
+                t.fb.add_damage(Rect::new(r.x, r.y + first_row as u16, r.w, (last_row - first_row) as u16));
             }
         }
-        Ok(if self.done >= total {
-            Progress::Done
-        } else {
-            Progress::NeedMore
-        })
+        Ok(if self.done >= total { Progress::Done } else { Progress::NeedMore })
     }
 }
 
@@ -71,17 +61,10 @@ mod tests {
             let fb = decode_all_ways(RawDecoder::default, pf, (8, 8), rect, &data);
             let expect_fb = {
                 let t = crate::pixel::PixelTranslator::new(pf);
-                colours
-                    .iter()
-                    .map(|c| t.rgba(&wire(&pf, *c)))
-                    .collect::<Vec<_>>()
+                colours.iter().map(|c| t.rgba(&wire(&pf, *c))).collect::<Vec<_>>()
             };
             for (i, e) in expect_fb.iter().enumerate() {
-                assert_eq!(
-                    fb.pixel(1 + (i % 4) as u16, 2 + (i / 4) as u16),
-                    *e,
-                    "{pf:?} pixel {i}"
-                );
+                assert_eq!(fb.pixel(1 + (i % 4) as u16, 2 + (i / 4) as u16), *e, "{pf:?} pixel {i}");
             }
             if pf == crate::pixel::PixelFormat::RGBX32 {
                 assert_eq!(fb.pixel(2, 2), [20, 235, 7, 255]);
@@ -97,16 +80,6 @@ mod tests {
         let px = crate::pixel::PixelTranslator::new(crate::pixel::PixelFormat::RGBX32);
         d.start(Rect::new(0, 0, 0, 5));
         let mut input = Input::new(&[]);
-        assert_eq!(
-            d.decode(
-                &mut input,
-                &mut Target {
-                    fb: &mut fb,
-                    pixels: &px
-                }
-            )
-            .unwrap(),
-            Progress::Done
-        );
+        assert_eq!(d.decode(&mut input, &mut Target { fb: &mut fb, pixels: &px }).unwrap(), Progress::Done);
     }
 }

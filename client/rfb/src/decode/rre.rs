@@ -34,10 +34,7 @@ impl Decoder for RreDecoder {
                 // Overlapping subrectangles could in theory exceed the area, but no encoder sends
                 // more than one per pixel; a bigger count is garbage that would stall the stream.
                 if n as u64 > r.area() as u64 {
-                    return Err(Error::invalid(
-                        "RRE",
-                        format!("{n} subrectangles for a {}x{} rectangle", r.w, r.h),
-                    ));
+                    return Err(Error::invalid("RRE", format!("{n} subrectangles for a {}x{} rectangle", r.w, r.h)));
                 }
                 t.fb.fill(&r, t.pixels.rgba(&h[4..]));
                 drew = true;
@@ -47,19 +44,11 @@ impl Decoder for RreDecoder {
         let unit = bpp + 8;
         while left > 0 {
             let Some(b) = input.take(unit) else { break };
-            let (x, y, w, h) = (
-                be16(b, bpp),
-                be16(b, bpp + 2),
-                be16(b, bpp + 4),
-                be16(b, bpp + 6),
-            );
+            let (x, y, w, h) = (be16(b, bpp), be16(b, bpp + 2), be16(b, bpp + 4), be16(b, bpp + 6));
             if x as u32 + w as u32 > r.w as u32 || y as u32 + h as u32 > r.h as u32 {
                 return Err(Error::invalid(
                     "RRE",
-                    format!(
-                        "subrectangle {w}x{h} at {x},{y} outside the {}x{} rectangle",
-                        r.w, r.h
-                    ),
+                    format!("subrectangle {w}x{h} at {x},{y} outside the {}x{} rectangle", r.w, r.h),
                 ));
             }
             t.fb.fill(&Rect::new(r.x + x, r.y + y, w, h), t.pixels.rgba(&b[..bpp]));
@@ -70,11 +59,7 @@ impl Decoder for RreDecoder {
         if drew {
             t.fb.add_damage(r);
         }
-        Ok(if left == 0 {
-            Progress::Done
-        } else {
-            Progress::NeedMore
-        })
+        Ok(if left == 0 { Progress::Done } else { Progress::NeedMore })
     }
 }
 
@@ -110,11 +95,7 @@ mod tests {
     fn background_and_subrects_every_format_every_split() {
         for pf in formats() {
             let t = PixelTranslator::new(pf);
-            let (bg, a, b) = (
-                t.rgba(&wire(&pf, BG)),
-                t.rgba(&wire(&pf, A)),
-                t.rgba(&wire(&pf, B)),
-            );
+            let (bg, a, b) = (t.rgba(&wire(&pf, BG)), t.rgba(&wire(&pf, A)), t.rgba(&wire(&pf, B)));
             let rect = Rect::new(2, 1, 5, 4);
             let fb = decode_all_ways(RreDecoder::default, pf, (8, 6), rect, &vector(&pf));
             for y in 0..6 {
@@ -152,13 +133,7 @@ mod tests {
         let mut fb = Framebuffer::new(8, 8).unwrap();
         let mut d = RreDecoder::default();
         d.start(rect);
-        d.decode(
-            &mut Input::new(data),
-            &mut Target {
-                fb: &mut fb,
-                pixels: &px,
-            },
-        )
+        d.decode(&mut Input::new(data), &mut Target { fb: &mut fb, pixels: &px })
     }
 
     #[test]
@@ -169,22 +144,13 @@ mod tests {
             d.extend(wire(&pf, BG));
             d.extend(subrect(&pf, A, x, y, w, h));
             assert!(
-                matches!(
-                    run(Rect::new(0, 0, 4, 3), &d),
-                    Err(Error::InvalidData {
-                        encoding: "RRE",
-                        ..
-                    })
-                ),
+                matches!(run(Rect::new(0, 0, 4, 3), &d), Err(Error::InvalidData { encoding: "RRE", .. })),
                 "{x},{y} {w}x{h}"
             );
         }
         let mut d = 13u32.to_be_bytes().to_vec();
         d.extend(wire(&pf, BG));
-        assert!(matches!(
-            run(Rect::new(0, 0, 4, 3), &d),
-            Err(Error::InvalidData { .. })
-        ));
+        assert!(matches!(run(Rect::new(0, 0, 4, 3), &d), Err(Error::InvalidData { .. })));
         let mut d = u32::MAX.to_be_bytes().to_vec();
         d.extend(wire(&pf, BG));
         assert!(run(Rect::new(0, 0, 4, 3), &d).is_err());
@@ -206,32 +172,12 @@ mod tests {
         let rect = Rect::new(2, 1, 5, 4);
         d.start(rect);
         let mut input = Input::new(&data[..8 + 12 + 5]);
-        assert_eq!(
-            d.decode(
-                &mut input,
-                &mut Target {
-                    fb: &mut fb,
-                    pixels: &px
-                }
-            )
-            .unwrap(),
-            Progress::NeedMore
-        );
+        assert_eq!(d.decode(&mut input, &mut Target { fb: &mut fb, pixels: &px }).unwrap(), Progress::NeedMore);
         assert_eq!(input.consumed(), 8 + 12, "header and first subrect only");
         assert_eq!(fb.pixel(2, 1), [255, 0, 0, 255]);
         assert_eq!(fb.take_damage(), vec![rect]);
         let mut input = Input::new(&data[20..]);
-        assert_eq!(
-            d.decode(
-                &mut input,
-                &mut Target {
-                    fb: &mut fb,
-                    pixels: &px
-                }
-            )
-            .unwrap(),
-            Progress::Done
-        );
+        assert_eq!(d.decode(&mut input, &mut Target { fb: &mut fb, pixels: &px }).unwrap(), Progress::Done);
         assert_eq!(fb.pixel(6, 4), [0, 0, 255, 255]);
         assert_eq!(fb.take_damage(), vec![rect]);
     }

@@ -47,10 +47,7 @@ pub struct TightDecoder {
 impl TightDecoder {
     /// A TightPNG (-260) decoder.
     pub fn png() -> TightDecoder {
-        TightDecoder {
-            png: true,
-            ..TightDecoder::default()
-        }
+        TightDecoder { png: true, ..TightDecoder::default() }
     }
 
     /// Switches between Tight and TightPNG for the next rectangle. A server keeps one set of
@@ -82,11 +79,7 @@ fn compact_len(b: &[u8]) -> Option<(usize, usize)> {
 
 /// Bytes in a TPIXEL of format `pf`.
 pub(crate) fn tpixel_size(pf: &PixelFormat) -> usize {
-    if tpixel24(pf) {
-        3
-    } else {
-        pf.bytes_per_pixel()
-    }
+    if tpixel24(pf) { 3 } else { pf.bytes_per_pixel() }
 }
 
 /// Whether TPIXELs are 3 bytes R, G, B for this format.
@@ -101,11 +94,7 @@ fn tpixel24(pf: &PixelFormat) -> bool {
 
 #[inline]
 fn tpixel_rgba(t: &PixelTranslator, rgb24: bool, b: &[u8]) -> [u8; 4] {
-    if rgb24 {
-        [b[0], b[1], b[2], 255]
-    } else {
-        t.rgba(b)
-    }
+    if rgb24 { [b[0], b[1], b[2], 255] } else { t.rgba(b) }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -179,10 +168,7 @@ impl Decoder for TightDecoder {
                         }
                         2 => {
                             if !rgb24 && !t.pixels.format().true_colour {
-                                return Err(Error::invalid(
-                                    enc,
-                                    "the gradient filter needs a true-colour format",
-                                ));
+                                return Err(Error::invalid(enc, "the gradient filter needs a true-colour format"));
                             }
                             Filter::Gradient
                         }
@@ -224,29 +210,17 @@ impl Decoder for TightDecoder {
                     p += n;
                     let max = max_compressed(size);
                     if len > max {
-                        return Err(Error::TooLong {
-                            what: "Tight zlib block",
-                            len: len as u64,
-                            limit: max as u64,
-                        });
+                        return Err(Error::TooLong { what: "Tight zlib block", len: len as u64, limit: max as u64 });
                     }
                     let Some(data) = b.get(p..p + len) else {
                         return Ok(Progress::NeedMore);
                     };
                     data_len = p + len;
                     self.reset_streams(ctl);
-                    let got = self.zlib[stream].inflate(
-                        data,
-                        &mut self.buf,
-                        size,
-                        "decompressed Tight rectangle",
-                    )?;
+                    let got = self.zlib[stream].inflate(data, &mut self.buf, size, "decompressed Tight rectangle")?;
                     if got != size {
                         input.advance(data_len);
-                        return Err(Error::invalid(
-                            enc,
-                            format!("{got} bytes of zlib data where {size} were due"),
-                        ));
+                        return Err(Error::invalid(enc, format!("{got} bytes of zlib data where {size} were due")));
                     }
                 }
                 input.advance(data_len);
@@ -275,16 +249,10 @@ impl Decoder for TightDecoder {
                         for (y, src) in data.chunks_exact(row_bytes).enumerate() {
                             let dst = t.fb.row_mut(r.x, r.y + y as u16, r.w);
                             for (x, d) in dst.chunks_exact_mut(4).enumerate() {
-                                let idx = if n <= 2 {
-                                    (src[x / 8] >> (7 - x % 8) & 1) as usize
-                                } else {
-                                    src[x] as usize
-                                };
+                                let idx =
+                                    if n <= 2 { (src[x / 8] >> (7 - x % 8) & 1) as usize } else { src[x] as usize };
                                 if idx >= n {
-                                    return Err(Error::invalid(
-                                        enc,
-                                        format!("palette index {idx} of {n} colours"),
-                                    ));
+                                    return Err(Error::invalid(enc, format!("palette index {idx} of {n} colours")));
                                 }
                                 d.copy_from_slice(&pal[idx]);
                             }
@@ -303,10 +271,7 @@ impl Decoder for TightDecoder {
                 return Ok(Progress::Done);
             }
             _ => {
-                return Err(Error::invalid(
-                    enc,
-                    format!("unknown compression control {ctl:#04x}"),
-                ));
+                return Err(Error::invalid(enc, format!("unknown compression control {ctl:#04x}")));
             }
         }
         t.fb.add_damage(r);
@@ -334,14 +299,7 @@ fn gradient24(data: &mut [u8], w: usize) {
                 let left = if x > 0 { data[i - 3] as i16 } else { 0 };
                 let (up, up_left) = if y > 0 {
                     let u = data[i - stride] as i16;
-                    (
-                        u,
-                        if x > 0 {
-                            data[i - stride - 3] as i16
-                        } else {
-                            0
-                        },
-                    )
+                    (u, if x > 0 { data[i - stride - 3] as i16 } else { 0 })
                 } else {
                     (0, 0)
                 };
@@ -367,18 +325,13 @@ fn gradient_wire(data: &[u8], r: Rect, t: &mut Target<'_>, prev: &mut Vec<[u16; 
         let dst = t.fb.row_mut(r.x, r.y + y as u16, r.w);
         let mut left = [0u16; 3];
         let mut up_left = [0u16; 3];
-        for (x, (s, d)) in row
-            .chunks_exact(bpp)
-            .zip(dst.chunks_exact_mut(4))
-            .enumerate()
-        {
+        for (x, (s, d)) in row.chunks_exact(bpp).zip(dst.chunks_exact_mut(4)).enumerate() {
             let v = t.pixels.value(s);
             let up = prev[x];
             let mut out = 0u32;
             let mut cur = [0u16; 3];
             for c in 0..3 {
-                let est = (left[c] as i32 + up[c] as i32 - up_left[c] as i32)
-                    .clamp(0, max[c] as i32) as u32;
+                let est = (left[c] as i32 + up[c] as i32 - up_left[c] as i32).clamp(0, max[c] as i32) as u32;
                 let diff = (v >> shift[c]) & max[c];
                 let comp = (diff + est) & max[c];
                 cur[c] = comp as u16;
@@ -414,11 +367,7 @@ mod tests {
     }
 
     fn tpixel(pf: &PixelFormat, c: Rgb) -> Vec<u8> {
-        if tpixel24(pf) {
-            c.to_vec()
-        } else {
-            wire(pf, c)
-        }
+        if tpixel24(pf) { c.to_vec() } else { wire(pf, c) }
     }
 
     /// What the test encoder sends.
@@ -496,11 +445,7 @@ mod tests {
                 if pal.len() <= 2 {
                     img.chunks(w)
                         .flat_map(|row| {
-                            row.chunks(8).map(|b| {
-                                b.iter()
-                                    .enumerate()
-                                    .fold(0u8, |a, (i, c)| a | idx(c) << (7 - i))
-                            })
+                            row.chunks(8).map(|b| b.iter().enumerate().fold(0u8, |a, (i, c)| a | idx(c) << (7 - i)))
                         })
                         .collect()
                 } else {
@@ -509,17 +454,9 @@ mod tests {
             }
             How::Gradient => {
                 out.extend([0x40 | stream << 4 | reset, 2]);
-                let max = if rgb24 {
-                    [255; 3]
-                } else {
-                    [pf.red_max, pf.green_max, pf.blue_max].map(u32::from)
-                };
+                let max = if rgb24 { [255; 3] } else { [pf.red_max, pf.green_max, pf.blue_max].map(u32::from) };
                 let c = |x: usize, y: usize| -> [u32; 3] {
-                    if rgb24 {
-                        img[y * w + x].map(u32::from)
-                    } else {
-                        comps(pf, img[y * w + x])
-                    }
+                    if rgb24 { img[y * w + x].map(u32::from) } else { comps(pf, img[y * w + x]) }
                 };
                 let mut d = Vec::new();
                 for y in 0..h {
@@ -528,20 +465,14 @@ mod tests {
                         for k in 0..3 {
                             let l = if x > 0 { c(x - 1, y)[k] as i32 } else { 0 };
                             let u = if y > 0 { c(x, y - 1)[k] as i32 } else { 0 };
-                            let ul = if x > 0 && y > 0 {
-                                c(x - 1, y - 1)[k] as i32
-                            } else {
-                                0
-                            };
+                            let ul = if x > 0 && y > 0 { c(x - 1, y - 1)[k] as i32 } else { 0 };
                             let est = (l + u - ul).clamp(0, max[k] as i32) as u32;
                             diff[k] = c(x, y)[k].wrapping_sub(est) & max[k];
                         }
                         if rgb24 {
                             d.extend(diff.map(|v| v as u8));
                         } else {
-                            let v = diff[0] << pf.red_shift
-                                | diff[1] << pf.green_shift
-                                | diff[2] << pf.blue_shift;
+                            let v = diff[0] << pf.red_shift | diff[1] << pf.green_shift | diff[2] << pf.blue_shift;
                             let b = match (pf.bits_per_pixel, pf.big_endian) {
                                 (32, false) => v.to_le_bytes().to_vec(),
                                 (32, true) => v.to_be_bytes().to_vec(),
@@ -571,11 +502,7 @@ mod tests {
         for y in 0..r.h {
             for x in 0..r.w {
                 let c = img[(y * r.w + x) as usize];
-                let want = if tpixel24(pf) {
-                    [c[0], c[1], c[2], 255]
-                } else {
-                    t.rgba(&wire(pf, c))
-                };
+                let want = if tpixel24(pf) { [c[0], c[1], c[2], 255] } else { t.rgba(&wire(pf, c)) };
                 assert_eq!(fb.pixel(r.x + x, r.y + y), want, "{pf:?} at {x},{y}");
             }
         }
@@ -593,12 +520,7 @@ mod tests {
     fn formats_and_tight() -> Vec<PixelFormat> {
         let mut v = formats();
         // 32 bpp depth 24 with big-endian shifts: TPIXELs are still R, G, B
-        v.push(PixelFormat {
-            red_shift: 16,
-            green_shift: 8,
-            blue_shift: 0,
-            ..PixelFormat::RGBX32
-        });
+        v.push(PixelFormat { red_shift: 16, green_shift: 8, blue_shift: 0, ..PixelFormat::RGBX32 });
         v
     }
 
@@ -634,15 +556,7 @@ mod tests {
             }
             // 256 colours only fit formats with that many
             if pf.bits_per_pixel > 8 {
-                let msg = encode(
-                    &pf,
-                    (w, h),
-                    &img256,
-                    How::Palette(pal256.clone()),
-                    &mut new_stream(),
-                    3,
-                    0,
-                );
+                let msg = encode(&pf, (w, h), &img256, How::Palette(pal256.clone()), &mut new_stream(), 3, 0);
                 let fb = decode_all_ways(TightDecoder::default, pf, (24, 10), r, &msg);
                 check(&fb, &pf, r, &img256);
             }
@@ -660,23 +574,11 @@ mod tests {
         // 2x1 copy at 3 bytes a pixel: 6 bytes; a 4x2 two-colour palette: 2 bytes of bits
         let pf = PixelFormat::RGBX32;
         let msg = [0x00, 1, 2, 3, 4, 5, 6];
-        let fb = decode_all_ways(
-            TightDecoder::default,
-            pf,
-            (4, 4),
-            Rect::new(1, 1, 2, 1),
-            &msg,
-        );
+        let fb = decode_all_ways(TightDecoder::default, pf, (4, 4), Rect::new(1, 1, 2, 1), &msg);
         assert_eq!(fb.pixel(1, 1), [1, 2, 3, 255]);
         assert_eq!(fb.pixel(2, 1), [4, 5, 6, 255]);
         let msg = [0x40, 1, 1, 9, 9, 9, 200, 100, 0, 0b1010_0000, 0b0101_0000];
-        let fb = decode_all_ways(
-            TightDecoder::default,
-            pf,
-            (4, 4),
-            Rect::new(0, 2, 4, 2),
-            &msg,
-        );
+        let fb = decode_all_ways(TightDecoder::default, pf, (4, 4), Rect::new(0, 2, 4, 2), &msg);
         assert_eq!(fb.pixel(0, 2), [200, 100, 0, 255]);
         assert_eq!(fb.pixel(1, 2), [9, 9, 9, 255]);
         assert_eq!(fb.pixel(1, 3), [200, 100, 0, 255]);
@@ -684,13 +586,7 @@ mod tests {
         let img = picture(4, 1, 0);
         let msg = encode(&pf, (4, 1), &img, How::Copy, &mut new_stream(), 0, 0);
         assert!(msg.len() > 13);
-        let fb = decode_all_ways(
-            TightDecoder::default,
-            pf,
-            (4, 4),
-            Rect::new(0, 0, 4, 1),
-            &msg,
-        );
+        let fb = decode_all_ways(TightDecoder::default, pf, (4, 4), Rect::new(0, 0, 4, 1), &msg);
         check(&fb, &pf, Rect::new(0, 0, 4, 1), &img);
     }
 
@@ -727,15 +623,7 @@ mod tests {
             if reset != 0 {
                 zs[2] = new_stream();
             }
-            msgs.push(encode(
-                &pf,
-                (w, h),
-                img,
-                How::Copy,
-                &mut zs[s as usize],
-                s,
-                reset,
-            ));
+            msgs.push(encode(&pf, (w, h), img, How::Copy, &mut zs[s as usize], s, reset));
             want.push(img.clone());
         }
         let mut rng = rand::rngs::SmallRng::seed_from_u64(4);
@@ -784,9 +672,7 @@ mod tests {
     #[test]
     fn jpeg_and_png_images() {
         let (w, h) = (40usize, 24usize);
-        let smooth: Vec<Rgb> = (0..w * h)
-            .map(|i| [(i % w * 6) as u8, (i / w * 10) as u8, 128])
-            .collect();
+        let smooth: Vec<Rgb> = (0..w * h).map(|i| [(i % w * 6) as u8, (i / w * 10) as u8, 128]).collect();
         let r = Rect::new(3, 2, w as u16, h as u16);
         for pf in [PixelFormat::RGBX32, PixelFormat::RGB565] {
             let msg = encode(&pf, (w, h), &smooth, How::Jpeg(95), &mut new_stream(), 0, 0);
@@ -807,15 +693,7 @@ mod tests {
             let res = decode_chunked(&mut TightDecoder::default(), pf, (48, 30), r, &msg, || 7);
             assert!(matches!(res, Err(Error::InvalidData { .. })), "{res:?}");
             // TightPNG still takes fill and JPEG
-            let fill = encode(
-                &pf,
-                (w, h),
-                &smooth[..1],
-                How::Fill,
-                &mut new_stream(),
-                0,
-                0,
-            );
+            let fill = encode(&pf, (w, h), &smooth[..1], How::Fill, &mut new_stream(), 0, 0);
             decode_all_ways(TightDecoder::png, pf, (48, 30), r, &fill);
         }
         // an image of another size than the rectangle is refused
@@ -833,13 +711,7 @@ mod tests {
         let px = PixelTranslator::new(PixelFormat::RGBX32);
         let mut fb = Framebuffer::new(64, 64).unwrap();
         dec.start(rect);
-        dec.decode(
-            &mut Input::new(data),
-            &mut Target {
-                fb: &mut fb,
-                pixels: &px,
-            },
-        )
+        dec.decode(&mut Input::new(data), &mut Target { fb: &mut fb, pixels: &px })
     }
 
     #[test]
@@ -848,10 +720,7 @@ mod tests {
         let bad = |d: &[u8]| {
             let res = run(&mut TightDecoder::png(), r, d);
             assert!(
-                matches!(
-                    res,
-                    Err(Error::InvalidData { .. } | Error::Zlib(_) | Error::TooLong { .. })
-                ),
+                matches!(res, Err(Error::InvalidData { .. } | Error::Zlib(_) | Error::TooLong { .. })),
                 "{d:?}: {res:?}"
             );
         };
@@ -859,9 +728,7 @@ mod tests {
         bad(&[0xf0]);
         bad(&[0x40, 3]); // no such filter
         bad(&[0x40, 1, 0, 1, 2, 3, 0xff, 0xff, 0xff, 0xff]); // index 1 of one colour
-        bad(&[
-            0x40, 1, 2, 1, 2, 3, 4, 5, 6, 7, 8, 9, 5, 0x78, 0x9c, 1, 2, 3,
-        ]); // bad zlib
+        bad(&[0x40, 1, 2, 1, 2, 3, 4, 5, 6, 7, 8, 9, 5, 0x78, 0x9c, 1, 2, 3]); // bad zlib
         bad(&[0x90, 3, 1, 2, 3]); // not a JPEG
         bad(&[0xa0, 3, 1, 2, 3]); // not a PNG
         // a zlib length no 4x4 rectangle needs, refused before the data arrives
@@ -881,19 +748,8 @@ mod tests {
         p.extend(zd);
         bad(&p);
         // incomplete: waits
-        for d in [
-            &[][..],
-            &[0x80, 1, 2],
-            &[0x40],
-            &[0x40, 1],
-            &[0x40, 1, 3, 1, 2],
-            &[0x90, 0x85],
-        ] {
-            assert_eq!(
-                run(&mut TightDecoder::png(), r, d),
-                Ok(Progress::NeedMore),
-                "{d:?}"
-            );
+        for d in [&[][..], &[0x80, 1, 2], &[0x40], &[0x40, 1], &[0x40, 1, 3, 1, 2], &[0x90, 0x85]] {
+            assert_eq!(run(&mut TightDecoder::png(), r, d), Ok(Progress::NeedMore), "{d:?}");
         }
     }
 
@@ -908,15 +764,7 @@ mod tests {
         let valid = [
             encode(&pf, (w, h), &img, How::Copy, &mut new_stream(), 1, 0),
             encode(&pf, (w, h), &img, How::Gradient, &mut new_stream(), 2, 0),
-            encode(
-                &pf,
-                (w, h),
-                &img7,
-                How::Palette(pal7),
-                &mut new_stream(),
-                3,
-                0,
-            ),
+            encode(&pf, (w, h), &img7, How::Palette(pal7), &mut new_stream(), 3, 0),
             encode(&pf, (w, h), &img, How::Jpeg(70), &mut new_stream(), 0, 0),
             encode(&pf, (w, h), &img, How::Png, &mut new_stream(), 0, 0),
         ];

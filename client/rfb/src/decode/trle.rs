@@ -45,12 +45,7 @@ impl Decoder for TrleDecoder {
         let first_row = self.ty;
         let mut result = Ok(());
         while self.ty < r.h {
-            let tile = Rect::new(
-                r.x + self.tx,
-                r.y + self.ty,
-                (r.w - self.tx).min(TILE),
-                (r.h - self.ty).min(TILE),
-            );
+            let tile = Rect::new(r.x + self.tx, r.y + self.ty, (r.w - self.tx).min(TILE), (r.h - self.ty).min(TILE));
             let mut rd = Reader::new(input.remaining(), "TRLE");
             if let Err(e) = draw_tile(&mut rd, tile, &px, t.fb, &mut self.pal, true) {
                 if !rd.short {
@@ -128,11 +123,7 @@ mod tests {
             .enumerate()
             .map(|(i, c)| {
                 let (x, y) = (i % w as usize, i / w as usize);
-                if x >= 32 && y >= 16 {
-                    if x % 2 == 0 { C1 } else { C3 }
-                } else {
-                    *c
-                }
+                if x >= 32 && y >= 16 { if x % 2 == 0 { C1 } else { C3 } } else { *c }
             })
             .collect();
         for pf in formats() {
@@ -155,13 +146,7 @@ mod tests {
         let data = encode_tiles(&PixelFormat::RGBX32, 16, w, h, &img, |_, _| Sub::Rle);
         // run of 253: one byte 252
         assert_eq!(data, [vec![128, 10, 200, 30, 2, 255, 255, 0, 252]].concat());
-        let fb = decode_all_ways(
-            TrleDecoder::default,
-            PixelFormat::RGBX32,
-            (16, 16),
-            Rect::new(0, 0, w, h),
-            &data,
-        );
+        let fb = decode_all_ways(TrleDecoder::default, PixelFormat::RGBX32, (16, 16), Rect::new(0, 0, w, h), &data);
         assert_eq!(fb.pixel(2, 0), C1_RGBA);
         assert_eq!(fb.pixel(15, 15), [255, 255, 0, 255]);
     }
@@ -171,27 +156,13 @@ mod tests {
         let mut fb = Framebuffer::new(64, 64).unwrap();
         let mut dec = TrleDecoder::default();
         dec.start(rect);
-        dec.decode(
-            &mut Input::new(data),
-            &mut Target {
-                fb: &mut fb,
-                pixels: &px,
-            },
-        )
+        dec.decode(&mut Input::new(data), &mut Target { fb: &mut fb, pixels: &px })
     }
 
     #[test]
     fn bad_tiles_are_typed_errors_and_short_ones_wait() {
         let r = Rect::new(0, 0, 4, 2);
-        let bad = |d: &[u8]| {
-            matches!(
-                run(r, d),
-                Err(Error::InvalidData {
-                    encoding: "TRLE",
-                    ..
-                })
-            )
-        };
+        let bad = |d: &[u8]| matches!(run(r, d), Err(Error::InvalidData { encoding: "TRLE", .. }));
         // palette reuse with no palette before it
         assert!(bad(&[127, 0, 0]));
         assert!(bad(&[129, 0, 0]));
@@ -232,13 +203,7 @@ mod tests {
                 p
             } else {
                 (0..rng.random_range(0..400))
-                    .map(|_| {
-                        if rng.random_bool(0.3) {
-                            subs[rng.random_range(0..subs.len())]
-                        } else {
-                            rng.random()
-                        }
-                    })
+                    .map(|_| if rng.random_bool(0.3) { subs[rng.random_range(0..subs.len())] } else { rng.random() })
                     .collect()
             };
             let rect = if i % 2 == 0 {

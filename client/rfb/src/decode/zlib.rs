@@ -33,32 +33,19 @@ impl Decoder for ZlibDecoder {
         let len = be32(b, 0) as usize;
         let max_len = max_compressed(size);
         if len > max_len {
-            return Err(Error::TooLong {
-                what: "Zlib rectangle",
-                len: len as u64,
-                limit: max_len as u64,
-            });
+            return Err(Error::TooLong { what: "Zlib rectangle", len: len as u64, limit: max_len as u64 });
         }
         let Some(data) = b.get(4..4 + len) else {
             return Ok(Progress::NeedMore);
         };
         input.advance(4 + len);
-        let n = self
-            .zlib
-            .inflate(data, &mut self.out, size, "decompressed Zlib rectangle")?;
+        let n = self.zlib.inflate(data, &mut self.out, size, "decompressed Zlib rectangle")?;
         if n < size {
-            return Err(Error::invalid(
-                "Zlib",
-                format!("{n} bytes of pixels for a {}x{} rectangle", r.w, r.h),
-            ));
+            return Err(Error::invalid("Zlib", format!("{n} bytes of pixels for a {}x{} rectangle", r.w, r.h)));
         }
         if r.w > 0 {
-            for (y, src) in self.out[..size]
-                .chunks_exact(r.w as usize * bpp)
-                .enumerate()
-            {
-                t.pixels
-                    .convert_row(src, t.fb.row_mut(r.x, r.y + y as u16, r.w));
+            for (y, src) in self.out[..size].chunks_exact(r.w as usize * bpp).enumerate() {
+                t.pixels.convert_row(src, t.fb.row_mut(r.x, r.y + y as u16, r.w));
             }
         }
         t.fb.add_damage(r);
@@ -78,15 +65,7 @@ mod tests {
     type Rgb = [u8; 3];
 
     fn image(w: usize, h: usize, k: u8) -> Vec<Rgb> {
-        (0..w * h)
-            .map(|i| {
-                [
-                    (i * 7) as u8 ^ k,
-                    (i / w * 30) as u8,
-                    k.wrapping_mul(i as u8),
-                ]
-            })
-            .collect()
+        (0..w * h).map(|i| [(i * 7) as u8 ^ k, (i / w * 30) as u8, k.wrapping_mul(i as u8)]).collect()
     }
 
     fn pixels(pf: &PixelFormat, img: &[Rgb]) -> Vec<u8> {
@@ -132,10 +111,7 @@ mod tests {
                 check(&c, &pf, r2, &img2);
             }
             // the second copy needs the first one's window
-            assert!(
-                decode_chunked(&mut ZlibDecoder::default(), pf, (24, 12), r1, &msg1b, || 9)
-                    .is_err()
-            );
+            assert!(decode_chunked(&mut ZlibDecoder::default(), pf, (24, 12), r1, &msg1b, || 9).is_err());
         }
         // a known pixel in the client's own format
         let fb = decode_all_ways(
@@ -153,33 +129,14 @@ mod tests {
     fn empty_rectangles_carry_an_empty_block() {
         let mut z = new_stream();
         let empty = compress(&mut z, &[]);
-        let fb = decode_all_ways(
-            ZlibDecoder::default,
-            PixelFormat::RGBX32,
-            (4, 4),
-            Rect::new(0, 0, 0, 3),
-            &empty,
-        );
+        let fb = decode_all_ways(ZlibDecoder::default, PixelFormat::RGBX32, (4, 4), Rect::new(0, 0, 0, 3), &empty);
         assert_eq!(fb.pixel(0, 0), [0, 0, 0, 255]);
         let zero = 0u32.to_be_bytes();
-        decode_all_ways(
-            ZlibDecoder::default,
-            PixelFormat::RGBX32,
-            (4, 4),
-            Rect::new(0, 0, 3, 0),
-            &zero,
-        );
+        decode_all_ways(ZlibDecoder::default, PixelFormat::RGBX32, (4, 4), Rect::new(0, 0, 3, 0), &zero);
     }
 
     fn run(msg: &[u8], rect: Rect) -> Result<Framebuffer, Error> {
-        decode_chunked(
-            &mut ZlibDecoder::default(),
-            PixelFormat::RGBX32,
-            (16, 16),
-            rect,
-            msg,
-            || usize::MAX,
-        )
+        decode_chunked(&mut ZlibDecoder::default(), PixelFormat::RGBX32, (16, 16), rect, msg, || usize::MAX)
     }
 
     #[test]
@@ -193,9 +150,7 @@ mod tests {
         // a zip bomb stops at the limit without inflating further
         let bomb = compress(&mut new_stream(), &vec![0; 50 << 20]);
         let mut dec = ZlibDecoder::default();
-        let res = decode_chunked(&mut dec, PixelFormat::RGBX32, (16, 16), r, &bomb, || {
-            usize::MAX
-        });
+        let res = decode_chunked(&mut dec, PixelFormat::RGBX32, (16, 16), r, &bomb, || usize::MAX);
         assert!(matches!(res, Err(Error::TooLong { .. })));
         assert!(dec.out.len() <= 65);
         // a length no 4x4 rectangle needs is refused before its bytes arrive
@@ -204,13 +159,7 @@ mod tests {
         let px = PixelTranslator::new(PixelFormat::RGBX32);
         let mut dec = ZlibDecoder::default();
         dec.start(r);
-        let res = dec.decode(
-            &mut input,
-            &mut Target {
-                fb: &mut fb,
-                pixels: &px,
-            },
-        );
+        let res = dec.decode(&mut input, &mut Target { fb: &mut fb, pixels: &px });
         assert!(matches!(res, Err(Error::TooLong { .. })));
         // not zlib
         let mut junk = 10u32.to_be_bytes().to_vec();
@@ -221,10 +170,7 @@ mod tests {
     #[test]
     fn random_and_mutated_data_never_panics() {
         let mut rng = rand::rngs::SmallRng::seed_from_u64(0x21b);
-        let valid = compress(
-            &mut new_stream(),
-            &pixels(&PixelFormat::RGBX32, &image(9, 7, 1)),
-        );
+        let valid = compress(&mut new_stream(), &pixels(&PixelFormat::RGBX32, &image(9, 7, 1)));
         let mut ok = 0;
         for i in 0..2000 {
             let mut msg = valid.clone();

@@ -61,31 +61,20 @@ impl Decoder for ZrleDecoder {
         let len = be32(b, 0) as usize;
         let max_len = max_compressed(limit);
         if len > max_len {
-            return Err(Error::TooLong {
-                what: "ZRLE rectangle",
-                len: len as u64,
-                limit: max_len as u64,
-            });
+            return Err(Error::TooLong { what: "ZRLE rectangle", len: len as u64, limit: max_len as u64 });
         }
         let Some(data) = b.get(4..4 + len) else {
             return Ok(Progress::NeedMore);
         };
         input.advance(4 + len);
-        let n = self
-            .zlib
-            .inflate(data, &mut self.out, limit, "decompressed ZRLE rectangle")?;
+        let n = self.zlib.inflate(data, &mut self.out, limit, "decompressed ZRLE rectangle")?;
         let px = Pixels::new(t.pixels, cp, offset);
         let mut rd = Reader::new(&self.out[..n], "ZRLE");
         let mut pal = Palette::default();
         let mut result = Ok(());
         'tiles: for ty in (0..r.h).step_by(TILE as usize) {
             for tx in (0..r.w).step_by(TILE as usize) {
-                let tile = Rect::new(
-                    r.x + tx,
-                    r.y + ty,
-                    (r.w - tx).min(TILE),
-                    (r.h - ty).min(TILE),
-                );
+                let tile = Rect::new(r.x + tx, r.y + ty, (r.w - tx).min(TILE), (r.h - ty).min(TILE));
                 result = draw_tile(&mut rd, tile, &px, t.fb, &mut pal, false);
                 if result.is_err() {
                     break 'tiles;
@@ -112,12 +101,7 @@ pub(crate) struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     pub fn new(b: &'a [u8], enc: &'static str) -> Reader<'a> {
-        Reader {
-            b,
-            pos: 0,
-            short: false,
-            enc,
-        }
+        Reader { b, pos: 0, short: false, enc }
     }
 
     #[cold]
@@ -153,10 +137,7 @@ impl<'a> Reader<'a> {
             let b = self.u8()?;
             n += b as usize;
             if n > left {
-                return Err(Error::invalid(
-                    self.enc,
-                    format!("run of {n}+ pixels past the end of the tile"),
-                ));
+                return Err(Error::invalid(self.enc, format!("run of {n}+ pixels past the end of the tile")));
             }
             if b != 255 {
                 return Ok(n);
@@ -177,21 +158,12 @@ pub(crate) struct Pixels<'a> {
 impl<'a> Pixels<'a> {
     pub fn new(t: &'a PixelTranslator, cp: usize, offset: usize) -> Pixels<'a> {
         // Both RGBX32 byte orders put R, G, B in the three bytes a CPIXEL keeps.
-        Pixels {
-            t,
-            cp,
-            offset,
-            rgb3: t.format().is_rgbx32() && cp == 3 && offset == 0,
-        }
+        Pixels { t, cp, offset, rgb3: t.format().is_rgbx32() && cp == 3 && offset == 0 }
     }
 
     #[inline]
     fn rgba(&self, b: &[u8]) -> [u8; 4] {
-        if self.rgb3 {
-            [b[0], b[1], b[2], 255]
-        } else {
-            self.t.rgba_cpixel(b, self.cp, self.offset)
-        }
+        if self.rgb3 { [b[0], b[1], b[2], 255] } else { self.t.rgba_cpixel(b, self.cp, self.offset) }
     }
 
     /// Converts a row of CPIXELs into RGBA.
@@ -228,15 +200,10 @@ pub(crate) fn rgb_row(src: &[u8], dst: &mut [u8]) {
     for (d, s) in (&mut d4).zip(&mut s4) {
         let s: &[u8; 12] = s.try_into().expect("12-byte chunk");
         d.copy_from_slice(&[
-            s[0], s[1], s[2], 255, s[3], s[4], s[5], 255, s[6], s[7], s[8], 255, s[9], s[10],
-            s[11], 255,
+            s[0], s[1], s[2], 255, s[3], s[4], s[5], 255, s[6], s[7], s[8], 255, s[9], s[10], s[11], 255,
         ]);
     }
-    for (d, s) in d4
-        .into_remainder()
-        .chunks_exact_mut(4)
-        .zip(s4.remainder().chunks_exact(3))
-    {
+    for (d, s) in d4.into_remainder().chunks_exact_mut(4).zip(s4.remainder().chunks_exact(3)) {
         d.copy_from_slice(&[s[0], s[1], s[2], 255]);
     }
 }
@@ -258,10 +225,7 @@ pub(crate) struct Palette {
 
 impl Default for Palette {
     fn default() -> Palette {
-        Palette {
-            colours: [[0, 0, 0, 255]; 128],
-            n: 0,
-        }
+        Palette { colours: [[0, 0, 0, 255]; 128], n: 0 }
     }
 }
 
@@ -276,13 +240,7 @@ struct Runs {
 
 impl Runs {
     fn new(tile: &Rect) -> Runs {
-        Runs {
-            x0: tile.x,
-            y: tile.y,
-            w: tile.w as usize,
-            col: 0,
-            left: tile.area(),
-        }
+        Runs { x0: tile.x, y: tile.y, w: tile.w as usize, col: 0, left: tile.area() }
     }
 
     #[inline]
@@ -292,10 +250,7 @@ impl Runs {
         let mut n = n;
         while n > 0 {
             let seg = n.min(self.w - self.col);
-            fill_px(
-                fb.row_mut(self.x0 + self.col as u16, self.y, seg as u16),
-                rgba,
-            );
+            fill_px(fb.row_mut(self.x0 + self.col as u16, self.y, seg as u16), rgba);
             self.col += seg;
             n -= seg;
             if self.col == self.w {
@@ -389,11 +344,7 @@ pub(crate) fn draw_tile(
                 if idx >= n {
                     return Err(bad_index(enc, idx, n));
                 }
-                let len = if i & 128 != 0 {
-                    rd.run_length(runs.left)?
-                } else {
-                    1
-                };
+                let len = if i & 128 != 0 { rd.run_length(runs.left)? } else { 1 };
                 runs.put(fb, pal.colours[idx], len);
             }
         }
@@ -405,10 +356,7 @@ pub(crate) fn draw_tile(
 #[cold]
 fn reserved_or_no_palette(enc: &'static str, sub: u8, trle: bool) -> Error {
     if trle {
-        Error::invalid(
-            enc,
-            format!("subencoding {sub} reuses a palette, but no suitable palette came before"),
-        )
+        Error::invalid(enc, format!("subencoding {sub} reuses a palette, but no suitable palette came before"))
     } else {
         Error::invalid(enc, format!("reserved subencoding {sub}"))
     }
@@ -475,13 +423,7 @@ pub(crate) mod tests {
 
     /// Encodes `img` (`w`x`h` colours, row-major) as uncompressed ZRLE tile data, each tile with
     /// the subencoding `choose(tile column, tile row)` picks.
-    pub fn encode(
-        pf: &PixelFormat,
-        w: u16,
-        h: u16,
-        img: &[Rgb],
-        choose: impl Fn(usize, usize) -> Sub,
-    ) -> Vec<u8> {
+    pub fn encode(pf: &PixelFormat, w: u16, h: u16, img: &[Rgb], choose: impl Fn(usize, usize) -> Sub) -> Vec<u8> {
         encode_tiles(pf, 64, w, h, img, choose)
     }
 
@@ -495,8 +437,7 @@ pub(crate) mod tests {
         choose: impl Fn(usize, usize) -> Sub,
     ) -> Vec<u8> {
         let mut out = Vec::new();
-        let index =
-            |pal: &[Rgb], c: &Rgb| pal.iter().position(|p| p == c).expect("colour in palette");
+        let index = |pal: &[Rgb], c: &Rgb| pal.iter().position(|p| p == c).expect("colour in palette");
         for (j, ty) in (0..h).step_by(size as usize).enumerate() {
             for (i, tx) in (0..w).step_by(size as usize).enumerate() {
                 let (tw, th) = ((w - tx).min(size) as usize, (h - ty).min(size) as usize);
@@ -577,18 +518,10 @@ pub(crate) mod tests {
         for y in 0..rect.h {
             for x in 0..rect.w {
                 let want = t.rgba(&wire(pf, img[y as usize * rect.w as usize + x as usize]));
-                assert_eq!(
-                    fb.pixel(rect.x + x, rect.y + y),
-                    want,
-                    "{pf:?} at {x},{y} of the rectangle"
-                );
+                assert_eq!(fb.pixel(rect.x + x, rect.y + y), want, "{pf:?} at {x},{y} of the rectangle");
             }
         }
-        assert_eq!(
-            fb.pixel(rect.x - 1, rect.y - 1),
-            [0, 0, 0, 255],
-            "outside the rectangle"
-        );
+        assert_eq!(fb.pixel(rect.x - 1, rect.y - 1), [0, 0, 0, 255], "outside the rectangle");
     }
 
     /// 70x66: a plain-RLE 64x64 tile (runs across rows, lengths 1, 255+ and 3439), a raw 6x64
@@ -651,9 +584,7 @@ pub(crate) mod tests {
 
     /// Palette `k` of `n` colours, distinct within the palette.
     pub fn palette(k: usize, n: usize) -> Vec<Rgb> {
-        (0..n)
-            .map(|i| [(k * 50 + i * 3) as u8, 255 - i as u8 * 15, (i * 37) as u8])
-            .collect()
+        (0..n).map(|i| [(k * 50 + i * 3) as u8, 255 - i as u8 * 15, (i * 37) as u8]).collect()
     }
 
     #[test]
@@ -670,10 +601,7 @@ pub(crate) mod tests {
             })
             .collect();
         for pf in formats() {
-            let msg = compress(
-                &mut new_stream(),
-                &encode(&pf, w, h, &img, |i, _| Sub::Packed(palette(i, sizes[i]))),
-            );
+            let msg = compress(&mut new_stream(), &encode(&pf, w, h, &img, |i, _| Sub::Packed(palette(i, sizes[i]))));
             let rect = Rect::new(1, 1, w, h);
             let fb = decode_all_ways(ZrleDecoder::default, pf, (272, 5), rect, &msg);
             check(&fb, &pf, rect, &img);
@@ -706,11 +634,7 @@ pub(crate) mod tests {
             .collect();
         for pf in formats() {
             let choose = |i, _| {
-                if i == 0 {
-                    Sub::PaletteRle(q.clone(), true)
-                } else {
-                    Sub::PaletteRle(vec![C2, C1], false)
-                }
+                if i == 0 { Sub::PaletteRle(q.clone(), true) } else { Sub::PaletteRle(vec![C2, C1], false) }
             };
             let msg = compress(&mut new_stream(), &encode(&pf, w, h, &img, choose));
             let rect = Rect::new(1, 1, w, h);
@@ -736,10 +660,7 @@ pub(crate) mod tests {
             // the same tiles again: the compressor refers back into the first rectangle's data
             let msg2 = compress(&mut z, &encode(&pf, w, h, &img, choose_a));
             let msg3 = compress(&mut z, &encode(&pf, w2, h2, &img2, |_, _| Sub::Raw));
-            assert!(
-                msg2.len() < msg1.len() / 2,
-                "second rectangle should reuse the window"
-            );
+            assert!(msg2.len() < msg1.len() / 2, "second rectangle should reuse the window");
             let rect = Rect::new(1, 1, w, h);
             let rect3 = Rect::new(5, 7, w2, h2);
             let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
@@ -766,66 +687,32 @@ pub(crate) mod tests {
     #[test]
     fn zlib_header_may_be_split_across_rectangles() {
         let (w, h, img) = image_a();
-        let msg = compress(
-            &mut new_stream(),
-            &encode(&PixelFormat::RGBX32, w, h, &img, choose_a),
-        );
+        let msg = compress(&mut new_stream(), &encode(&PixelFormat::RGBX32, w, h, &img, choose_a));
         let mut first = 1u32.to_be_bytes().to_vec();
         first.push(msg[4]);
         let mut rest = ((msg.len() - 5) as u32).to_be_bytes().to_vec();
         rest.extend(&msg[5..]);
         let mut dec = ZrleDecoder::default();
         let pf = PixelFormat::RGBX32;
-        decode_chunked(
-            &mut dec,
-            pf,
-            (72, 68),
-            Rect::new(0, 0, 0, 0),
-            &first,
-            || usize::MAX,
-        )
-        .unwrap();
-        let fb =
-            decode_chunked(&mut dec, pf, (72, 68), Rect::new(1, 1, w, h), &rest, || 3).unwrap();
+        decode_chunked(&mut dec, pf, (72, 68), Rect::new(0, 0, 0, 0), &first, || usize::MAX).unwrap();
+        let fb = decode_chunked(&mut dec, pf, (72, 68), Rect::new(1, 1, w, h), &rest, || 3).unwrap();
         check(&fb, &pf, Rect::new(1, 1, w, h), &img);
     }
 
     #[test]
     fn worst_case_legitimate_sizes_fit_the_limits() {
         // every pixel its own plain-RLE run, and 127-colour palettes on tiny tiles
-        for pf in [
-            PixelFormat {
-                depth: 32,
-                ..PixelFormat::RGBX32
-            },
-            PixelFormat::RGBX32,
-            PixelFormat::BGR233,
-        ] {
+        for pf in [PixelFormat { depth: 32, ..PixelFormat::RGBX32 }, PixelFormat::RGBX32, PixelFormat::BGR233] {
             let (w, h) = (65u16, 65u16);
             // alternate in each tile's scan order: by column in the 64-wide tiles, by row in the 1-wide
             let img: Vec<Rgb> = (0..65 * 65)
-                .map(|i| {
-                    if (if i % 65 < 64 { i % 65 } else { i / 65 }) % 2 == 0 {
-                        C1
-                    } else {
-                        C2
-                    }
-                })
+                .map(|i| if (if i % 65 < 64 { i % 65 } else { i / 65 }) % 2 == 0 { C1 } else { C2 })
                 .collect();
             let payload = encode(&pf, w, h, &img, |_, _| Sub::Rle);
             assert_eq!(payload.len(), 4 + (pf.cpixel().0 + 1) * 65 * 65);
             let rect = Rect::new(0, 0, w, h);
-            let fb = decode_all_ways(
-                ZrleDecoder::default,
-                pf,
-                (65, 65),
-                rect,
-                &compress(&mut new_stream(), &payload),
-            );
-            assert_eq!(
-                fb.pixel(64, 64),
-                PixelTranslator::new(pf).rgba(&wire(&pf, C1))
-            );
+            let fb = decode_all_ways(ZrleDecoder::default, pf, (65, 65), rect, &compress(&mut new_stream(), &payload));
+            assert_eq!(fb.pixel(64, 64), PixelTranslator::new(pf).rgba(&wire(&pf, C1)));
             let q: Vec<Rgb> = (0..127u8).map(|i| [i, i, 255 - i]).collect();
             let tiny: Vec<Rgb> = vec![q[126]; 2];
             let payload = encode(&pf, 1, 2, &tiny, |_, _| Sub::PaletteRle(q.clone(), true));
@@ -837,10 +724,7 @@ pub(crate) mod tests {
                 Rect::new(1, 0, 1, 2),
                 &compress(&mut new_stream(), &payload),
             );
-            assert_eq!(
-                fb.pixel(1, 1),
-                PixelTranslator::new(pf).rgba(&wire(&pf, q[126]))
-            );
+            assert_eq!(fb.pixel(1, 1), PixelTranslator::new(pf).rgba(&wire(&pf, q[126])));
         }
     }
 
@@ -850,31 +734,15 @@ pub(crate) mod tests {
         let mut fb = Framebuffer::new(128, 128).unwrap();
         dec.start(rect);
         let mut input = Input::new(msg);
-        dec.decode(
-            &mut input,
-            &mut Target {
-                fb: &mut fb,
-                pixels: &px,
-            },
-        )
+        dec.decode(&mut input, &mut Target { fb: &mut fb, pixels: &px })
     }
 
     fn decode_payload(rect: Rect, payload: &[u8]) -> Result<Progress, Error> {
-        decode_with(
-            &mut ZrleDecoder::default(),
-            rect,
-            &compress(&mut new_stream(), payload),
-        )
+        decode_with(&mut ZrleDecoder::default(), rect, &compress(&mut new_stream(), payload))
     }
 
     fn is_invalid(r: Result<Progress, Error>) -> bool {
-        matches!(
-            r,
-            Err(Error::InvalidData {
-                encoding: "ZRLE",
-                ..
-            })
-        )
+        matches!(r, Err(Error::InvalidData { encoding: "ZRLE", .. }))
     }
 
     #[test]
@@ -937,22 +805,13 @@ pub(crate) mod tests {
         // not zlib at all
         let mut msg = 20u32.to_be_bytes().to_vec();
         msg.extend([0xff; 20]);
-        assert!(matches!(
-            decode_with(&mut ZrleDecoder::default(), r, &msg),
-            Err(Error::Zlib(_))
-        ));
+        assert!(matches!(decode_with(&mut ZrleDecoder::default(), r, &msg), Err(Error::Zlib(_))));
         // bad zlib headers: wrong check value, not deflate, preset dictionary
         for header in [[0x78, 0x9d], [0x79, 0x9c], [0x78, 0xbb]] {
             let mut msg = 6u32.to_be_bytes().to_vec();
             msg.extend(header);
             msg.extend([3, 0, 0, 0]);
-            assert!(
-                matches!(
-                    decode_with(&mut ZrleDecoder::default(), r, &msg),
-                    Err(Error::Zlib(_))
-                ),
-                "{header:?}"
-            );
+            assert!(matches!(decode_with(&mut ZrleDecoder::default(), r, &msg), Err(Error::Zlib(_))), "{header:?}");
         }
         // a length no 16x16 rectangle could need is refused before its bytes arrive
         for len in [u32::MAX, 1 << 20] {
@@ -964,18 +823,12 @@ pub(crate) mod tests {
         assert_eq!(res, Ok(Progress::NeedMore));
         // the compressed block cut short (length fixed up): the tiles end early
         let (w, h, img) = image_a();
-        let full = compress(
-            &mut new_stream(),
-            &encode(&PixelFormat::RGBX32, w, h, &img, choose_a),
-        );
+        let full = compress(&mut new_stream(), &encode(&PixelFormat::RGBX32, w, h, &img, choose_a));
         for cut in [6, 20, (full.len() - 4) / 2, full.len() - 10] {
             let mut msg = ((cut - 4) as u32).to_be_bytes().to_vec();
             msg.extend(&full[4..cut]);
             let res = decode_with(&mut ZrleDecoder::default(), Rect::new(1, 1, w, h), &msg);
-            assert!(
-                matches!(res, Err(Error::InvalidData { .. } | Error::Zlib(_))),
-                "cut {cut}: {res:?}"
-            );
+            assert!(matches!(res, Err(Error::InvalidData { .. } | Error::Zlib(_))), "cut {cut}: {res:?}");
         }
         // corrupt bytes inside the deflate data
         let mut msg = full.clone();
@@ -987,10 +840,7 @@ pub(crate) mod tests {
 
     #[test]
     fn zip_bombs_are_refused_without_allocating_them() {
-        for (rect, size) in [
-            (Rect::new(0, 0, 16, 16), 20 << 20),
-            (Rect::new(0, 0, 128, 128), 20 << 20),
-        ] {
+        for (rect, size) in [(Rect::new(0, 0, 16, 16), 20 << 20), (Rect::new(0, 0, 128, 128), 20 << 20)] {
             let mut payload = vec![0u8; size];
             payload[0] = 1; // a solid tile, then megabytes of junk
             let msg = compress(&mut new_stream(), &payload);
@@ -999,11 +849,7 @@ pub(crate) mod tests {
             let res = decode_with(&mut dec, rect, &msg);
             assert!(matches!(res, Err(Error::TooLong { .. })), "{res:?}");
             let limit = max_inflated(&rect, 3);
-            assert!(
-                dec.out.len() <= limit + 1,
-                "buffer {} for a limit of {limit}",
-                dec.out.len()
-            );
+            assert!(dec.out.len() <= limit + 1, "buffer {} for a limit of {limit}", dec.out.len());
         }
     }
 
@@ -1012,8 +858,7 @@ pub(crate) mod tests {
         let r = Rect::new(0, 0, 2, 2);
         let mut z = new_stream();
         let mut out = Vec::with_capacity(256);
-        z.compress_vec(&[1, 9, 8, 7], &mut out, FlushCompress::Finish)
-            .unwrap();
+        z.compress_vec(&[1, 9, 8, 7], &mut out, FlushCompress::Finish).unwrap();
         let mut msg = (out.len() as u32).to_be_bytes().to_vec();
         msg.extend(&out);
         let mut dec = ZrleDecoder::default();
@@ -1057,19 +902,11 @@ pub(crate) mod tests {
                 let mut p = vec![subs[rng.random_range(0..subs.len())]];
                 let n = rng.random_range(0..300);
                 p.extend((0..n).map(|_| {
-                    if rng.random_bool(0.5) {
-                        rng.random::<u8>()
-                    } else {
-                        subs[rng.random_range(0..subs.len())]
-                    }
+                    if rng.random_bool(0.5) { rng.random::<u8>() } else { subs[rng.random_range(0..subs.len())] }
                 }));
                 p
             };
-            let rect = if i % 2 == 0 {
-                Rect::new(1, 1, w, h)
-            } else {
-                rect
-            };
+            let rect = if i % 2 == 0 { Rect::new(1, 1, w, h) } else { rect };
             let res = decode_payload(rect, &payload);
             outcomes[res.is_ok() as usize] += 1;
         }

@@ -21,12 +21,7 @@ pub(crate) struct ZStream {
 
 impl Default for ZStream {
     fn default() -> ZStream {
-        ZStream {
-            zlib: Decompress::new(false),
-            header: [0; 2],
-            header_len: 0,
-            trailer_left: None,
-        }
+        ZStream { zlib: Decompress::new(false), header: [0; 2], header_len: 0, trailer_left: None }
     }
 }
 
@@ -92,11 +87,7 @@ impl ZStream {
             pos += used;
             filled += made;
             if filled >= cap {
-                return Err(Error::TooLong {
-                    what,
-                    len: filled as u64,
-                    limit: limit as u64,
-                });
+                return Err(Error::TooLong { what, len: filled as u64, limit: limit as u64 });
             }
             if status == Status::StreamEnd {
                 return self.after_end(data.len() - pos, 4).map(|()| filled);
@@ -125,14 +116,8 @@ impl ZStream {
 /// Checks a zlib header (RFC 1950): deflate, a window of at most 32 KiB, a valid check value and
 /// no preset dictionary.
 fn check_zlib_header([cmf, flg]: [u8; 2]) -> Result<(), Error> {
-    if cmf & 0x0f != 8
-        || cmf >> 4 > 7
-        || (u16::from(cmf) << 8 | u16::from(flg)) % 31 != 0
-        || flg & 0x20 != 0
-    {
-        return Err(Error::Zlib(format!(
-            "invalid zlib header {cmf:02x} {flg:02x}"
-        )));
+    if cmf & 0x0f != 8 || cmf >> 4 > 7 || (u16::from(cmf) << 8 | u16::from(flg)) % 31 != 0 || flg & 0x20 != 0 {
+        return Err(Error::Zlib(format!("invalid zlib header {cmf:02x} {flg:02x}")));
     }
     Ok(())
 }
@@ -152,8 +137,7 @@ pub(crate) mod testing {
         loop {
             let used = (z.total_in() - start) as usize;
             out.reserve(4096);
-            z.compress_vec(&payload[used..], &mut out, FlushCompress::Sync)
-                .unwrap();
+            z.compress_vec(&payload[used..], &mut out, FlushCompress::Sync).unwrap();
             if (z.total_in() - start) as usize == payload.len() && out.len() < out.capacity() {
                 break;
             }

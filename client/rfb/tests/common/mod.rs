@@ -18,10 +18,7 @@ pub fn recordings_dir() -> Option<PathBuf> {
         return Some(dir);
     }
     if std::env::var("OXVNC_SKIP_RECORDINGS").as_deref() == Ok("1") {
-        eprintln!(
-            "note: no recordings at {} and OXVNC_SKIP_RECORDINGS=1: skipped",
-            dir.display()
-        );
+        eprintln!("note: no recordings at {} and OXVNC_SKIP_RECORDINGS=1: skipped", dir.display());
         return None;
     }
     panic!(
@@ -36,13 +33,7 @@ pub fn recordings_dir() -> Option<PathBuf> {
 pub fn recording_names(dir: &std::path::Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .filter_map(|e| {
-            e.ok()?
-                .file_name()
-                .to_str()?
-                .strip_suffix(".rfbrec")
-                .map(str::to_owned)
-        })
+        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".rfbrec").map(str::to_owned))
         .collect();
     names.sort();
     names
@@ -64,10 +55,7 @@ pub fn undecodable(encodings: &[i32]) -> Vec<i32> {
 
 /// Whether the server may have sent lossy (JPEG) data: Tight with a quality level.
 pub fn lossy(encodings: &[i32]) -> bool {
-    encodings.contains(&7)
-        && encodings
-            .iter()
-            .any(|n| (-32..=-23).contains(n) || (-768..=-513).contains(n))
+    encodings.contains(&7) && encodings.iter().any(|n| (-32..=-23).contains(n) || (-768..=-513).contains(n))
 }
 
 /// What a replay left behind.
@@ -88,10 +76,7 @@ pub struct Failure {
 }
 
 /// Feeds `chunks` to a fresh connection in order, draining events and output after each.
-pub fn replay<'a>(
-    config: Config,
-    chunks: impl IntoIterator<Item = &'a [u8]>,
-) -> Result<Outcome, Failure> {
+pub fn replay<'a>(config: Config, chunks: impl IntoIterator<Item = &'a [u8]>) -> Result<Outcome, Failure> {
     let mut connection = Connection::new(config);
     let (mut updates, mut output, mut pos) = (0, Vec::new(), 0);
     for (i, chunk) in chunks.into_iter().enumerate() {
@@ -101,36 +86,21 @@ pub fn replay<'a>(
             match e {
                 Event::UpdateComplete => updates += 1,
                 Event::Disconnected(error) => {
-                    return Err(Failure {
-                        chunk: i,
-                        range: (pos, pos + chunk.len()),
-                        error,
-                    });
+                    return Err(Failure { chunk: i, range: (pos, pos + chunk.len()), error });
                 }
                 _ => {}
             }
         }
         if let Err(error) = result {
-            return Err(Failure {
-                chunk: i,
-                range: (pos, pos + chunk.len()),
-                error,
-            });
+            return Err(Failure { chunk: i, range: (pos, pos + chunk.len()), error });
         }
         pos += chunk.len();
     }
-    Ok(Outcome {
-        connection,
-        updates,
-        output,
-    })
+    Ok(Outcome { connection, updates, output })
 }
 
 /// Splits `data` into consecutive chunks whose sizes `size(offset)` picks (clamped to 1..=rest).
-pub fn split<'a>(
-    data: &'a [u8],
-    mut size: impl FnMut(usize) -> usize + 'a,
-) -> impl Iterator<Item = &'a [u8]> + 'a {
+pub fn split<'a>(data: &'a [u8], mut size: impl FnMut(usize) -> usize + 'a) -> impl Iterator<Item = &'a [u8]> + 'a {
     let mut pos = 0;
     std::iter::from_fn(move || {
         if pos >= data.len() {

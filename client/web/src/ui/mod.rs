@@ -14,7 +14,7 @@ use yew::prelude::*;
 
 use crate::clipboard;
 use crate::session::{Session, UiEvent};
-use crate::settings::{reconnect_backoff, PageLocation, Settings};
+use crate::settings::{PageLocation, Settings, reconnect_backoff};
 use forms::{CertificateForm, ConnectForm, CredentialsForm};
 use toolbar::{ClipboardPanel, Toolbar};
 

@@ -1,7 +1,7 @@
 //! The toolbar (keys a browser would keep for itself, clipboard, fullscreen, disconnect) and the
 //! clipboard panel.
 
-use oxvnc_rfb::{keysym, XvpAction};
+use oxvnc_rfb::{XvpAction, keysym};
 use web_sys::HtmlTextAreaElement;
 use yew::prelude::*;
 
