@@ -151,6 +151,7 @@ pub fn capture_root(display: u32) -> Result<RgbaImage> {
 mod tests {
     use super::*;
 
+    #[allow(clippy::too_many_arguments)] // one per header field a test varies
     /// Builds an XWD file: `pixels` are `(r, g, b)` packed by the given masks.
     fn build(
         width: u32,

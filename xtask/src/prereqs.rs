@@ -275,10 +275,11 @@ fn json_string_field(json: &str, key: &str) -> Option<String> {
 /// under `target/tools` when npm is there; `None` when it cannot be had.
 pub fn wasm_opt() -> Option<PathBuf> {
     let bin = util::tools_dir().join("node_modules").join(".bin").join("wasm-opt");
-    if !bin.is_file() && stdout_of(Command::new("npm").arg("--version")).is_some() {
-        if let Err(e) = ensure_npm_packages() {
-            println!("xtask: could not install binaryen: {e:#}");
-        }
+    if !bin.is_file()
+        && stdout_of(Command::new("npm").arg("--version")).is_some()
+        && let Err(e) = ensure_npm_packages()
+    {
+        println!("xtask: could not install binaryen: {e:#}");
     }
     bin.is_file().then_some(bin)
 }
