@@ -1189,6 +1189,7 @@ fn console_first_frame_time_and_page_size() {
 const AREA_SCRIPT: &str = r#"
 const area = document.querySelector('.oxvnc-screen');
 const canvas = document.querySelector('canvas.oxvnc-canvas');
+if (!area || !canvas) return null;
 const r = canvas.getBoundingClientRect();
 return { area: [area.clientWidth, area.clientHeight], dpr: devicePixelRatio, canvas: [canvas.width, canvas.height], css: [r.width, r.height] };
 "#;
@@ -1219,6 +1220,14 @@ fn console_resize_remote_makes_the_desktop_the_window_size_in_device_pixels() {
                         .execute(AREA_SCRIPT, vec![])
                         .await
                         .map_err(|e| format!("reading the screen area: {e}"))?;
+                    if v.is_null() {
+                        // The page has not shown the screen yet.
+                        if Instant::now() >= deadline {
+                            return Err(format!("the screen never appeared ({page:?})"));
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
                     let dpr = v["dpr"].as_f64().unwrap_or(1.0);
                     let want = [v["area"][0].as_f64().unwrap_or(0.0) * dpr, v["area"][1].as_f64().unwrap_or(0.0) * dpr];
                     let got = [v["canvas"][0].as_f64().unwrap_or(-1.0), v["canvas"][1].as_f64().unwrap_or(-1.0)];
