@@ -30,6 +30,8 @@ use super::io::{CHUNK, ReadySocket};
 const CTRL_MAX: usize = 64 * 1024;
 /// A read at least this large means bulk transfer: the next reads are spliced.
 const SPLICE_AFTER: usize = CHUNK / 2;
+/// The most spliced into one frame.
+const SPLICE_CHUNK: usize = 4 * CHUNK;
 
 /// The browser's TCP socket, shared by tungstenite (reads, control frames) and [`RawTx`].
 pub struct ClientSock {
@@ -182,6 +184,8 @@ impl Body {
 struct Pipe {
     read: OwnedFd,
     write: OwnedFd,
+    /// How much one splice into it may ask for.
+    chunk: usize,
 }
 
 impl Pipe {
@@ -192,12 +196,14 @@ impl Pipe {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: pipe2 succeeded; the descriptors are ours alone.
-        let pipe = unsafe { Pipe { read: OwnedFd::from_raw_fd(fds[0]), write: OwnedFd::from_raw_fd(fds[1]) } };
-        // Room for a whole chunk however the kernel splits it into buffers (best effort: the
-        // default is 64 KiB, enough when the pages are full).
+        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        // Bulk frames of up to SPLICE_CHUNK: fewer wake-ups and system calls per byte. The pipe
+        // is grown to hold them (best effort: pipe-max-size may forbid it; then the default 64
+        // KiB pipe and chunk).
         // SAFETY: plain fcntl on a descriptor we own.
-        unsafe { libc::fcntl(pipe.write.as_raw_fd(), libc::F_SETPIPE_SZ, (4 * CHUNK) as libc::c_int) };
-        Ok(pipe)
+        let size = unsafe { libc::fcntl(write.as_raw_fd(), libc::F_SETPIPE_SZ, SPLICE_CHUNK as libc::c_int) };
+        let chunk = if size >= SPLICE_CHUNK as libc::c_int { SPLICE_CHUNK } else { CHUNK };
+        Ok(Pipe { read, write, chunk })
     }
 }
 
@@ -264,7 +270,7 @@ impl RawTx {
         let pipe = self.pipe.as_ref().expect("just made");
         let n = loop {
             ready!(src.poll_read_ready(cx))?;
-            match src.try_io(Interest::READABLE, || splice(&src.as_fd(), &pipe.write, CHUNK)) {
+            match src.try_io(Interest::READABLE, || splice(&src.as_fd(), &pipe.write, pipe.chunk)) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 r => break r?,
             }
