@@ -1,8 +1,9 @@
 //! Headless Chromium with a chromedriver attached, for the tests that drive a real browser
 //! (our console and noVNC): both processes stopped by PID when the guard drops.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -120,4 +121,60 @@ impl Drop for Browser {
         drop(self.chromium.take());
         let _ = std::fs::remove_dir_all(&self.profile);
     }
+}
+
+/// How long building the wasm client may take (a cold release build on a busy machine).
+const BUILD_LIMIT: Duration = Duration::from_secs(1500);
+
+/// Builds the wasm client (release) once per test process and puts it, as `pkg/`, beside a copy
+/// of `www/`'s files in `<artifacts>/web-<pid>/` (web roots of test processes that are gone are
+/// removed). The first caller's `artifacts` names the folder.
+pub fn web_root(artifacts: &str) -> &'static Path {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut build = Command::new(cargo);
+        build
+            .current_dir(&workspace)
+            .args(["build", "--quiet", "--release", "--target", "wasm32-unknown-unknown", "-p", "oxvnc-client"])
+            .env("CARGO_TARGET_DIR", servers::target_dir());
+        let built = servers::run_with_limit(build, BUILD_LIMIT);
+        assert!(
+            built.status.success(),
+            "building the wasm client failed ({}); `cargo xtask install` sets up the wasm32 target:\n{}",
+            built.status,
+            built.stderr
+        );
+        let wasm = servers::target_dir().join("wasm32-unknown-unknown/release/oxvnc_client.wasm");
+        let dir = servers::artifacts_dir(artifacts);
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("web-").and_then(|p| p.parse::<u32>().ok())
+                && !Path::new(&format!("/proc/{pid}")).exists()
+            {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        let root = dir.join(format!("web-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap_or_else(|e| panic!("create {}: {e}", root.display()));
+        let mut bindgen = Command::new("wasm-bindgen");
+        bindgen.args(["--target", "web", "--out-dir"]).arg(root.join("pkg")).arg(&wasm);
+        let generated = servers::run_with_limit(bindgen, BUILD_LIMIT);
+        assert!(
+            generated.status.success(),
+            "wasm-bindgen failed ({}); `cargo xtask install` installs wasm-bindgen-cli:\n{}",
+            generated.status,
+            generated.stderr
+        );
+        for entry in std::fs::read_dir(workspace.join("www")).expect("read www/") {
+            let entry = entry.expect("www/ entry");
+            if entry.file_type().expect("file type").is_file() {
+                std::fs::copy(entry.path(), root.join(entry.file_name())).expect("copy www/ file");
+            }
+        }
+        assert!(root.join("index.html").is_file(), "www/index.html is missing");
+        root
+    })
 }

@@ -12,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -20,7 +20,7 @@ use fantoccini::{Client, Locator};
 use futures_util::{SinkExt, StreamExt};
 use image::RgbaImage;
 use oxvnc_rfb::{Config, Connection, Event, keysym};
-use oxvnc_tests::browser::Browser;
+use oxvnc_tests::browser::{self, Browser};
 use oxvnc_tests::compat::{Relay, XvncDesktop};
 use oxvnc_tests::pixels;
 use oxvnc_tests::servers;
@@ -29,7 +29,6 @@ use tokio_tungstenite::tungstenite::Message;
 
 const ARTIFACTS: &str = "browser-console";
 /// Hang guards (not timing checks).
-const BUILD_LIMIT: Duration = Duration::from_secs(1500);
 const CONNECT_LIMIT: Duration = Duration::from_secs(60);
 const DRAW_LIMIT: Duration = Duration::from_secs(60);
 
@@ -42,59 +41,9 @@ const TEXT_ROWS: [u32; 4] = [16, 84, 1248, 8 + 2 * 24];
 // ---------------------------------------------------------------------------------------------
 // The web root: www/ plus the freshly built wasm package.
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// Builds the wasm client once per test process into `<artifacts>/web-<pid>/` with `www/`'s files.
+/// The console page with the freshly built wasm client (see [`browser::web_root`]).
 fn web_root() -> &'static Path {
-    static ROOT: OnceLock<PathBuf> = OnceLock::new();
-    ROOT.get_or_init(|| {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut build = Command::new(cargo);
-        build
-            .current_dir(workspace())
-            .args(["build", "--quiet", "--release", "--target", "wasm32-unknown-unknown", "-p", "oxvnc-client"])
-            .env("CARGO_TARGET_DIR", servers::target_dir());
-        let built = servers::run_with_limit(build, BUILD_LIMIT);
-        assert!(
-            built.status.success(),
-            "building the wasm client failed ({}); `cargo xtask install` sets up the wasm32 target:\n{}",
-            built.status,
-            built.stderr
-        );
-        let wasm = servers::target_dir().join("wasm32-unknown-unknown/release/oxvnc_client.wasm");
-        let dir = servers::artifacts_dir(ARTIFACTS);
-        // Web roots of earlier test processes that are gone.
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(pid) = name.strip_prefix("web-").and_then(|p| p.parse::<u32>().ok()) {
-                if !Path::new(&format!("/proc/{pid}")).exists() {
-                    let _ = std::fs::remove_dir_all(entry.path());
-                }
-            }
-        }
-        let root = dir.join(format!("web-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(&root).unwrap_or_else(|e| panic!("create {}: {e}", root.display()));
-        let mut bindgen = Command::new("wasm-bindgen");
-        bindgen.args(["--target", "web", "--out-dir"]).arg(root.join("pkg")).arg(&wasm);
-        let generated = servers::run_with_limit(bindgen, BUILD_LIMIT);
-        assert!(
-            generated.status.success(),
-            "wasm-bindgen failed ({}); `cargo xtask install` installs wasm-bindgen-cli:\n{}",
-            generated.status,
-            generated.stderr
-        );
-        for entry in std::fs::read_dir(workspace().join("www")).expect("read www/") {
-            let entry = entry.expect("www/ entry");
-            if entry.file_type().expect("file type").is_file() {
-                std::fs::copy(entry.path(), root.join(entry.file_name())).expect("copy www/ file");
-            }
-        }
-        assert!(root.join("index.html").is_file(), "www/index.html is missing");
-        root
-    })
+    browser::web_root(ARTIFACTS)
 }
 
 fn path_str(p: &Path) -> &str {

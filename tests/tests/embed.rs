@@ -12,7 +12,6 @@
 //! - a view-only console sends nothing: typed keys, `sendKey` and `sendCtrlAltDel` never arrive.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -28,7 +27,6 @@ use serde_json::{Value, json};
 
 const ARTIFACTS: &str = "embed";
 /// Hang guards (not timing checks).
-const BUILD_LIMIT: Duration = Duration::from_secs(1500);
 const LIMIT: Duration = Duration::from_secs(60);
 const SIZE: (u32, u32) = (800, 600);
 
@@ -37,52 +35,18 @@ const KEY_CONTROL_L: u32 = 0xffe3;
 const KEY_ALT_L: u32 = 0xffe9;
 const KEY_DELETE: u32 = 0xffff;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
 fn path_str(p: &Path) -> &str {
     p.to_str().expect("artifact paths are UTF-8")
 }
 
-/// Builds the wasm client (release, as `cargo xtask build` does) once per test process into
-/// `<artifacts>/web-<pid>/pkg` next to a copy of `www/`'s files.
+/// The console page and `www/`'s other files with the freshly built wasm client (see
+/// [`oxvnc_tests::browser::web_root`]), checked for what embedding needs.
 fn web_root() -> &'static Path {
-    static ROOT: OnceLock<PathBuf> = OnceLock::new();
-    ROOT.get_or_init(|| {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut build = Command::new(cargo);
-        build
-            .current_dir(workspace())
-            .args(["build", "--quiet", "--release", "--target", "wasm32-unknown-unknown", "-p", "oxvnc-client"])
-            .env("CARGO_TARGET_DIR", servers::target_dir());
-        let built = servers::run_with_limit(build, BUILD_LIMIT);
-        assert!(built.status.success(), "building the wasm client failed ({}):\n{}", built.status, built.stderr);
-        let wasm = servers::target_dir().join("wasm32-unknown-unknown/release/oxvnc_client.wasm");
-        let dir = servers::artifacts_dir(ARTIFACTS);
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(pid) = name.strip_prefix("web-").and_then(|p| p.parse::<u32>().ok()) {
-                if !Path::new(&format!("/proc/{pid}")).exists() {
-                    let _ = std::fs::remove_dir_all(entry.path());
-                }
-            }
-        }
-        let root = dir.join(format!("web-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(&root).unwrap_or_else(|e| panic!("create {}: {e}", root.display()));
-        let mut bindgen = Command::new("wasm-bindgen");
-        bindgen.args(["--target", "web", "--out-dir"]).arg(root.join("pkg")).arg(&wasm);
-        let generated = servers::run_with_limit(bindgen, BUILD_LIMIT);
-        assert!(generated.status.success(), "wasm-bindgen failed ({}):\n{}", generated.status, generated.stderr);
+    static CHECKED: OnceLock<&'static Path> = OnceLock::new();
+    CHECKED.get_or_init(|| {
+        let root = oxvnc_tests::browser::web_root(ARTIFACTS);
         let dts = std::fs::read_to_string(root.join("pkg/oxvnc_client.d.ts")).expect("the TypeScript definitions");
         assert!(dts.contains("export class Console"), "oxvnc_client.d.ts has no Console class");
-        for entry in std::fs::read_dir(workspace().join("www")).expect("read www/") {
-            let entry = entry.expect("www/ entry");
-            if entry.file_type().expect("file type").is_file() {
-                std::fs::copy(entry.path(), root.join(entry.file_name())).expect("copy www/ file");
-            }
-        }
         assert!(root.join("embed.html").is_file(), "www/embed.html is missing");
         root
     })
