@@ -23,7 +23,7 @@ use crate::extension::{self as ext, Screen, XvpAction};
 use crate::framebuffer::{Framebuffer, Rect};
 use crate::pixel::{PixelFormat, PixelTranslator};
 use crate::tight_security as tight;
-use crate::tls::{MAX_HELD, TlsConfig, TlsLayer, Trust, format_fingerprint};
+use crate::tls::{MAX_HELD, TlsConfig, TlsSession, Trust, format_fingerprint};
 use crate::vencrypt::{self, Inner};
 
 /// Longest desktop name, failure reason or similar string accepted.
@@ -71,6 +71,10 @@ pub struct Config {
     pub lossless: bool,
     /// TLS to the VNC server (VeNCrypt): how its certificate is checked.
     pub tls: TlsConfig,
+    /// Let the caller provide the TLS session ([`Event::TlsRequired`], then
+    /// [`Connection::start_tls`]) instead of starting the built-in one. Always the case when
+    /// the crate is built without its `rustls` feature.
+    pub external_tls: bool,
 }
 
 impl Default for Config {
@@ -81,6 +85,7 @@ impl Default for Config {
             pixel_format: PixelFormatChoice::Rgbx32,
             credentials: None,
             tls: TlsConfig::default(),
+            external_tls: false,
             quality: None,
             compression: None,
             lossless: false,
@@ -135,6 +140,13 @@ pub enum Event {
     CertificateUnknown {
         /// SHA-256 of the certificate, "AB:CD:…" (as `openssl x509 -fingerprint -sha256`).
         fingerprint_sha256: String,
+    },
+    /// VeNCrypt is about to start TLS and the caller provides the session
+    /// ([`Config::external_tls`], or no built-in TLS): start one with this configuration (and
+    /// `anonymous` for the TLS* sub-types) and hand it to [`Connection::start_tls`].
+    TlsRequired {
+        config: TlsConfig,
+        anonymous: bool,
     },
     /// The handshake is done; the framebuffer has the server's size.
     Connected {
@@ -221,6 +233,8 @@ enum Phase {
     VeNCryptVersionAck,
     VeNCryptSubTypes,
     VeNCryptTlsAck(vencrypt::SubType),
+    /// Waiting for [`Connection::start_tls`] (see [`Event::TlsRequired`]).
+    AwaitTls(vencrypt::SubType),
     /// TLS is being negotiated; then the inner authentication runs inside it.
     TlsHandshake(Inner),
     /// TLS is up with a certificate nobody vouched for: waiting for the caller.
@@ -276,7 +290,7 @@ pub struct Connection {
     error: Option<Error>,
     offered: Vec<i32>,
     /// TLS to the server once VeNCrypt started it; from then on everything goes through it.
-    tls: Option<Box<TlsLayer>>,
+    tls: Option<Box<dyn TlsSession>>,
     /// Bytes for the wire that must go out before the TLS records (the clear handshake's end).
     wire: Vec<u8>,
     /// Tight security was used (the server sends capability lists after ServerInit).
@@ -350,6 +364,13 @@ impl Connection {
             return self.receive_tls(data);
         }
         self.receive_plain(data)?;
+        if matches!(self.phase, Phase::AwaitTls(_)) && self.pending.len() > MAX_HELD {
+            return Err(self.fail(Error::TooLong {
+                what: "data sent before the TLS handshake",
+                len: self.pending.len() as u64,
+                limit: MAX_HELD as u64,
+            }));
+        }
         // TLS may have started part-way through `data`: what followed is TLS.
         if self.tls.is_some() && !self.pending.is_empty() {
             let rest = std::mem::take(&mut self.pending);
@@ -365,7 +386,7 @@ impl Connection {
         };
         let mut plain = Vec::new();
         let result = tls.receive(data, &mut plain);
-        let (handshaking, trust) = (tls.is_handshaking(), tls.trust());
+        let (handshaking, trust) = (tls.is_handshaking(), crate::tls::trust(&**tls));
         if let Err(e) = result {
             return Err(self.fail(e));
         }
@@ -484,6 +505,50 @@ impl Connection {
         }
     }
 
+    /// Hands over the TLS session asked for by [`Event::TlsRequired`]; its ClientHello goes out
+    /// with the next [`Connection::take_output`]. Does nothing at other times.
+    pub fn start_tls(&mut self, session: Box<dyn TlsSession>) -> Result<(), Error> {
+        let Phase::AwaitTls(sub) = self.phase else {
+            return Ok(());
+        };
+        self.begin_tls(session, sub);
+        // The server speaks after the ClientHello, but anything it sent already is TLS.
+        if !self.pending.is_empty() {
+            let rest = std::mem::take(&mut self.pending);
+            return self.receive_tls(&rest);
+        }
+        Ok(())
+    }
+
+    /// Ends the connection because the caller could not provide the TLS session asked for by
+    /// [`Event::TlsRequired`].
+    pub fn fail_tls(&mut self, e: Error) {
+        if let Phase::AwaitTls(_) = self.phase {
+            self.fail(e);
+        }
+    }
+
+    fn begin_tls(&mut self, session: Box<dyn TlsSession>, sub: vencrypt::SubType) {
+        // The clear part of the handshake goes out before the ClientHello.
+        self.wire.append(&mut self.out);
+        self.tls = Some(session);
+        self.phase = Phase::TlsHandshake(sub.inner());
+    }
+
+    /// The built-in TLS session, unless the caller provides one.
+    #[cfg(feature = "rustls")]
+    fn built_in_tls(&self, sub: vencrypt::SubType) -> Result<Option<Box<dyn TlsSession>>, Error> {
+        if self.config.external_tls {
+            return Ok(None);
+        }
+        Ok(Some(Box::new(crate::tls::RustlsSession::start(&self.config.tls, sub.anonymous())?)))
+    }
+
+    #[cfg(not(feature = "rustls"))]
+    fn built_in_tls(&self, _sub: vencrypt::SubType) -> Result<Option<Box<dyn TlsSession>>, Error> {
+        Ok(None)
+    }
+
     /// SHA-256 fingerprint ("AB:CD:…") of the server's TLS certificate, once it has shown one.
     pub fn server_certificate_sha256(&self) -> Option<String> {
         self.tls.as_ref().and_then(|t| t.fingerprint()).map(|fp| format_fingerprint(&fp))
@@ -552,6 +617,7 @@ impl Connection {
             | Phase::VeNCryptVersionAck
             | Phase::VeNCryptSubTypes
             | Phase::VeNCryptTlsAck(_)
+            | Phase::AwaitTls(_)
             | Phase::TlsHandshake(_)
             | Phase::PlainAuth
             | Phase::TightTunnels
@@ -754,15 +820,20 @@ impl Connection {
                         sub.name()
                     )));
                 }
-                let tls = TlsLayer::start(&self.config.tls, sub.anonymous())?;
-                // The clear part of the handshake goes out before the ClientHello.
-                self.wire.append(&mut self.out);
-                self.tls = Some(Box::new(tls));
-                self.phase = Phase::TlsHandshake(sub.inner());
+                match self.built_in_tls(sub)? {
+                    Some(tls) => self.begin_tls(tls, sub),
+                    None => {
+                        self.events.push_back(Event::TlsRequired {
+                            config: self.config.tls.clone(),
+                            anonymous: sub.anonymous(),
+                        });
+                        self.phase = Phase::AwaitTls(sub);
+                    }
+                }
                 // Whatever follows is TLS (see receive).
                 return Ok(Wait);
             }
-            Phase::TlsHandshake(_) | Phase::AwaitTrust(_) | Phase::AwaitPlainCredentials => {
+            Phase::AwaitTls(_) | Phase::TlsHandshake(_) | Phase::AwaitTrust(_) | Phase::AwaitPlainCredentials => {
                 return Ok(Wait);
             }
             Phase::PlainAuth => match &self.config.credentials {

@@ -347,3 +347,94 @@ fn no_common_sub_type() {
     let out = drive(Connection::new(config(TlsConfig::default())), stream, 100, |_, _| {});
     assert_eq!(out.result, Err(Error::NoCommonSubType { offered: vec![2, 30] }));
 }
+
+/// A session started by the caller (as the browser console does from its TLS module), with
+/// errors crossing as strings the way they cross from that module.
+struct External(oxvnc_rfb::tls::RustlsSession);
+
+impl oxvnc_rfb::tls::TlsSession for External {
+    fn receive(&mut self, data: &[u8], plain: &mut Vec<u8>) -> Result<(), Error> {
+        self.0
+            .receive(data, plain)
+            .map_err(|e| oxvnc_rfb::tls::tls_error_from_parts(&oxvnc_rfb::tls::tls_error_parts(&e)))
+    }
+    fn write(&mut self, plain: &[u8]) {
+        self.0.write(plain)
+    }
+    fn write_tls_into(&mut self, out: &mut Vec<u8>) {
+        self.0.write_tls_into(out)
+    }
+    fn wants_write(&self) -> bool {
+        self.0.wants_write()
+    }
+    fn is_handshaking(&self) -> bool {
+        self.0.is_handshaking()
+    }
+    fn fingerprint(&self) -> Option<[u8; 32]> {
+        self.0.fingerprint()
+    }
+    fn verified(&self) -> bool {
+        self.0.verified()
+    }
+}
+
+fn external(tls: TlsConfig) -> Config {
+    Config { external_tls: true, ..config(tls) }
+}
+
+/// Answers Event::TlsRequired with a session started from the configuration it carries.
+fn provide(conn: &mut Connection, ev: &Event, asked: &mut u32) {
+    if let Event::TlsRequired { config, anonymous } = ev {
+        *asked += 1;
+        assert!(!anonymous, "X509 sub-types are not anonymous");
+        let session = oxvnc_rfb::tls::RustlsSession::start(config, *anonymous).unwrap();
+        conn.start_tls(Box::new(External(session))).unwrap();
+    }
+}
+
+#[test]
+fn caller_provided_session_connects_and_checks_the_certificate() {
+    for piece in [usize::MAX, 1] {
+        let (pki, stream, server) = setup(&[260], None);
+        let tls = TlsConfig { ca_pem: Some(pki.ca_pem.clone()), ..TlsConfig::default() };
+        let mut asked = 0;
+        let out = drive(Connection::new(external(tls)), stream, piece, |c, ev| provide(c, ev, &mut asked));
+        out.result.unwrap();
+        assert_eq!(asked, 1);
+        assert!(matches!(&out.events[1], Event::Connected { name, .. } if name == "tls"));
+        assert_eq!(out.fingerprint, Some(hex(&certificate_sha256(&pki.cert))));
+        assert_eq!(server.join().unwrap(), Ok(0), "piece {piece}");
+    }
+    // A certificate the given CA did not sign fails the same way as with the built-in session.
+    let (_pki, stream, _server) = setup(&[260], None);
+    let tls = TlsConfig { ca_pem: Some(pki().ca_pem), ..TlsConfig::default() };
+    let mut asked = 0;
+    let out = drive(Connection::new(external(tls)), stream, 64, |c, ev| provide(c, ev, &mut asked));
+    assert!(matches!(out.result, Err(Error::CertificateUnknown { .. })), "{:?}", out.result);
+}
+
+#[test]
+fn a_session_that_never_comes_sends_nothing_and_can_fail() {
+    let (_pki, mut stream, _server) = setup(&[260], None);
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut conn = Connection::new(external(TlsConfig::default()));
+    let mut buf = [0u8; 256];
+    let mut required = false;
+    while !required {
+        let out = conn.take_output();
+        stream.write_all(&out).unwrap();
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "server closed");
+        conn.receive(&buf[..n]).unwrap();
+        while let Some(ev) = conn.poll_event() {
+            required |= matches!(ev, Event::TlsRequired { .. });
+        }
+    }
+    // Nothing goes out while the caller looks for a session (no ClientHello, nothing clear).
+    assert!(!conn.has_output());
+    assert!(conn.take_output().is_empty());
+    conn.fail_tls(Error::Tls("the TLS module could not be loaded".into()));
+    assert!(matches!(conn.error(), Some(Error::Tls(m)) if m.contains("module")));
+    assert!(matches!(conn.poll_event(), Some(Event::Disconnected(_))));
+    assert_eq!(conn.receive(b"x"), Err(Error::Closed));
+}

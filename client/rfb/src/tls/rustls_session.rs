@@ -1,9 +1,5 @@
-//! A sans-IO TLS layer for VeNCrypt: rustls driven over in-memory buffers, so the same code runs
-//! natively and in the browser (wasm32-unknown-unknown).
-//!
-//! Ciphertext from the server goes in with [`TlsLayer::receive`], which hands back the plaintext;
-//! plaintext to the server goes in with [`TlsLayer::write`] and leaves as TLS records through
-//! [`TlsLayer::write_tls_into`].
+//! The built-in TLS session (feature `rustls`): rustls with ring, driven over in-memory buffers,
+//! so the same code runs natively and in the browser (wasm32-unknown-unknown).
 //!
 //! The server certificate is checked against, in this order: a pinned SHA-256 fingerprint, a CA
 //! given by the user, or nobody (trust on first use: the certificate is accepted for the
@@ -20,76 +16,13 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
+use super::{TlsConfig, TlsSession, format_fingerprint};
 use crate::error::Error;
-
-/// How the server's TLS certificate is checked (VeNCrypt X509* and TLS* sub-types).
-///
-/// With neither `ca_pem` nor `pinned_sha256` the certificate is trusted on first use: the
-/// connection raises [`crate::Event::CertificateUnknown`] with its fingerprint and waits for
-/// [`crate::Connection::trust_certificate`] or [`crate::Connection::reject_certificate`].
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TlsConfig {
-    /// PEM with one or more CA certificates; the server's certificate must chain to one of them.
-    pub ca_pem: Option<Vec<u8>>,
-    /// The DNS name or IP address the certificate must be issued for (usually the host the
-    /// caller connected to). `None`: the name is not checked (the CA or pin still must match).
-    pub server_name: Option<String>,
-    /// SHA-256 of the server certificate (DER) to accept, and no other: a certificate the user
-    /// trusted before. A match is enough on its own, without a CA (self-signed certificates).
-    pub pinned_sha256: Option<[u8; 32]>,
-    /// Choose VeNCrypt over VNC authentication and None when the server offers both (implied by
-    /// `ca_pem` or `pinned_sha256`). Off by default because servers' default VeNCrypt sub-types
-    /// are often anonymous TLS, which rustls cannot speak, while their VNC authentication works.
-    pub prefer_tls: bool,
-}
-
-impl TlsConfig {
-    /// Whether VeNCrypt is preferred over the clear security types.
-    pub fn prefers_tls(&self) -> bool {
-        self.prefer_tls || self.ca_pem.is_some() || self.pinned_sha256.is_some()
-    }
-}
-
-/// A SHA-256 fingerprint as colon-separated upper-case hex ("AB:CD:…"), as `openssl x509
-/// -fingerprint -sha256` prints it.
-pub fn format_fingerprint(fp: &[u8; 32]) -> String {
-    fp.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
-}
-
-/// Parses a SHA-256 fingerprint: 64 hex digits, optionally separated by ':' or spaces, either
-/// case, optionally prefixed by "sha256:" / "SHA256=" (as tools print them).
-pub fn parse_fingerprint(text: &str) -> Option<[u8; 32]> {
-    let t = text.trim();
-    let t = t
-        .strip_prefix("sha256")
-        .or_else(|| t.strip_prefix("SHA256"))
-        .map(|r| r.trim_start_matches([':', '=', ' ']))
-        .unwrap_or(t);
-    let digits: Vec<u8> = t.bytes().filter(|b| !matches!(b, b':' | b' ')).collect();
-    if digits.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (o, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
-        let s = std::str::from_utf8(pair).ok()?;
-        *o = u8::from_str_radix(s, 16).ok()?;
-    }
-    Some(out)
-}
 
 /// SHA-256 of a DER certificate.
 pub fn certificate_sha256(der: &[u8]) -> [u8; 32] {
     let d = ring::digest::digest(&ring::digest::SHA256, der);
     d.as_ref().try_into().expect("SHA-256 is 32 bytes")
-}
-
-/// How a connection's certificate was accepted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Trust {
-    /// By the CA or the pinned fingerprint.
-    Verified,
-    /// Nothing to check it against: the caller must decide (fingerprint attached).
-    Ask([u8; 32]),
 }
 
 #[derive(Debug)]
@@ -180,11 +113,8 @@ fn clock() -> Arc<dyn rustls::time_provider::TimeProvider> {
     Arc::new(rustls::time_provider::DefaultTimeProvider)
 }
 
-/// Largest plaintext kept while the caller decides whether to trust the certificate.
-pub(crate) const MAX_HELD: usize = 1 << 20;
-
 /// One TLS session to the VNC server.
-pub(crate) struct TlsLayer {
+pub struct RustlsSession {
     conn: ClientConnection,
     verifier: Arc<Verifier>,
     /// The sub-type is anonymous TLS (VeNCrypt TLS*): a refused handshake is explained so.
@@ -192,9 +122,11 @@ pub(crate) struct TlsLayer {
     server_name: Option<String>,
 }
 
-impl TlsLayer {
-    /// Starts a TLS client; its ClientHello is ready in [`TlsLayer::write_tls_into`].
-    pub(crate) fn start(config: &TlsConfig, anonymous: bool) -> Result<TlsLayer, Error> {
+impl RustlsSession {
+    /// Starts a TLS client; its ClientHello is ready in [`TlsSession::write_tls_into`].
+    /// `anonymous`: the VeNCrypt sub-type is anonymous TLS (TLS*), so a refused handshake is
+    /// explained as such.
+    pub fn start(config: &TlsConfig, anonymous: bool) -> Result<RustlsSession, Error> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let webpki = match &config.ca_pem {
             None => None,
@@ -237,66 +169,7 @@ impl TlsLayer {
         let mut conn = ClientConnection::new(Arc::new(tls), name).map_err(|e| Error::TlsConfig(e.to_string()))?;
         // Output is drained by take_output; the caller bounds what it queues.
         conn.set_buffer_limit(None);
-        Ok(TlsLayer { conn, verifier, anonymous, server_name: config.server_name.clone() })
-    }
-
-    /// Feeds TLS records from the server; appends the plaintext they carry to `plain`.
-    pub(crate) fn receive(&mut self, mut data: &[u8], plain: &mut Vec<u8>) -> Result<(), Error> {
-        while !data.is_empty() {
-            let n = self.conn.read_tls(&mut data).map_err(|e| Error::Tls(format!("reading TLS records: {e}")))?;
-            let state = self.conn.process_new_packets().map_err(|e| self.explain(e))?;
-            let avail = state.plaintext_bytes_to_read();
-            if avail > 0 {
-                let start = plain.len();
-                plain.resize(start + avail, 0);
-                self.conn
-                    .reader()
-                    .read_exact(&mut plain[start..])
-                    .map_err(|e| Error::Tls(format!("reading TLS plaintext: {e}")))?;
-            }
-            if n == 0 {
-                break;
-            }
-        }
-        Ok(())
-    }
-
-    /// Queues plaintext for the server (sent as records once the handshake is done).
-    pub(crate) fn write(&mut self, plain: &[u8]) {
-        // Unlimited buffers: writing to memory cannot fail or stop short.
-        let _ = self.conn.writer().write_all(plain);
-    }
-
-    /// Appends the TLS records to send to `out`.
-    pub(crate) fn write_tls_into(&mut self, out: &mut Vec<u8>) {
-        while self.conn.wants_write() {
-            match self.conn.write_tls(out) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
-        }
-    }
-
-    pub(crate) fn wants_write(&self) -> bool {
-        self.conn.wants_write()
-    }
-
-    pub(crate) fn is_handshaking(&self) -> bool {
-        self.conn.is_handshaking()
-    }
-
-    /// The SHA-256 of the certificate the server presented, once it has.
-    pub(crate) fn fingerprint(&self) -> Option<[u8; 32]> {
-        *self.verifier.seen.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// How the certificate was accepted (call once the handshake is done).
-    pub(crate) fn trust(&self) -> Trust {
-        match (self.verifier.pinned, &self.verifier.webpki, self.fingerprint()) {
-            (None, None, Some(fp)) => Trust::Ask(fp),
-            (None, None, None) => Trust::Ask([0; 32]),
-            _ => Trust::Verified,
-        }
+        Ok(RustlsSession { conn, verifier, anonymous, server_name: config.server_name.clone() })
     }
 
     /// Turns a rustls failure into an error that says what went wrong.
@@ -336,35 +209,77 @@ impl TlsLayer {
     }
 }
 
+impl TlsSession for RustlsSession {
+    /// Feeds TLS records from the server; appends the plaintext they carry to `plain`.
+    fn receive(&mut self, mut data: &[u8], plain: &mut Vec<u8>) -> Result<(), Error> {
+        while !data.is_empty() {
+            let n = self.conn.read_tls(&mut data).map_err(|e| Error::Tls(format!("reading TLS records: {e}")))?;
+            let state = self.conn.process_new_packets().map_err(|e| self.explain(e))?;
+            let avail = state.plaintext_bytes_to_read();
+            if avail > 0 {
+                let start = plain.len();
+                plain.resize(start + avail, 0);
+                self.conn
+                    .reader()
+                    .read_exact(&mut plain[start..])
+                    .map_err(|e| Error::Tls(format!("reading TLS plaintext: {e}")))?;
+            }
+            if n == 0 {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues plaintext for the server (sent as records once the handshake is done).
+    fn write(&mut self, plain: &[u8]) {
+        // Unlimited buffers: writing to memory cannot fail or stop short.
+        let _ = self.conn.writer().write_all(plain);
+    }
+
+    /// Appends the TLS records to send to `out`.
+    fn write_tls_into(&mut self, out: &mut Vec<u8>) {
+        while self.conn.wants_write() {
+            match self.conn.write_tls(out) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    fn wants_write(&self) -> bool {
+        self.conn.wants_write()
+    }
+
+    fn is_handshaking(&self) -> bool {
+        self.conn.is_handshaking()
+    }
+
+    /// The SHA-256 of the certificate the server presented, once it has.
+    fn fingerprint(&self) -> Option<[u8; 32]> {
+        *self.verifier.seen.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn verified(&self) -> bool {
+        self.verifier.pinned.is_some() || self.verifier.webpki.is_some()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn fingerprints_round_trip() {
-        let fp: [u8; 32] = core::array::from_fn(|i| (i * 7) as u8);
-        let s = format_fingerprint(&fp);
-        assert_eq!(s.len(), 32 * 3 - 1);
-        assert!(s.starts_with("00:07:0E:15"));
-        assert_eq!(parse_fingerprint(&s), Some(fp));
-        assert_eq!(parse_fingerprint(&s.replace(':', "").to_lowercase()), Some(fp));
-        assert_eq!(parse_fingerprint(&format!("sha256:{s}")), Some(fp));
-        assert_eq!(parse_fingerprint(&format!("SHA256={s}")), Some(fp));
-        assert_eq!(parse_fingerprint(&s[3..]), None);
-        assert_eq!(parse_fingerprint(&s.replace("0E", "0G")), None);
-    }
-
-    #[test]
     fn bad_ca_pem_is_a_config_error() {
         let cfg = TlsConfig { ca_pem: Some(b"not a certificate".to_vec()), ..TlsConfig::default() };
-        assert!(matches!(TlsLayer::start(&cfg, false), Err(Error::TlsConfig(_))));
+        assert!(matches!(RustlsSession::start(&cfg, false), Err(Error::TlsConfig(_))));
         let cfg = TlsConfig { server_name: Some("bad name!".into()), ..TlsConfig::default() };
-        assert!(matches!(TlsLayer::start(&cfg, false), Err(Error::TlsConfig(_))));
+        assert!(matches!(RustlsSession::start(&cfg, false), Err(Error::TlsConfig(_))));
     }
 
     #[test]
     fn starts_with_a_client_hello() {
-        let mut tls = TlsLayer::start(&TlsConfig::default(), false).unwrap();
+        let mut tls = RustlsSession::start(&TlsConfig::default(), false).unwrap();
         let mut out = Vec::new();
         tls.write_tls_into(&mut out);
         // A handshake record (22) carrying a ClientHello (1).
