@@ -133,20 +133,6 @@ pub fn web_root(artifacts: &str) -> &'static Path {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
     ROOT.get_or_init(|| {
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut build = Command::new(cargo);
-        build
-            .current_dir(&workspace)
-            .args(["build", "--quiet", "--release", "--target", "wasm32-unknown-unknown", "-p", "oxvnc-client"])
-            .env("CARGO_TARGET_DIR", servers::target_dir());
-        let built = servers::run_with_limit(build, BUILD_LIMIT);
-        assert!(
-            built.status.success(),
-            "building the wasm client failed ({}); `cargo xtask install` sets up the wasm32 target:\n{}",
-            built.status,
-            built.stderr
-        );
-        let wasm = servers::target_dir().join("wasm32-unknown-unknown/release/oxvnc_client.wasm");
         let dir = servers::artifacts_dir(artifacts);
         for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -159,15 +145,11 @@ pub fn web_root(artifacts: &str) -> &'static Path {
         let root = dir.join(format!("web-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).unwrap_or_else(|e| panic!("create {}: {e}", root.display()));
-        let mut bindgen = Command::new("wasm-bindgen");
-        bindgen.args(["--target", "web", "--out-dir"]).arg(root.join("pkg")).arg(&wasm);
-        let generated = servers::run_with_limit(bindgen, BUILD_LIMIT);
-        assert!(
-            generated.status.success(),
-            "wasm-bindgen failed ({}); `cargo xtask install` installs wasm-bindgen-cli:\n{}",
-            generated.status,
-            generated.stderr
-        );
+        // The console and the TLS module it imports when a server starts TLS, built one at a
+        // time: built together, Cargo would unify oxvnc-rfb's features and put TLS in both.
+        for package in ["oxvnc-client", "oxvnc-tls"] {
+            build_wasm(&workspace, package, &root.join("pkg"));
+        }
         for entry in std::fs::read_dir(workspace.join("www")).expect("read www/") {
             let entry = entry.expect("www/ entry");
             if entry.file_type().expect("file type").is_file() {
@@ -177,4 +159,31 @@ pub fn web_root(artifacts: &str) -> &'static Path {
         assert!(root.join("index.html").is_file(), "www/index.html is missing");
         root
     })
+}
+
+/// Builds `package` for wasm32 in release and runs wasm-bindgen on it into `out`.
+fn build_wasm(workspace: &Path, package: &str, out: &Path) {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = Command::new(cargo);
+    build
+        .current_dir(workspace)
+        .args(["build", "--quiet", "--release", "--target", "wasm32-unknown-unknown", "-p", package])
+        .env("CARGO_TARGET_DIR", servers::target_dir());
+    let built = servers::run_with_limit(build, BUILD_LIMIT);
+    assert!(
+        built.status.success(),
+        "building {package} for wasm failed ({}); `cargo xtask install` sets up the wasm32 target:\n{}",
+        built.status,
+        built.stderr
+    );
+    let wasm = servers::target_dir().join(format!("wasm32-unknown-unknown/release/{}.wasm", package.replace('-', "_")));
+    let mut bindgen = Command::new("wasm-bindgen");
+    bindgen.args(["--target", "web", "--out-dir"]).arg(out).arg(&wasm);
+    let generated = servers::run_with_limit(bindgen, BUILD_LIMIT);
+    assert!(
+        generated.status.success(),
+        "wasm-bindgen failed ({}); `cargo xtask install` installs wasm-bindgen-cli:\n{}",
+        generated.status,
+        generated.stderr
+    );
 }

@@ -38,6 +38,8 @@ const RELAY_BIN: &str = "oxvnc";
 /// The browser client crate; `build_wasm_client` builds it once it exists.
 const CLIENT_DIR: &str = "client/web";
 const CLIENT_PACKAGE: &str = "oxvnc-client";
+/// The console TLS module (`client/tls`), which the page loads only for TLS servers.
+const TLS_PACKAGE: &str = "oxvnc-tls";
 /// Where wasm-bindgen writes the client's JS glue and wasm (git-ignored).
 const CLIENT_OUT_DIR: &str = "www/pkg";
 /// The address `oxvnc serve` listens on by default.
@@ -174,8 +176,10 @@ fn build() -> Result<PathBuf> {
     Ok(util::target_dir().join("release").join(RELAY_BIN))
 }
 
-/// Builds the browser client (`client/web`, crate `oxvnc-client`) for wasm32 in release and runs
-/// the pinned wasm-bindgen on it into `www/pkg` (`oxvnc_client.js` + `oxvnc_client_bg.wasm`).
+/// Builds the browser client (`client/web`, crate `oxvnc-client`) and its TLS module
+/// (`client/tls`, crate `oxvnc-tls`, imported only when a VNC server starts TLS) for wasm32 in
+/// release, and runs the pinned wasm-bindgen and wasm-opt on them into `www/pkg`
+/// (`oxvnc_client.js` + `oxvnc_client_bg.wasm`, `oxvnc_tls.js` + `oxvnc_tls_bg.wasm`).
 /// Until `client/web` exists this says so and does nothing.
 fn build_wasm_client() -> Result<()> {
     let root = workspace_root();
@@ -184,27 +188,13 @@ fn build_wasm_client() -> Result<()> {
         return Ok(());
     }
     prereqs::ensure_wasm_toolchain()?;
-    // The `wasm` profile: release, optimised for size, whole-program LTO (Cargo.toml).
-    run(cargo().args(["build", "--profile", "wasm", "--target", prereqs::WASM_TARGET, "-p", CLIENT_PACKAGE]))?;
-    let wasm = util::target_dir()
-        .join(prereqs::WASM_TARGET)
-        .join("wasm")
-        .join(format!("{}.wasm", CLIENT_PACKAGE.replace('-', "_")));
     let out = root.join(CLIENT_OUT_DIR);
-    run(Command::new("wasm-bindgen")
-        .args(["--target", "web", "--remove-name-section", "--remove-producers-section", "--out-dir"])
-        .arg(&out)
-        .arg(&wasm)
-        .current_dir(&root))?;
-    let bg = out.join(format!("{}_bg.wasm", CLIENT_PACKAGE.replace('-', "_")));
-    match prereqs::wasm_opt() {
-        Some(wasm_opt) => run(Command::new(wasm_opt)
-            .args(["-Oz", "--strip-debug", "--strip-producers"])
-            .args(WASM_FEATURES)
-            .arg(&bg)
-            .arg("-o")
-            .arg(&bg))?,
-        None => println!("xtask: wasm-opt (npm binaryen) is not available; the client is left unoptimised"),
+    // wasm-bindgen adds a folder of snippets per build hash; old ones would count as loaded.
+    let _ = std::fs::remove_dir_all(out.join("snippets"));
+    // One cargo run each: built together, Cargo would unify oxvnc-rfb's features and put the
+    // TLS stack into the console as well.
+    for package in [CLIENT_PACKAGE, TLS_PACKAGE] {
+        build_wasm_module(&root, package, &out)?;
     }
     // The npm package description of www/pkg (the embedding API).
     let manifest = root.join("www").join("pkg-package.json");
@@ -212,6 +202,30 @@ fn build_wasm_client() -> Result<()> {
         std::fs::copy(&manifest, out.join("package.json")).context("copying www/pkg-package.json")?;
     }
     report_page_size(&root)
+}
+
+/// Builds one wasm crate with the `wasm` profile (release, optimised for size, whole-program
+/// LTO: Cargo.toml), then wasm-bindgen (`--target web`) and wasm-opt -Oz into `out`.
+fn build_wasm_module(root: &std::path::Path, package: &str, out: &std::path::Path) -> Result<()> {
+    run(cargo().args(["build", "--profile", "wasm", "--target", prereqs::WASM_TARGET, "-p", package]))?;
+    let stem = package.replace('-', "_");
+    let wasm = util::target_dir().join(prereqs::WASM_TARGET).join("wasm").join(format!("{stem}.wasm"));
+    run(Command::new("wasm-bindgen")
+        .args(["--target", "web", "--remove-name-section", "--remove-producers-section", "--out-dir"])
+        .arg(out)
+        .arg(&wasm)
+        .current_dir(root))?;
+    let bg = out.join(format!("{stem}_bg.wasm"));
+    match prereqs::wasm_opt() {
+        Some(wasm_opt) => run(Command::new(wasm_opt)
+            .args(["-Oz", "--strip-debug", "--strip-producers"])
+            .args(WASM_FEATURES)
+            .arg(&bg)
+            .arg("-o")
+            .arg(&bg))?,
+        None => println!("xtask: wasm-opt (npm binaryen) is not available; {package} is left unoptimised"),
+    }
+    Ok(())
 }
 
 /// The WebAssembly features rustc uses for wasm32 by default, which wasm-opt must accept.
@@ -224,9 +238,30 @@ const WASM_FEATURES: &[&str] = &[
     "--enable-multivalue",
 ];
 
-/// Prints what the console page loads, raw and gzipped (the size budget is gzipped).
+/// Prints what the console page loads, raw and gzipped (the size budget is gzipped), and
+/// what it loads on top when a VNC server starts TLS.
 fn report_page_size(root: &std::path::Path) -> Result<()> {
-    let files = ["www/index.html", "www/style.css", "www/pkg/oxvnc_client.js", "www/pkg/oxvnc_client_bg.wasm"];
+    let mut page: Vec<String> =
+        ["www/index.html", "www/style.css", "www/pkg/oxvnc_client.js", "www/pkg/oxvnc_client_bg.wasm"]
+            .map(String::from)
+            .to_vec();
+    // wasm-bindgen's snippets (inline JS), which oxvnc_client.js imports.
+    for path in files_under(&root.join("www/pkg/snippets"))? {
+        page.push(path.strip_prefix(root).unwrap_or(&path).to_string_lossy().into_owned());
+    }
+    let (raw, gz) = sizes(root, &page)?;
+    println!("xtask: the console page loads {raw} bytes, {gz} gzipped ({:.0} KB)", gz as f64 / 1000.0);
+    let tls = ["www/pkg/oxvnc_tls.js", "www/pkg/oxvnc_tls_bg.wasm"].map(String::from);
+    let (raw, gz) = sizes(root, &tls)?;
+    println!(
+        "xtask: a VNC server with TLS (VeNCrypt) makes it load the TLS module too: {raw} bytes, {gz} gzipped ({:.0} KB)",
+        gz as f64 / 1000.0
+    );
+    Ok(())
+}
+
+/// Raw and gzipped (best) sizes of `files` (relative to `root`), each printed.
+fn sizes(root: &std::path::Path, files: &[String]) -> Result<(usize, usize)> {
     let (mut raw, mut gz) = (0usize, 0usize);
     for f in files {
         let data = std::fs::read(root.join(f)).with_context(|| format!("reading {f}"))?;
@@ -237,8 +272,23 @@ fn report_page_size(root: &std::path::Path) -> Result<()> {
         raw += data.len();
         gz += z;
     }
-    println!("xtask: the console page loads {raw} bytes, {gz} gzipped ({:.0} KB)", gz as f64 / 1000.0);
-    Ok(())
+    Ok((raw, gz))
+}
+
+/// Every file below `dir` (none if it does not exist).
+fn files_under(dir: &std::path::Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(out) };
+    for entry in entries {
+        let path = entry?.path();
+        if path.is_dir() {
+            out.extend(files_under(&path)?);
+        } else {
+            out.push(path);
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 fn demo(extra: &[String]) -> Result<ExitCode> {

@@ -15,6 +15,7 @@ pub mod pointer;
 pub mod session;
 pub mod settings;
 pub mod text_input;
+pub mod tls;
 pub mod touch;
 pub mod transport;
 pub mod ui;

@@ -411,6 +411,7 @@ impl Inner {
                 RfbEvent::CertificateUnknown { fingerprint_sha256 } => {
                     self.emit(UiEvent::CertificateUnknown { fingerprint: fingerprint_sha256 })
                 }
+                RfbEvent::TlsRequired { config, anonymous } => self.start_tls(config, anonymous),
                 RfbEvent::Connected { width, height, name } => {
                     self.progress = Progress::Connected;
                     self.display.resize(width, height);
@@ -464,6 +465,26 @@ impl Inner {
         if self.conn.framebuffer().damage_bounds().is_some() {
             self.schedule_frame();
         }
+    }
+
+    /// VeNCrypt starts TLS: the TLS module is loaded (the first time) and the session handed to
+    /// the engine, which sends nothing meanwhile.
+    fn start_tls(&mut self, config: oxvnc_rfb::TlsConfig, anonymous: bool) {
+        let weak = self.this.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let session = crate::tls::start(&config, anonymous).await;
+            with_inner(&weak, |i| {
+                if i.ended {
+                    return;
+                }
+                match session {
+                    // An error is raised as RfbEvent::Disconnected, which pump handles.
+                    Ok(s) => drop(i.conn.start_tls(s)),
+                    Err(e) => i.conn.fail_tls(e),
+                }
+                i.pump();
+            });
+        });
     }
 
     /// resize=remote: asks the server for the screen area's size in device pixels, unless that
