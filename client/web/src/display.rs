@@ -88,8 +88,8 @@ impl Display {
             }
         };
         let style = self.canvas.style();
-        let _ = style.set_property("width", &format!("{}px", w.floor()));
-        let _ = style.set_property("height", &format!("{}px", h.floor()));
+        let _ = style.set_property("width", &format!("{}px", w.floor() as i64));
+        let _ = style.set_property("height", &format!("{}px", h.floor() as i64));
     }
 
     /// Draws `rect` of `fb` onto the canvas: one `putImageData` from a view of wasm memory.
