@@ -7,8 +7,7 @@
 //! stream per message: for each format a u32 size and the data; text is UTF-8 with CRLF line
 //! ends and a terminating NUL), a *peek* asks for a notify. Only text is handled here.
 
-use flate2::{Compression, Decompress, FlushDecompress, Status, write::ZlibEncoder};
-use std::io::Write;
+use flate2::{Decompress, FlushDecompress, Status};
 
 use crate::decode::{Input, be32};
 use crate::error::Error;
@@ -203,20 +202,20 @@ pub(crate) fn request(out: &mut Vec<u8>) {
 pub(crate) fn provide(out: &mut Vec<u8>, text: &str) {
     let mut wire = text.replace("\r\n", "\n").replace('\n', "\r\n").into_bytes();
     wire.push(0);
-    let mut z = ZlibEncoder::new(Vec::new(), Compression::default());
-    let compressed = z
-        .write_all(&(wire.len() as u32).to_be_bytes())
-        .and_then(|_| z.write_all(&wire))
-        .and_then(|_| z.finish())
-        .expect("compressing into memory cannot fail");
+    let mut data = (wire.len() as u32).to_be_bytes().to_vec();
+    data.append(&mut wire);
+    // fdeflate (already here for PNG) rather than zlib-rs's compressor: clipboard text is
+    // small, and the browser console is spared zlib-rs's deflate code (~30 KB of wasm).
     let mut p = (ACTION_PROVIDE | FORMAT_TEXT).to_be_bytes().to_vec();
-    p.extend_from_slice(&compressed);
+    p.extend_from_slice(&fdeflate::compress_to_vec(&data));
     message(out, &p);
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use flate2::{Compression, write::ZlibEncoder};
+    use std::io::Write;
 
     /// A server's provide message payload for `text` (already in wire form), deflated.
     pub(crate) fn provide_payload(flags: u32, wire_text: &[u8], extra: &[u8]) -> Vec<u8> {
