@@ -129,9 +129,20 @@ const BUILD_LIMIT: Duration = Duration::from_secs(1500);
 /// Builds the wasm client (release) once per test process and puts it, as `pkg/`, beside a copy
 /// of `www/`'s files in `<artifacts>/web-<pid>/` (web roots of test processes that are gone are
 /// removed). The first caller's `artifacts` names the folder.
+///
+/// `OXVNC_WEB=DIR` uses a page built already instead, e.g. `www` after `cargo xtask build`
+/// (wasm-opt'ed, as shipped): what `console_first_frame_time_and_page_size` should measure for
+/// figures that are quoted.
 pub fn web_root(artifacts: &str) -> &'static Path {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
     ROOT.get_or_init(|| {
+        if let Some(dir) = std::env::var_os("OXVNC_WEB") {
+            let dir = PathBuf::from(dir);
+            for want in ["index.html", "pkg/oxvnc_client.js", "pkg/oxvnc_client_bg.wasm", "pkg/oxvnc_tls.js"] {
+                assert!(dir.join(want).is_file(), "OXVNC_WEB={}: {want} is missing", dir.display());
+            }
+            return dir;
+        }
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let dir = servers::artifacts_dir(artifacts);
         for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
