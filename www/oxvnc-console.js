@@ -5,7 +5,8 @@
 //
 // Attributes mirror the options of `new Console(element, url, options)`: url, view-only, shared
 // (default on; shared="false" asks for exclusive access), resize (off|scale|remote), quality
-// (0-9), compression (0-9), lossless, show-dot-cursor, username, password. Changing one
+// (0-9), compression (0-9), lossless, show-dot-cursor, username, password, tls-ca (PEM text of
+// the VNC server's CA certificate), tls-fingerprint (its certificate's SHA-256). Changing one
 // reconnects. The console's events (connect, disconnect, credentialsrequired, securityfailure,
 // serververification, clipboard, bell, desktopname, resize, capabilities, notice) are
 // CustomEvents dispatched on the element itself and bubble. The element's methods are those of
@@ -36,6 +37,8 @@ const ATTRIBUTES = [
     "show-dot-cursor",
     "username",
     "password",
+    "tls-ca",
+    "tls-fingerprint",
 ];
 
 /** A boolean attribute: present (and not "false", "0", "no" or "off") means true. */
@@ -83,6 +86,12 @@ export class OxvncConsole extends HTMLElement {
         const compression = level(this, "compression");
         if (compression !== undefined) {
             options.compression = compression;
+        }
+        if (this.hasAttribute("tls-ca")) {
+            options.tlsCa = this.getAttribute("tls-ca");
+        }
+        if (this.hasAttribute("tls-fingerprint")) {
+            options.tlsFingerprint = this.getAttribute("tls-fingerprint");
         }
         if (this.hasAttribute("password")) {
             options.credentials = { password: this.getAttribute("password") };

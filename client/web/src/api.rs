@@ -47,6 +47,11 @@ pub struct ConsoleOptions {
     pub lossless: bool,
     /// Show a small dot when the server hides its cursor.
     pub show_dot_cursor: bool,
+    /// The CA certificate(s), PEM, that the VNC server's TLS certificate must be signed by.
+    pub tls_ca: Option<String>,
+    /// The SHA-256 fingerprint of the VNC server's certificate (hex, colons optional): that
+    /// certificate is accepted without asking, any other refused.
+    pub tls_fingerprint: Option<String>,
 }
 
 /// What a console tells its page.
@@ -166,6 +171,10 @@ pub fn settings_for(url: &str, options: &ConsoleOptions) -> Result<Settings, Str
     s.lossless = options.lossless;
     s.quality = options.quality.map(|q| q.min(9));
     s.compression = options.compression.map(|c| c.min(9));
+    s.tls_ca = options.tls_ca.clone().filter(|c| !c.trim().is_empty());
+    s.tls_fingerprint = options.tls_fingerprint.clone().filter(|f| !f.trim().is_empty());
+    // Bad TLS options are the caller's mistake: say so now rather than at the first TLS server.
+    s.tls_config()?;
     Ok(s)
 }
 
@@ -513,6 +522,16 @@ fn level(v: JsValue, what: &str) -> Result<Option<u8>, String> {
     }
 }
 
+/// An optional string option: absent, `null` or `""` is `None`; anything but a string an error.
+fn string_option(v: &JsValue, key: &str) -> Result<Option<String>, String> {
+    let value = prop(v, key);
+    if value.is_undefined() || value.is_null() {
+        return Ok(None);
+    }
+    let text = value.as_string().ok_or_else(|| format!("{key} must be a string."))?;
+    Ok(Some(text).filter(|t| !t.trim().is_empty()))
+}
+
 fn credentials_from_js(v: &JsValue) -> Option<Credentials> {
     if let Some(password) = v.as_string() {
         return Some(Credentials { username: None, password });
@@ -538,6 +557,8 @@ pub fn options_from_js(v: &JsValue) -> Result<ConsoleOptions, String> {
         compression: level(prop(v, "compression"), "compression")?,
         lossless: bool_of("lossless").unwrap_or(false),
         show_dot_cursor: bool_of("showDotCursor").unwrap_or(false),
+        tls_ca: string_option(v, "tlsCa")?,
+        tls_fingerprint: string_option(v, "tlsFingerprint")?,
     })
 }
 
@@ -597,7 +618,8 @@ pub struct Console {
 impl Console {
     /// Connects to `url` (the relay's WebSocket URL) and shows the desktop inside `element`.
     /// `options`: `{credentials: {username?, password}, shared, viewOnly, resize:
-    /// "off"|"scale"|"remote", quality: 0-9, compression: 0-9, lossless, showDotCursor}`.
+    /// "off"|"scale"|"remote", quality: 0-9, compression: 0-9, lossless, showDotCursor,
+    /// tlsCa: "-----BEGIN CERTIFICATE-----…", tlsFingerprint: "AB:CD:…"}`.
     #[wasm_bindgen(constructor)]
     pub fn new(element: Element, url: &str, options: JsValue) -> Result<Console, JsError> {
         console_error_panic_hook::set_once();

@@ -74,6 +74,12 @@ pub struct VncConsoleProps {
     pub lossless: bool,
     #[prop_or_default]
     pub show_dot_cursor: bool,
+    /// The CA certificate(s), PEM, the VNC server's TLS certificate must be signed by.
+    #[prop_or_default]
+    pub tls_ca: Option<String>,
+    /// The expected SHA-256 fingerprint of the VNC server's certificate (hex, colons optional).
+    #[prop_or_default]
+    pub tls_fingerprint: Option<String>,
     #[prop_or_default]
     pub class: Classes,
     #[prop_or_default]
@@ -125,6 +131,8 @@ impl VncConsoleProps {
             compression: self.compression,
             lossless: self.lossless,
             show_dot_cursor: self.show_dot_cursor,
+            tls_ca: self.tls_ca.clone(),
+            tls_fingerprint: self.tls_fingerprint.clone(),
         }
     }
 
@@ -232,6 +240,8 @@ pub fn mount_vnc_console(root: Element, url: String, options: JsValue) -> Result
         compression: o.compression,
         lossless: o.lossless,
         show_dot_cursor: o.show_dot_cursor,
+        tls_ca: o.tls_ca,
+        tls_fingerprint: o.tls_fingerprint,
         class: Classes::new(),
         style: Some("width: 100%; height: 100%".into()),
         on_ready: Callback::noop(),

@@ -143,6 +143,12 @@ impl Session {
         ui: Rc<dyn Fn(UiEvent)>,
     ) -> Result<Session, String> {
         let url = settings.websocket_url()?;
+        let tls = settings.tls_config()?;
+        if settings.needs_ca_fetch() {
+            // The page fetches `ca=` before it starts a session; connecting without it would
+            // fall back to asking about the certificate.
+            return Err("The server CA certificate has not been fetched from its URL yet; connect again.".into());
+        }
         let mut display = Display::new(canvas.clone())?;
         display.set_mode(settings.resize);
         display.reset_cursor();
@@ -152,6 +158,7 @@ impl Session {
             quality: settings.quality,
             compression: settings.compression,
             lossless: settings.lossless,
+            tls,
             ..Config::default()
         };
         let inner = Rc::new(RefCell::new(Inner {

@@ -1,7 +1,10 @@
 //! Connection settings from the page URL, compatible with the parameters of noVNC's `vnc.html`
 //! (`host`, `port`, `path`, `encrypt`, `password`, `autoconnect`, `view_only`, `resize`, `shared`,
-//! `reconnect`, `reconnect_delay`, `show_dot`, `token`, `lossless`), and the WebSocket URL they
-//! make. Pure code: the browser glue passes in the page's location and query pairs.
+//! `reconnect`, `reconnect_delay`, `show_dot`, `token`, `lossless`) plus oxvnc's own for the VNC
+//! server's TLS certificate (`ca`, `fingerprint`), and the WebSocket URL and the engine's TLS
+//! settings they make. Pure code: the browser glue passes in the page's location and query pairs.
+
+use oxvnc_rfb::{TlsConfig, parse_fingerprint};
 
 /// How the remote screen is fitted into the page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -98,6 +101,15 @@ pub struct Settings {
     pub quality: Option<u8>,
     /// Compression level 0–9 offered to the server; `None` leaves it to the server.
     pub compression: Option<u8>,
+    /// `ca=`: the URL of a PEM file with the CA certificate(s) the VNC server's TLS certificate
+    /// must be signed by; the page fetches it before connecting (into `tls_ca`).
+    pub ca_url: Option<String>,
+    /// The CA certificate(s) as PEM text (pasted or uploaded in the form, `tlsCa` of the
+    /// embedding API, or fetched from `ca_url`).
+    pub tls_ca: Option<String>,
+    /// `fingerprint=`: the SHA-256 fingerprint of the VNC server's certificate, as given (hex,
+    /// with or without colons). That certificate is accepted without asking, any other refused.
+    pub tls_fingerprint: Option<String>,
 }
 
 /// noVNC's default pause before reconnecting.
@@ -135,6 +147,9 @@ impl Settings {
             lossless: false,
             quality: None,
             compression: None,
+            ca_url: None,
+            tls_ca: None,
+            tls_fingerprint: None,
         }
     }
 
@@ -169,6 +184,8 @@ impl Settings {
                 "show_dot" => set_bool(&mut s.show_dot, value),
                 "token" if !value.is_empty() => s.token = Some(value.to_string()),
                 "lossless" => set_bool(&mut s.lossless, value),
+                "ca" => s.ca_url = non_empty(value),
+                "fingerprint" => s.tls_fingerprint = non_empty(value),
                 _ => {}
             }
         }
@@ -206,6 +223,66 @@ impl Settings {
         }
         Ok(format!("{scheme}://{host}:{}/{path}", self.port.trim()))
     }
+}
+
+/// The largest CA file the page accepts (a CA bundle of a few hundred certificates fits).
+pub const MAX_CA_BYTES: usize = 1 << 20;
+
+impl Settings {
+    /// How the engine checks the VNC server's TLS certificate: against `tls_ca`, or the pinned
+    /// `tls_fingerprint` (which wins when both are given), or — with neither — by asking the
+    /// person, showing the fingerprint. The certificate's name is not checked: the page only
+    /// knows the relay's name, not the VNC server's. `Err` is a sentence for the page.
+    pub fn tls_config(&self) -> Result<TlsConfig, String> {
+        let pinned_sha256 = match self.tls_fingerprint.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
+            None => None,
+            Some(text) => Some(parse_fingerprint(text).ok_or_else(|| fingerprint_error(text))?),
+        };
+        let ca_pem = match self.tls_ca.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+            None => None,
+            Some(pem) => {
+                check_ca_pem(pem)?;
+                Some(pem.as_bytes().to_vec())
+            }
+        };
+        Ok(TlsConfig { ca_pem, server_name: None, pinned_sha256, prefer_tls: false })
+    }
+
+    /// The CA still has to be fetched from `ca_url` before connecting.
+    pub fn needs_ca_fetch(&self) -> bool {
+        self.ca_url.is_some() && self.tls_ca.as_deref().is_none_or(|c| c.trim().is_empty())
+    }
+}
+
+/// Why `text` is not a SHA-256 fingerprint, as a sentence.
+pub fn fingerprint_error(text: &str) -> String {
+    let shown: String = text.trim().chars().take(120).collect();
+    format!(
+        "\"{shown}\" is not a SHA-256 certificate fingerprint: give the 64 hexadecimal digits (colons between \
+         pairs are allowed), as `openssl x509 -noout -fingerprint -sha256` prints them."
+    )
+}
+
+/// Checks that `pem` looks like PEM certificates (the TLS module parses them for real); `Err` is
+/// a sentence for the page.
+pub fn check_ca_pem(pem: &str) -> Result<(), String> {
+    if pem.len() > MAX_CA_BYTES {
+        return Err(format!(
+            "The server CA certificate is {} bytes long, more than the {MAX_CA_BYTES} this console accepts.",
+            pem.len()
+        ));
+    }
+    if !pem.contains("-----BEGIN CERTIFICATE-----") {
+        return Err("The server CA certificate is not a PEM certificate: it must contain a block that starts with \
+                    -----BEGIN CERTIFICATE-----."
+            .into());
+    }
+    Ok(())
+}
+
+fn non_empty(value: &str) -> Option<String> {
+    let v = value.trim();
+    (!v.is_empty()).then(|| v.to_string())
 }
 
 fn valid_port(s: &str) -> bool {
@@ -354,6 +431,75 @@ mod tests {
         // nova puts the token in the path itself; it is not added twice.
         let s = Settings::from_query(&p, [("token", "t1"), ("path", "websockify?token=t2")]);
         assert_eq!(s.websocket_url().unwrap(), "ws://relay:6080/websockify?token=t2");
+    }
+
+    const FP: &str = "00:07:0E:15:1C:23:2A:31:38:3F:46:4D:54:5B:62:69:70:77:7E:85:8C:93:9A:A1:A8:AF:B6:BD:C4:CB:D2:D9";
+
+    fn fp_bytes() -> [u8; 32] {
+        core::array::from_fn(|i| (i * 7) as u8)
+    }
+
+    #[test]
+    fn tls_parameters() {
+        let p = page("http:", "relay", "6080");
+        let s = Settings::from_query(&p, [("ca", " /pki/ca.pem "), ("fingerprint", FP)]);
+        assert_eq!(s.ca_url.as_deref(), Some("/pki/ca.pem"));
+        assert!(s.needs_ca_fetch());
+        let tls = s.tls_config().unwrap();
+        assert_eq!(tls.pinned_sha256, Some(fp_bytes()));
+        assert_eq!(tls.ca_pem, None);
+        assert_eq!(tls.server_name, None);
+        // A pinned fingerprint makes VeNCrypt preferred over the clear security types.
+        assert!(tls.prefers_tls());
+
+        // Lower case, no colons; and with spaces around.
+        let bare = FP.replace(':', "").to_lowercase();
+        let s = Settings::from_query(&p, [("fingerprint", format!(" {bare} ").as_str())]);
+        assert_eq!(s.tls_config().unwrap().pinned_sha256, Some(fp_bytes()));
+
+        // Nothing given: trust on first use, the clear types are not passed over.
+        let s = Settings::from_query(&p, [("ca", ""), ("fingerprint", " ")]);
+        assert_eq!(s, Settings::defaults(&p));
+        assert!(!s.needs_ca_fetch());
+        let tls = s.tls_config().unwrap();
+        assert_eq!(tls, TlsConfig::default());
+        assert!(!tls.prefers_tls());
+    }
+
+    #[test]
+    fn a_bad_fingerprint_is_an_error_not_ignored() {
+        let p = page("http:", "relay", "6080");
+        for bad in [&FP[3..], "sha256:xyz", &FP.replace("0E", "0G"), "12345"] {
+            let s = Settings::from_query(&p, [("fingerprint", bad)]);
+            let e = s.tls_config().unwrap_err();
+            assert!(e.contains("is not a SHA-256 certificate fingerprint"), "{e}");
+            assert!(e.contains(bad.trim()), "{e}");
+        }
+        // A very long value is shortened in the message.
+        let long = "a".repeat(10_000);
+        let e = Settings::from_query(&p, [("fingerprint", long.as_str())]).tls_config().unwrap_err();
+        assert!(e.len() < 400, "{e}");
+    }
+
+    #[test]
+    fn ca_pem_is_checked() {
+        let p = page("http:", "relay", "6080");
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let mut s = Settings::from_query(&p, [("ca", "ca.pem")]);
+        s.tls_ca = Some(pem.into());
+        assert!(!s.needs_ca_fetch());
+        let tls = s.tls_config().unwrap();
+        assert_eq!(tls.ca_pem.as_deref(), Some(pem.trim().as_bytes()));
+        assert!(tls.prefers_tls());
+
+        s.tls_ca = Some("hello".into());
+        assert!(s.tls_config().unwrap_err().contains("not a PEM certificate"));
+        s.tls_ca = Some(format!("{pem}{}", "x".repeat(MAX_CA_BYTES)));
+        assert!(s.tls_config().unwrap_err().contains("more than the"));
+        // Only blanks: no CA (a form's empty text area).
+        s.tls_ca = Some("  \n".into());
+        assert_eq!(s.tls_config().unwrap().ca_pem, None);
+        assert!(s.needs_ca_fetch());
     }
 
     #[test]

@@ -1,10 +1,15 @@
-//! The connect form and the credentials prompt.
+//! The connect form (with its TLS section: the server's CA certificate, pasted or uploaded, and
+//! its expected fingerprint), the credentials prompt and the certificate prompt.
+
+use std::rc::Rc;
 
 use oxvnc_rfb::Credentials;
-use web_sys::HtmlInputElement;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use web_sys::{HtmlInputElement, HtmlTextAreaElement};
 use yew::prelude::*;
 
-use crate::settings::{ResizeMode, Settings};
+use crate::settings::{MAX_CA_BYTES, ResizeMode, Settings, check_ca_pem};
 
 /// What the connect form edits.
 #[derive(Clone, Debug, PartialEq)]
@@ -16,6 +21,10 @@ pub struct FormValues {
     pub encrypt: bool,
     pub view_only: bool,
     pub scale: bool,
+    /// The VNC server's CA certificate(s), PEM; empty for none.
+    pub tls_ca: String,
+    /// The expected SHA-256 fingerprint of the server's certificate; empty for none.
+    pub tls_fingerprint: String,
 }
 
 impl FormValues {
@@ -28,11 +37,15 @@ impl FormValues {
             encrypt: s.encrypt,
             view_only: s.view_only,
             scale: s.resize.fits(),
+            tls_ca: s.tls_ca.clone().unwrap_or_default(),
+            tls_fingerprint: s.tls_fingerprint.clone().unwrap_or_default(),
         }
     }
 
-    /// `base` (the URL's settings) with the form's values.
+    /// `base` (the URL's settings) with the form's values. A CA in the form replaces the URL's
+    /// `ca=` (which is then not fetched).
     pub fn apply(&self, base: &Settings) -> Settings {
+        let tls_ca = Some(self.tls_ca.trim().to_string()).filter(|c| !c.is_empty());
         Settings {
             host: self.host.trim().to_string(),
             port: self.port.trim().to_string(),
@@ -45,8 +58,25 @@ impl FormValues {
                 (true, ResizeMode::Remote) => ResizeMode::Remote,
                 (true, _) => ResizeMode::Scale,
             },
+            ca_url: if tls_ca.is_some() { None } else { base.ca_url.clone() },
+            tls_ca,
+            tls_fingerprint: Some(self.tls_fingerprint.trim().to_string()).filter(|f| !f.is_empty()),
             ..base.clone()
         }
+    }
+}
+
+/// One change to the form's values (applied to the latest values, also after an upload that
+/// finished while the person went on typing).
+pub struct Edit(Rc<dyn Fn(&mut FormValues)>);
+
+impl Reducible for FormValues {
+    type Action = Edit;
+
+    fn reduce(self: Rc<Self>, edit: Edit) -> Rc<Self> {
+        let mut v = (*self).clone();
+        (edit.0)(&mut v);
+        Rc::new(v)
     }
 }
 
@@ -61,30 +91,81 @@ fn input_value(e: &InputEvent) -> String {
     e.target_unchecked_into::<HtmlInputElement>().value()
 }
 
+fn textarea_value(e: &InputEvent) -> String {
+    e.target_unchecked_into::<HtmlTextAreaElement>().value()
+}
+
 fn checked(e: &Event) -> bool {
     e.target_unchecked_into::<HtmlInputElement>().checked()
+}
+
+/// The text of the file chosen in the file input `e` came from: `Ok(None)` when none was
+/// chosen, `Err` (a sentence) when it cannot be a CA certificate.
+async fn chosen_file_text(e: &Event) -> Result<Option<String>, String> {
+    let get = |obj: &JsValue, key: &str| js_sys::Reflect::get(obj, &JsValue::from_str(key)).ok();
+    let Some(input) = e.target().map(JsValue::from) else { return Ok(None) };
+    let Some(files) = get(&input, "files").filter(|f| f.is_object()) else { return Ok(None) };
+    let file = js_sys::Reflect::get(&files, &JsValue::from(0)).unwrap_or(JsValue::UNDEFINED);
+    if !file.is_object() {
+        return Ok(None);
+    }
+    let name = get(&file, "name").and_then(|n| n.as_string()).unwrap_or_default();
+    let size = get(&file, "size").and_then(|s| s.as_f64()).unwrap_or(0.0);
+    if size > MAX_CA_BYTES as f64 {
+        return Err(format!("{name} is {size} bytes, more than the {MAX_CA_BYTES} a CA certificate file may have."));
+    }
+    let text = get(&file, "text")
+        .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+        .and_then(|f| f.call0(&file).ok())
+        .and_then(|p| p.dyn_into::<js_sys::Promise>().ok())
+        .ok_or_else(|| format!("This browser cannot read {name}; paste the certificate instead."))?;
+    let text = wasm_bindgen_futures::JsFuture::from(text)
+        .await
+        .ok()
+        .and_then(|t| t.as_string())
+        .ok_or_else(|| format!("{name} could not be read; paste the certificate instead."))?;
+    check_ca_pem(&text).map_err(|e| format!("{name}: {e}"))?;
+    Ok(Some(text))
 }
 
 #[function_component(ConnectForm)]
 pub fn connect_form(props: &ConnectFormProps) -> Html {
     let values = {
         let initial = props.initial.clone();
-        use_state(move || FormValues::from_settings(&initial))
+        use_reducer(move || FormValues::from_settings(&initial))
     };
-    let text = |set: fn(&mut FormValues, String)| {
-        let values = values.clone();
+    let upload_error = use_state(|| None::<String>);
+    let edit = |set: fn(&mut FormValues, String), read: fn(&InputEvent) -> String| {
+        let dispatcher = values.dispatcher();
         Callback::from(move |e: InputEvent| {
-            let mut v = (*values).clone();
-            set(&mut v, input_value(&e));
-            values.set(v);
+            let s = read(&e);
+            dispatcher.dispatch(Edit(Rc::new(move |v| set(v, s.clone()))));
         })
     };
+    let text = |set: fn(&mut FormValues, String)| edit(set, input_value);
     let flag = |set: fn(&mut FormValues, bool)| {
-        let values = values.clone();
+        let dispatcher = values.dispatcher();
         Callback::from(move |e: Event| {
-            let mut v = (*values).clone();
-            set(&mut v, checked(&e));
-            values.set(v);
+            let b = checked(&e);
+            dispatcher.dispatch(Edit(Rc::new(move |v| set(v, b))));
+        })
+    };
+    let on_file = {
+        let dispatcher = values.dispatcher();
+        let upload_error = upload_error.clone();
+        Callback::from(move |e: Event| {
+            let dispatcher = dispatcher.clone();
+            let upload_error = upload_error.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                match chosen_file_text(&e).await {
+                    Ok(Some(pem)) => {
+                        upload_error.set(None);
+                        dispatcher.dispatch(Edit(Rc::new(move |v| v.tls_ca = pem.clone())));
+                    }
+                    Ok(None) => {}
+                    Err(message) => upload_error.set(Some(message)),
+                }
+            });
         })
     };
     let onsubmit = {
@@ -95,6 +176,7 @@ pub fn connect_form(props: &ConnectFormProps) -> Html {
             on_connect.emit((*values).clone());
         })
     };
+    let tls_open = !values.tls_ca.is_empty() || !values.tls_fingerprint.is_empty() || props.initial.ca_url.is_some();
     html! {
         <form class="oxvnc-panel oxvnc-connect" onsubmit={onsubmit}>
             <h1>{ "Connect to a VNC console" }</h1>
@@ -120,6 +202,23 @@ pub fn connect_form(props: &ConnectFormProps) -> Html {
                 <label><input type="checkbox" checked={values.scale} onchange={flag(|v, b| v.scale = b)}/>{ " Scale to window" }</label>
                 <label><input type="checkbox" checked={values.view_only} onchange={flag(|v, b| v.view_only = b)}/>{ " View only" }</label>
             </div>
+            <details class="oxvnc-tls" open={tls_open}>
+                <summary>{ "TLS: the VNC server's certificate" }</summary>
+                <label for="oxvnc-tls-ca">{ "Server CA certificate (PEM)" }</label>
+                <textarea id="oxvnc-tls-ca" rows="3" spellcheck="false" autocomplete="off"
+                    placeholder={ if let Some(url) = &props.initial.ca_url { format!("fetched from {url}") } else { "-----BEGIN CERTIFICATE-----".to_string() } }
+                    value={values.tls_ca.clone()} oninput={edit(|v, s| v.tls_ca = s, textarea_value)}/>
+                <input id="oxvnc-tls-ca-file" type="file" aria-label="Upload the server CA certificate"
+                    accept=".pem,.crt,.cer,application/x-pem-file,application/x-x509-ca-cert,text/plain" onchange={on_file}/>
+                if let Some(message) = &*upload_error {
+                    <p class="oxvnc-error" role="alert">{ message }</p>
+                }
+                <label for="oxvnc-tls-fingerprint">{ "Expected SHA-256 fingerprint" }</label>
+                <input id="oxvnc-tls-fingerprint" type="text" autocomplete="off" spellcheck="false"
+                    placeholder="AB:CD:… (optional)" value={values.tls_fingerprint.clone()}
+                    oninput={text(|v, s| v.tls_fingerprint = s)}/>
+                <p class="oxvnc-hint">{ "With neither, the console shows the certificate's fingerprint and asks whether to trust it." }</p>
+            </details>
             <button type="submit" class="oxvnc-primary">{ "Connect" }</button>
         </form>
     }

@@ -9,12 +9,13 @@ use std::rc::Rc;
 
 use gloo_timers::callback::Timeout;
 use oxvnc_rfb::Credentials;
+use wasm_bindgen::prelude::*;
 use web_sys::{HtmlCanvasElement, HtmlTextAreaElement};
 use yew::prelude::*;
 
 use crate::clipboard;
 use crate::session::{Session, UiEvent};
-use crate::settings::{PageLocation, Settings, reconnect_backoff};
+use crate::settings::{MAX_CA_BYTES, PageLocation, Settings, check_ca_pem, reconnect_backoff};
 use forms::{CertificateForm, ConnectForm, CredentialsForm};
 use toolbar::{ClipboardPanel, Toolbar};
 
@@ -22,10 +23,20 @@ use toolbar::{ClipboardPanel, Toolbar};
 #[derive(Clone, Debug, PartialEq)]
 pub enum Phase {
     Idle,
-    Connecting { url: String },
+    /// Fetching the VNC server's CA certificate (`ca=`) before connecting.
+    FetchingCa {
+        url: String,
+    },
+    Connecting {
+        url: String,
+    },
     Handshake,
-    Credentials { username: bool },
-    Certificate { fingerprint: String },
+    Credentials {
+        username: bool,
+    },
+    Certificate {
+        fingerprint: String,
+    },
     Connected,
     Disconnected,
 }
@@ -34,6 +45,7 @@ impl Phase {
     fn name(&self) -> &'static str {
         match self {
             Phase::Idle => "idle",
+            Phase::FetchingCa { .. } => "fetching",
             Phase::Connecting { .. } => "connecting",
             Phase::Handshake => "handshake",
             Phase::Credentials { .. } => "credentials",
@@ -93,6 +105,8 @@ pub enum Action {
     Session(UiEvent),
     /// The session could not even start.
     Failed(String),
+    /// The CA certificate is being fetched from this URL.
+    FetchingCa(String),
     UserDisconnect,
     CredentialsSent,
     CertificateAnswered,
@@ -140,6 +154,13 @@ impl Reducible for UiState {
                     s.disconnects += 1;
                 }
             },
+            Action::FetchingCa(url) => {
+                s.phase = Phase::FetchingCa { url };
+                s.error = None;
+                s.reconnecting = false;
+                s.power = false;
+                s.notice = None;
+            }
             Action::Failed(message) => {
                 s.phase = Phase::Disconnected;
                 s.error = Some(message);
@@ -196,6 +217,55 @@ fn query_pairs(s: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+#[wasm_bindgen(inline_js = r#"
+export async function oxvnc_fetch_text(url, limit) {
+  let response;
+  try {
+    response = await fetch(url, { credentials: "same-origin", cache: "no-cache" });
+  } catch (e) {
+    throw `the browser could not fetch it (${e && e.message ? e.message : e}); a file on another site must allow this page (CORS)`;
+  }
+  if (!response.ok) {
+    throw `the web server answered ${response.status} ${response.statusText}`.trim();
+  }
+  const length = Number(response.headers.get("content-length"));
+  if (length > limit) {
+    throw `it is ${length} bytes, more than the ${limit} a CA certificate file may have`;
+  }
+  const text = await response.text();
+  if (text.length > limit) {
+    throw `it is more than the ${limit} bytes a CA certificate file may have`;
+  }
+  return text;
+}
+export function oxvnc_resolve_url(url) {
+  try { return new URL(url, document.baseURI).href; } catch (e) { return url; }
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(catch)]
+    async fn oxvnc_fetch_text(url: &str, limit: f64) -> Result<JsValue, JsValue>;
+    fn oxvnc_resolve_url(url: &str) -> String;
+}
+
+/// The CA certificate PEM at `url` (the `ca=` parameter); `Err` is a sentence for the page.
+async fn fetch_ca(url: &str) -> Result<String, String> {
+    let shown = oxvnc_resolve_url(url);
+    let failed = |why: &str| {
+        format!(
+            "Could not get the VNC server's CA certificate from {shown}: {}. Check the ca= parameter of the \
+             page's address.",
+            why.trim_end_matches('.')
+        )
+    };
+    let text = match oxvnc_fetch_text(url, MAX_CA_BYTES as f64).await {
+        Ok(text) => text.as_string().ok_or_else(|| failed("it is not text"))?,
+        Err(e) => return Err(failed(&e.as_string().unwrap_or_else(|| format!("{e:?}")))),
+    };
+    check_ca_pem(&text).map_err(|e| failed(&e))?;
+    Ok(text)
+}
+
 #[function_component(App)]
 pub fn app() -> Html {
     let initial = use_memo((), |_| page_settings());
@@ -203,6 +273,9 @@ pub fn app() -> Html {
     let session = use_mut_ref(|| None::<Session>);
     let last_settings = use_mut_ref(|| (*initial).clone());
     let reconnect_timer = use_mut_ref(|| None::<Timeout>);
+    // Counts connects and disconnects: a CA fetch that finishes after another connect or a
+    // disconnect is dropped.
+    let generation = use_mut_ref(|| 0u64);
     // The clipboard text last sent to the server (the panel sends on change and on its button;
     // the same text twice in a row is sent once). Forgotten when the server's clipboard changes.
     let clipboard_sent = use_mut_ref(|| None::<String>);
@@ -217,31 +290,67 @@ pub fn app() -> Html {
         let last_settings = last_settings.clone();
         let reconnect_timer = reconnect_timer.clone();
         let clipboard_sent = clipboard_sent.clone();
+        let generation = generation.clone();
+        let start = {
+            let session = session.clone();
+            let dispatcher = dispatcher.clone();
+            Rc::new(move |settings: Settings| {
+                let (Some(canvas), Some(text_area)) =
+                    (canvas_ref.cast::<HtmlCanvasElement>(), keyboard_ref.cast::<HtmlTextAreaElement>())
+                else {
+                    dispatcher.dispatch(Action::Failed("The page is not ready yet; try again.".into()));
+                    return;
+                };
+                let d = dispatcher.clone();
+                clipboard_sent.borrow_mut().take();
+                let clipboard_sent = clipboard_sent.clone();
+                let on_event: Rc<dyn Fn(UiEvent)> = Rc::new(move |e: UiEvent| {
+                    if let UiEvent::Clipboard(text) = &e {
+                        clipboard_sent.borrow_mut().take();
+                        clipboard::write_system(text);
+                    }
+                    d.dispatch(Action::Session(e));
+                });
+                match Session::start(settings, canvas, text_area, on_event) {
+                    Ok(s) => *session.borrow_mut() = Some(s),
+                    Err(message) => dispatcher.dispatch(Action::Failed(message)),
+                }
+            })
+        };
         Callback::from(move |settings: Settings| {
             reconnect_timer.borrow_mut().take();
             // The old session (if any) closes before the new one opens.
             drop(session.borrow_mut().take());
-            *last_settings.borrow_mut() = settings.clone();
-            let (Some(canvas), Some(text_area)) =
-                (canvas_ref.cast::<HtmlCanvasElement>(), keyboard_ref.cast::<HtmlTextAreaElement>())
-            else {
-                dispatcher.dispatch(Action::Failed("The page is not ready yet; try again.".into()));
-                return;
+            let this = {
+                let mut g = generation.borrow_mut();
+                *g += 1;
+                *g
             };
-            let d = dispatcher.clone();
-            clipboard_sent.borrow_mut().take();
-            let clipboard_sent = clipboard_sent.clone();
-            let on_event: Rc<dyn Fn(UiEvent)> = Rc::new(move |e: UiEvent| {
-                if let UiEvent::Clipboard(text) = &e {
-                    clipboard_sent.borrow_mut().take();
-                    clipboard::write_system(text);
-                }
-                d.dispatch(Action::Session(e));
-            });
-            match Session::start(settings, canvas, text_area, on_event) {
-                Ok(s) => *session.borrow_mut() = Some(s),
-                Err(message) => dispatcher.dispatch(Action::Failed(message)),
+            *last_settings.borrow_mut() = settings.clone();
+            if !settings.needs_ca_fetch() {
+                start(settings);
+                return;
             }
+            // ca=: fetch the CA first; it is kept in the settings, so reconnects reuse it.
+            let url = settings.ca_url.clone().unwrap_or_default();
+            dispatcher.dispatch(Action::FetchingCa(oxvnc_resolve_url(&url)));
+            let (start, generation, last_settings, dispatcher) =
+                (start.clone(), generation.clone(), last_settings.clone(), dispatcher.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                let fetched = fetch_ca(&url).await;
+                if *generation.borrow() != this {
+                    return;
+                }
+                match fetched {
+                    Ok(pem) => {
+                        let mut settings = settings;
+                        settings.tls_ca = Some(pem);
+                        *last_settings.borrow_mut() = settings.clone();
+                        start(settings);
+                    }
+                    Err(message) => dispatcher.dispatch(Action::Failed(message)),
+                }
+            });
         })
     };
 
@@ -297,7 +406,9 @@ pub fn app() -> Html {
         let session = session.clone();
         let reconnect_timer = reconnect_timer.clone();
         let dispatcher = ui.dispatcher();
+        let generation = generation.clone();
         Callback::from(move |_: ()| {
+            *generation.borrow_mut() += 1;
             reconnect_timer.borrow_mut().take();
             drop(session.borrow_mut().take());
             dispatcher.dispatch(Action::UserDisconnect);
@@ -435,6 +546,7 @@ pub fn app() -> Html {
 fn status_text(ui: &UiState, settings: &Settings) -> String {
     match &ui.phase {
         Phase::Idle => "Not connected.".into(),
+        Phase::FetchingCa { url } => format!("Fetching the VNC server's CA certificate from {url}…"),
         Phase::Connecting { url } => format!("Connecting to {url}…"),
         Phase::Handshake => "Connected to the relay; starting the VNC session…".into(),
         Phase::Credentials { .. } => "The server asks for a password.".into(),
