@@ -205,7 +205,7 @@ fn build_wasm_client() -> Result<()> {
 }
 
 /// Builds one wasm crate with the `wasm` profile (release, optimised for size, whole-program
-/// LTO: Cargo.toml), then wasm-bindgen (`--target web`) and wasm-opt -Oz into `out`.
+/// LTO: Cargo.toml), then wasm-bindgen (`--target web`), wasm-opt -Oz and terser into `out`.
 fn build_wasm_module(root: &std::path::Path, package: &str, out: &std::path::Path) -> Result<()> {
     run(cargo().args(["build", "--profile", "wasm", "--target", prereqs::WASM_TARGET, "-p", package]))?;
     let stem = package.replace('-', "_");
@@ -224,6 +224,16 @@ fn build_wasm_module(root: &std::path::Path, package: &str, out: &std::path::Pat
             .arg("-o")
             .arg(&bg))?,
         None => println!("xtask: wasm-opt (npm binaryen) is not available; {package} is left unoptimised"),
+    }
+    // The glue is a third of the page's JavaScript in doc comments and long names: minified, it
+    // is about 30% smaller gzipped. The TypeScript definitions stay in the .d.ts beside it.
+    let js = out.join(format!("{stem}.js"));
+    match prereqs::terser() {
+        Some(terser) => run(Command::new(terser)
+            .arg(&js)
+            .args(["--module", "--compress", "--mangle", "--comments", "/@ts-self-types/", "-o"])
+            .arg(&js))?,
+        None => println!("xtask: terser (npm) is not available; {stem}.js is left as wasm-bindgen wrote it"),
     }
     Ok(())
 }

@@ -34,8 +34,9 @@ pub const APT_PACKAGES: &[&str] = &[
 
 /// npm packages the tests need, as `name` or `name@version`, installed into
 /// `target/tools/node_modules` (never globally): noVNC, the reference client the compatibility
-/// tests and the client benchmark run beside oxvnc.
-pub const NPM_PACKAGES: &[&str] = &["@novnc/novnc@1.7.0", "binaryen@132.0.0"];
+/// tests and the client benchmark run beside oxvnc; binaryen's wasm-opt and terser, which shrink
+/// the console's wasm and its JavaScript glue in `cargo xtask build`.
+pub const NPM_PACKAGES: &[&str] = &["@novnc/novnc@1.7.0", "binaryen@132.0.0", "terser@5.51.4"];
 
 /// PyPI requirements the tests need (pip syntax, e.g. `websockify==0.12.0`), installed into the
 /// venv `target/tools/venv`: websockify (with numpy, as deployments run it), the reference relay
@@ -274,12 +275,21 @@ fn json_string_field(json: &str, key: &str) -> Option<String> {
 /// `wasm-opt` from the npm package binaryen (Debian's is too old for what rustc emits), installed
 /// under `target/tools` when npm is there; `None` when it cannot be had.
 pub fn wasm_opt() -> Option<PathBuf> {
-    let bin = util::tools_dir().join("node_modules").join(".bin").join("wasm-opt");
+    npm_tool("wasm-opt")
+}
+
+/// `terser` (npm), the JavaScript minifier, installed like [`wasm_opt`].
+pub fn terser() -> Option<PathBuf> {
+    npm_tool("terser")
+}
+
+fn npm_tool(name: &str) -> Option<PathBuf> {
+    let bin = util::tools_dir().join("node_modules").join(".bin").join(name);
     if !bin.is_file()
         && stdout_of(Command::new("npm").arg("--version")).is_some()
         && let Err(e) = ensure_npm_packages()
     {
-        println!("xtask: could not install binaryen: {e:#}");
+        println!("xtask: could not install the npm packages that provide {name}: {e:#}");
     }
     bin.is_file().then_some(bin)
 }
