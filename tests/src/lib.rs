@@ -5,6 +5,7 @@ pub mod browser;
 pub mod compat;
 pub mod oxvnc_bin;
 pub mod pixels;
+pub mod pki;
 pub mod qemu;
 pub mod security_servers;
 pub mod servers;

@@ -9,71 +9,21 @@ use std::path::Path;
 
 use oxvnc_tests::oxvnc_bin::snapshot;
 use oxvnc_tests::pixels;
+use oxvnc_tests::pki::{self, TestPki};
 use oxvnc_tests::security_servers;
 use oxvnc_tests::servers::{self, Finished};
 use oxvnc_tests::x11::{self, XDisplay};
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
 
 const SIZE: (u32, u32) = (640, 480);
 const ARTIFACTS: &str = "interop-security";
 
-/// PEM files of a test CA and a server certificate it signed.
-struct TestPki {
-    /// The CA certificate (what a client is given with `--ca`).
-    ca: String,
-    /// The server certificate and its private key (Xvnc `-X509Cert` / `-X509Key`).
-    cert: String,
-    key: String,
-    /// SHA-256 of the server certificate (DER), "AB:CD:…".
-    fingerprint: String,
-}
-
-/// Makes a CA and a server certificate for `localhost` and `127.0.0.1` under the artifacts
-/// directory; `expired` makes the server certificate valid only in 2019.
 fn make_pki(name: &str, expired: bool) -> TestPki {
-    let dir = servers::artifacts_dir(ARTIFACTS);
-    let name = servers::unique_name(name);
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(DnType::CommonName, format!("oxvnc test CA {name}"));
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca_key = KeyPair::generate().expect("CA key");
-    let ca = CertifiedIssuer::self_signed(ca_params, ca_key).expect("CA certificate");
-
-    let mut params =
-        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).expect("server params");
-    params.distinguished_name.push(DnType::CommonName, "localhost");
-    if expired {
-        params.not_before = rcgen::date_time_ymd(2019, 1, 1);
-        params.not_after = rcgen::date_time_ymd(2020, 1, 1);
-    }
-    let key = KeyPair::generate().expect("server key");
-    let cert = params.signed_by(&key, &ca).expect("server certificate");
-
-    let path = |suffix: &str| {
-        let p = dir.join(format!("{name}-{suffix}.pem"));
-        p.to_str().expect("utf-8 path").to_string()
-    };
-    let pki = TestPki {
-        ca: path("ca"),
-        cert: path("cert"),
-        key: path("key"),
-        fingerprint: oxvnc_rfb::format_fingerprint(&oxvnc_rfb::tls::certificate_sha256(cert.der())),
-    };
-    std::fs::write(&pki.ca, ca.pem()).expect("write CA");
-    std::fs::write(&pki.cert, cert.pem()).expect("write certificate");
-    std::fs::write(&pki.key, key.serialize_pem()).expect("write key");
-    pki
+    pki::make_pki(ARTIFACTS, name, expired)
 }
 
 /// Xvnc with `-SecurityTypes types` and the PKI's certificate, showing the test picture.
 fn start_tls_xvnc(types: &str, pki: &TestPki, extra: &[&str]) -> (XDisplay, u16) {
-    let mut args = vec!["-SecurityTypes", types, "-X509Cert", &pki.cert, "-X509Key", &pki.key];
-    args.extend_from_slice(extra);
-    let (mut x, port) = x11::start_xvnc(SIZE, &args);
-    let picture = x11::test_picture(SIZE.0, SIZE.1);
-    x11::show_on_root(&mut x, &picture, &format!("{ARTIFACTS}-picture"));
-    (x, port)
+    pki::start_tls_xvnc(SIZE, types, pki, extra, ARTIFACTS)
 }
 
 /// `oxvnc snapshot` of `port` with `args` (and a 30 s timeout).
