@@ -9,7 +9,9 @@
 //! - no CA: the prompt shows the certificate's real SHA-256 fingerprint (computed here by
 //!   `openssl`), trusting it connects; `fingerprint=` with that fingerprint connects without the
 //!   prompt, with another fingerprint fails with a sentence saying so;
-//! - `ca=` of another CA, or of a file that is not there: a sentence naming the problem.
+//! - `ca=` of another CA, or of a file that is not there: a sentence naming the problem;
+//! - the JavaScript API's `tlsCa` / `tlsFingerprint` options do the same, and bad values make
+//!   the constructor throw.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -402,4 +404,126 @@ fn wrong_ca_or_missing_ca_file_is_explained() {
     // Nothing reached the VNC server: no TLS module, no canvas drawn.
     assert!(!missing_page.loaded("oxvnc_tls_bg.wasm"), "resources: {:?}", missing_page.resources);
     setup.check_unchanged();
+}
+
+/// Starts a `Console` of the JavaScript API in a new element of the page, with `options`;
+/// `window.oxvncTls` collects its events (or what the constructor threw).
+const START_CONSOLE: &str = r#"
+const [wsUrl, options] = arguments;
+window.oxvncTls = { events: [], thrown: null, started: false };
+(async () => {
+    const m = await import('/pkg/oxvnc_client.js');
+    await m.default();
+    const el = document.createElement('div');
+    el.style.cssText = 'width: 700px; height: 520px';
+    document.body.appendChild(el);
+    for (const t of ['connect', 'disconnect', 'securityfailure', 'serververification', 'credentialsrequired']) {
+        el.addEventListener(t, (e) => window.oxvncTls.events.push({ type: t, detail: e.detail || {} }));
+    }
+    try {
+        window.oxvncTlsConsole = new m.Console(el, wsUrl, options);
+    } catch (e) {
+        window.oxvncTls.thrown = String(e && e.message ? e.message : e);
+    }
+    window.oxvncTls.started = true;
+})().catch((e) => { window.oxvncTls.thrown = 'the script failed: ' + e; window.oxvncTls.started = true; });
+"#;
+
+/// What the console started by [`START_CONSOLE`] did: (event types, the reason of the first
+/// `disconnect` or `securityfailure`, what the constructor threw), once it connected,
+/// disconnected, asked about the certificate or threw; then it is closed.
+async fn embedded_console(
+    client: &Client,
+    ws_url: &str,
+    options: Value,
+) -> Result<(Vec<String>, String, String), String> {
+    client
+        .execute(START_CONSOLE, vec![json!(ws_url), options])
+        .await
+        .map_err(|e| format!("starting a Console: {e}"))?;
+    let deadline = Instant::now() + CONNECT_LIMIT;
+    loop {
+        let state = client
+            .execute("return window.oxvncTls;", vec![])
+            .await
+            .map_err(|e| format!("reading the Console's events: {e}"))?;
+        let thrown = state.get("thrown").and_then(Value::as_str).unwrap_or_default().to_string();
+        let events: Vec<(String, Value)> = state
+            .get("events")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .map(|e| {
+                        let t = e.get("type").and_then(Value::as_str).unwrap_or_default().to_string();
+                        (t, e.get("detail").cloned().unwrap_or(Value::Null))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let types: Vec<String> = events.iter().map(|(t, _)| t.clone()).collect();
+        let started = state.get("started").and_then(Value::as_bool).unwrap_or(false);
+        let finished = types.iter().any(|t| matches!(t.as_str(), "connect" | "disconnect" | "serververification"));
+        if (started && !thrown.is_empty()) || finished {
+            let reason = events
+                .iter()
+                .find_map(|(_, d)| d.get("reason").and_then(Value::as_str).map(str::to_owned))
+                .unwrap_or_default();
+            let _ = client
+                .execute("const c = window.oxvncTlsConsole; if (c) { c.disconnect(); c.free(); window.oxvncTlsConsole = null; }", vec![])
+                .await;
+            return Ok((types, reason, thrown));
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("the Console did nothing within {CONNECT_LIMIT:?}: {state}"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[test]
+fn javascript_api_takes_the_ca_and_the_fingerprint() {
+    let setup = Setup::start("api");
+    let ca_pem = std::fs::read_to_string(&setup.pki.ca).expect("read the CA");
+    let page = format!("http://127.0.0.1:{}/", setup.relay.port());
+    let ws = setup.relay.ws_url("websockify");
+    let credentials = json!({ "password": PASSWORD });
+    let browser = Browser::start((1400, 900), ARTIFACTS);
+
+    let result = drive(&browser, async |client| {
+        client.goto(&page).await.map_err(|e| format!("opening {page}: {e}"))?;
+        wait_page(client, false, CONNECT_LIMIT, "the console page", |p| p.state == "idle").await?;
+        let with_ca =
+            embedded_console(client, &ws, json!({ "tlsCa": ca_pem, "credentials": credentials, "lossless": true }))
+                .await?;
+        let pinned = embedded_console(
+            client,
+            &ws,
+            json!({ "tlsFingerprint": setup.pki.fingerprint, "credentials": credentials, "lossless": true }),
+        )
+        .await?;
+        let wrong_pin = embedded_console(
+            client,
+            &ws,
+            json!({ "tlsFingerprint": setup.other.fingerprint, "credentials": credentials }),
+        )
+        .await?;
+        let wrong_ca =
+            embedded_console(client, &ws, json!({ "tlsCa": std::fs::read_to_string(&setup.other.ca).unwrap_or_default(), "credentials": credentials }))
+                .await?;
+        let bad_pin = embedded_console(client, &ws, json!({ "tlsFingerprint": "12:34" })).await?;
+        let bad_ca = embedded_console(client, &ws, json!({ "tlsCa": "not a certificate" })).await?;
+        Ok((with_ca, pinned, wrong_pin, wrong_ca, bad_pin, bad_ca))
+    });
+    let (with_ca, pinned, wrong_pin, wrong_ca, bad_pin, bad_ca) =
+        result.unwrap_or_else(|e| panic!("{e}\n{}", setup.diagnostics(&browser)));
+    eprintln!("tlsCa: {with_ca:?}\ntlsFingerprint: {pinned:?}\nanother fingerprint: {wrong_pin:?}");
+    eprintln!("another CA: {wrong_ca:?}\nbad fingerprint: {bad_pin:?}\nbad CA: {bad_ca:?}");
+    assert_eq!(with_ca.0, ["connect"], "with tlsCa: {with_ca:?}");
+    assert_eq!(pinned.0, ["connect"], "with tlsFingerprint: {pinned:?}");
+    assert_eq!(wrong_pin.0, ["securityfailure", "disconnect"], "with another tlsFingerprint: {wrong_pin:?}");
+    assert!(wrong_pin.1.contains("certificate is not the pinned one"), "{wrong_pin:?}");
+    assert_eq!(wrong_ca.0, ["securityfailure", "disconnect"], "with another tlsCa: {wrong_ca:?}");
+    assert!(wrong_ca.1.contains("not signed by the given CA"), "{wrong_ca:?}");
+    assert!(bad_pin.0.is_empty() && bad_pin.2.contains("is not a SHA-256 certificate fingerprint"), "{bad_pin:?}");
+    assert!(bad_ca.0.is_empty() && bad_ca.2.contains("is not a PEM certificate"), "{bad_ca:?}");
 }
