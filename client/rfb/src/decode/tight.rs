@@ -246,15 +246,29 @@ impl Decoder for TightDecoder {
                             *c = tpixel_rgba(t.pixels, rgb24, s);
                         }
                         let row_bytes = size / h;
+                        let bad = |idx: usize| Error::invalid(enc, format!("palette index {idx} of {n} colours"));
                         for (y, src) in data.chunks_exact(row_bytes).enumerate() {
                             let dst = t.fb.row_mut(r.x, r.y + y as u16, r.w);
-                            for (x, d) in dst.chunks_exact_mut(4).enumerate() {
-                                let idx =
-                                    if n <= 2 { (src[x / 8] >> (7 - x % 8) & 1) as usize } else { src[x] as usize };
-                                if idx >= n {
-                                    return Err(Error::invalid(enc, format!("palette index {idx} of {n} colours")));
+                            if n <= 2 {
+                                // A bit per pixel, most significant first: a byte is 8 pixels.
+                                for (d8, &byte) in dst.chunks_mut(32).zip(src) {
+                                    for (i, d) in d8.chunks_exact_mut(4).enumerate() {
+                                        let idx = (byte >> (7 - i) & 1) as usize;
+                                        if idx >= n {
+                                            return Err(bad(idx));
+                                        }
+                                        d.copy_from_slice(&pal[idx]);
+                                    }
                                 }
-                                d.copy_from_slice(&pal[idx]);
+                            } else {
+                                // A byte per pixel: check the row once, then look up freely.
+                                let src = &src[..w];
+                                if let Some(&idx) = src.iter().max().filter(|&&m| m as usize >= n) {
+                                    return Err(bad(idx as usize));
+                                }
+                                for (d, &idx) in dst.chunks_exact_mut(4).zip(src) {
+                                    d.copy_from_slice(&pal[idx as usize]);
+                                }
                             }
                         }
                     }

@@ -261,6 +261,25 @@ impl Runs {
     }
 }
 
+/// One row of packed palette indices (`BITS` each, most significant first, `8 / BITS` pixels a
+/// byte) into RGBA; an index past the palette is returned as the error.
+#[inline]
+fn packed_row<const BITS: usize>(src: &[u8], dst: &mut [u8], pal: &Palette) -> Result<(), usize> {
+    let per_byte = 8 / BITS;
+    let mask = (1u8 << BITS) - 1;
+    for (chunk, &byte) in dst.chunks_mut(4 * per_byte).zip(src) {
+        for (i, d) in chunk.chunks_exact_mut(4).enumerate() {
+            let idx = ((byte >> (8 - BITS * (i + 1))) & mask) as usize;
+            if idx >= pal.n {
+                return Err(idx);
+            }
+            d.copy_from_slice(&pal.colours[idx]);
+        }
+    }
+    Ok(())
+}
+
+#[cold]
 fn bad_index(enc: &'static str, idx: usize, n: usize) -> Error {
     Error::invalid(enc, format!("palette index {idx} in a {n}-colour tile"))
 }
@@ -305,18 +324,17 @@ pub(crate) fn draw_tile(
                 3 | 4 => 2,
                 _ => 4,
             };
-            let mask = (1u8 << bits) - 1;
             let row_bytes = (tw as usize * bits).div_ceil(8);
             for y in 0..th {
                 let src = rd.bytes(row_bytes)?;
                 let dst = fb.row_mut(tile.x, tile.y + y, tw);
-                for (i, d) in dst.chunks_exact_mut(4).enumerate() {
-                    let bit = i * bits;
-                    let idx = ((src[bit / 8] >> (8 - bits - bit % 8)) & mask) as usize;
-                    if idx >= n {
-                        return Err(bad_index(enc, idx, n));
-                    }
-                    d.copy_from_slice(&pal.colours[idx]);
+                let drawn = match bits {
+                    1 => packed_row::<1>(src, dst, pal),
+                    2 => packed_row::<2>(src, dst, pal),
+                    _ => packed_row::<4>(src, dst, pal),
+                };
+                if let Err(idx) = drawn {
+                    return Err(bad_index(enc, idx, n));
                 }
             }
         }
