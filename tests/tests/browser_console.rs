@@ -1282,3 +1282,149 @@ fn console_touch_drag_holds_the_left_button() {
     let (fx, fy) = result.unwrap_or_else(|e| panic!("{e}\n{}\n{}", relay.server.diagnostics(), browser.diagnostics()));
     eprintln!("a touch drag ended at framebuffer ({fx}, {fy}) with the left button held");
 }
+
+/// Button presses and releases an X client saw, from xev's output: (pressed, button, x, y).
+fn xev_buttons(text: &str) -> Vec<(bool, u32, i64, i64)> {
+    let mut out = Vec::new();
+    for event in text.split("\n\n") {
+        let pressed = match event.split_whitespace().next() {
+            Some("ButtonPress") => true,
+            Some("ButtonRelease") => false,
+            _ => continue,
+        };
+        // "..., root:(301,257), ..., button 1, same_screen YES"
+        let field = |after: &str, end: char| -> Option<&str> {
+            let rest = &event[event.find(after)? + after.len()..];
+            Some(&rest[..rest.find(end)?])
+        };
+        let button = field("button ", ',').and_then(|b| b.trim().parse().ok());
+        let at = field("root:(", ')').and_then(|xy| xy.split_once(','));
+        let (Some(button), Some((x, y))) = (button, at) else { continue };
+        let (Ok(x), Ok(y)) = (x.trim().parse(), y.trim().parse()) else { continue };
+        out.push((pressed, button, x, y));
+    }
+    out
+}
+
+#[test]
+fn console_touch_tap_two_finger_tap_and_pan_reach_an_x_client_as_buttons() {
+    use fantoccini::actions::{Actions, InputSource, PointerAction, TouchActions};
+
+    const SIZE: (u32, u32) = (800, 600);
+    let (x, port) = oxvnc_tests::x11::start_xvnc(SIZE, &["-SecurityTypes", "None"]);
+    // xev in a window over the whole screen prints every button press and release it gets.
+    let log = servers::artifacts_dir(ARTIFACTS).join(format!("{}.txt", servers::unique_name("xev")));
+    let mut cmd = x.command("sh");
+    cmd.args(["-c", "exec stdbuf -oL xev -geometry 800x600+0+0 -event button > \"$OXVNC_XEV\""]).env("OXVNC_XEV", &log);
+    let mut xev = servers::Server::spawn("xev", cmd);
+    let deadline = Instant::now() + CONNECT_LIMIT;
+    loop {
+        xev.assert_running();
+        let mut search = x.command("xdotool");
+        search.args(["search", "--onlyvisible", "--name", "Event Tester"]);
+        if servers::run_with_limit(search, Duration::from_secs(10)).status.success() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "xev's window did not appear\n{}", xev.diagnostics());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let seen = || xev_buttons(&std::fs::read_to_string(&log).unwrap_or_default());
+    let web = web_root();
+    let relay = Relay::start(&["--web", path_str(web), "--vnc", &format!("127.0.0.1:{port}")]);
+    let browser = Browser::start((1000, 800), ARTIFACTS);
+    let url = format!("http://127.0.0.1:{}/?autoconnect=1&resize=scale&lossless=1", relay.port());
+
+    // Waits until xev has seen `count` button events.
+    let wait_events = |count: usize, what: &'static str| {
+        let seen = &seen;
+        async move {
+            let deadline = Instant::now() + DRAW_LIMIT;
+            loop {
+                let events = seen();
+                if events.len() >= count {
+                    return Ok(events);
+                }
+                if Instant::now() >= deadline {
+                    return Err(format!("{what}: xev saw {events:?}, wanted {count} button events"));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let result = rt.block_on(async {
+        let client = browser.session().await;
+        let result = async {
+            open_console(&client, &url, SIZE).await?;
+            let rect = client
+                .execute(
+                    "const r = document.querySelector('canvas.oxvnc-canvas').getBoundingClientRect(); \
+                     return [r.left, r.top, r.width, r.height];",
+                    vec![],
+                )
+                .await
+                .map_err(|e| format!("reading the canvas position: {e}"))?;
+            let r: Vec<f64> = rect.as_array().ok_or("no rectangle")?.iter().filter_map(Value::as_f64).collect();
+            let [left, top, width, height] = r[..] else { return Err(format!("bad rectangle {rect}")) };
+            let (vx, fx) = viewport_coordinate(left, width, SIZE.0, 301);
+            let (vy, fy) = viewport_coordinate(top, height, SIZE.1, 257);
+            let touch = |name: &str, x: i64, y: i64| {
+                TouchActions::new(name.into()).then(PointerAction::MoveTo { duration: None, x: x as f64, y: y as f64 })
+            };
+
+            // A tap: a left click where the finger was.
+            let tap =
+                touch("finger", vx, vy).then(PointerAction::Down { button: 0 }).then(PointerAction::Up { button: 0 });
+            client.perform_actions(tap).await.map_err(|e| format!("tapping: {e}"))?;
+            client.release_actions().await.map_err(|e| format!("{e}"))?;
+            let after_tap = wait_events(2, "a tap").await?;
+
+            // Two fingers down and up together: a right click.
+            let two = Actions::from(vec![
+                touch("one", vx, vy).then(PointerAction::Down { button: 0 }).then(PointerAction::Up { button: 0 }),
+                touch("two", vx + 40, vy).then(PointerAction::Down { button: 0 }).then(PointerAction::Up { button: 0 }),
+            ]);
+            client.perform_actions(two).await.map_err(|e| format!("tapping with two fingers: {e}"))?;
+            client.release_actions().await.map_err(|e| format!("{e}"))?;
+            let after_two = wait_events(4, "a two-finger tap").await?;
+
+            // Two fingers moving up together (the content follows them): the wheel turns down.
+            let pan_to = |name: &str, x: i64| {
+                touch(name, x, vy + 100).then(PointerAction::Down { button: 0 }).then(PointerAction::MoveTo {
+                    duration: Some(Duration::from_millis(300)),
+                    x: x as f64,
+                    y: (vy - 150) as f64,
+                })
+            };
+            let pan = Actions::from(vec![
+                pan_to("one", vx).then(PointerAction::Up { button: 0 }),
+                pan_to("two", vx + 40).then(PointerAction::Up { button: 0 }),
+            ]);
+            client.perform_actions(pan).await.map_err(|e| format!("panning with two fingers: {e}"))?;
+            client.release_actions().await.map_err(|e| format!("{e}"))?;
+            let after_pan = wait_events(6, "a two-finger pan").await?;
+            // Whatever else arrives has had time to: the pan's clicks go out as it moves.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            Ok((fx, fy, after_tap, after_two, after_pan.len(), seen()))
+        }
+        .await;
+        let _ = client.close().await;
+        result
+    });
+    let (fx, fy, after_tap, after_two, pan_from, all) = result.unwrap_or_else(|e| {
+        panic!("{e}\n{}\n{}\n{}", relay.server.diagnostics(), browser.diagnostics(), xev.diagnostics())
+    });
+    eprintln!("xev saw: {all:?}");
+    let (fx, fy) = (i64::from(fx), i64::from(fy));
+    assert_eq!(after_tap, vec![(true, 1, fx, fy), (false, 1, fx, fy)], "a tap is a left click where it was aimed");
+    assert_eq!(&after_two[2..], &[(true, 3, fx, fy), (false, 3, fx, fy)], "a two-finger tap is a right click");
+    let pan = &all[4..];
+    assert!(pan_from >= 6 && pan.len() >= 2, "the pan turned no wheel: {all:?}");
+    for pair in pan.chunks(2) {
+        assert!(
+            matches!(pair, [(true, 5, ..), (false, 5, ..)]),
+            "a pan upwards is wheel-down clicks (button 5) and nothing else: {pan:?}"
+        );
+    }
+    drop(xev);
+}

@@ -29,6 +29,7 @@ pub const APT_PACKAGES: &[&str] = &[
     "tightvncserver",
     "qemu-system-x86",
     "xclip",
+    "xdotool",
     "clang",
 ];
 
