@@ -1250,16 +1250,7 @@ fn console_touch_drag_holds_the_left_button() {
         let client = browser.session().await;
         let result = async {
             open_console(&client, &url, DEMO_SIZE).await?;
-            let rect = client
-                .execute(
-                    "const r = document.querySelector('canvas.oxvnc-canvas').getBoundingClientRect(); \
-                     return [r.left, r.top, r.width, r.height];",
-                    vec![],
-                )
-                .await
-                .map_err(|e| format!("reading the canvas position: {e}"))?;
-            let r: Vec<f64> = rect.as_array().ok_or("no rectangle")?.iter().filter_map(Value::as_f64).collect();
-            let [left, top, width, height] = r[..] else { return Err(format!("bad rectangle {rect}")) };
+            let [left, top, width, height] = canvas_rect(&client).await?;
             let (sx, _) = viewport_coordinate(left, width, DEMO_SIZE.0, 500);
             let (sy, _) = viewport_coordinate(top, height, DEMO_SIZE.1, 500);
             let (vx, fx) = viewport_coordinate(left, width, DEMO_SIZE.0, 901);
@@ -1281,6 +1272,20 @@ fn console_touch_drag_holds_the_left_button() {
     });
     let (fx, fy) = result.unwrap_or_else(|e| panic!("{e}\n{}\n{}", relay.server.diagnostics(), browser.diagnostics()));
     eprintln!("a touch drag ended at framebuffer ({fx}, {fy}) with the left button held");
+}
+
+/// The canvas's position and CSS size in the viewport: left, top, width, height.
+async fn canvas_rect(client: &Client) -> Result<[f64; 4], String> {
+    let rect = client
+        .execute(
+            "const r = document.querySelector('canvas.oxvnc-canvas').getBoundingClientRect(); \
+             return [r.left, r.top, r.width, r.height];",
+            vec![],
+        )
+        .await
+        .map_err(|e| format!("reading the canvas position: {e}"))?;
+    let r: Vec<f64> = rect.as_array().ok_or("no rectangle")?.iter().filter_map(Value::as_f64).collect();
+    r.try_into().map_err(|_| format!("bad rectangle {rect}"))
 }
 
 /// Button presses and releases an X client saw, from xev's output: (pressed, button, x, y).
@@ -1356,16 +1361,7 @@ fn console_touch_tap_two_finger_tap_and_pan_reach_an_x_client_as_buttons() {
         let client = browser.session().await;
         let result = async {
             open_console(&client, &url, SIZE).await?;
-            let rect = client
-                .execute(
-                    "const r = document.querySelector('canvas.oxvnc-canvas').getBoundingClientRect(); \
-                     return [r.left, r.top, r.width, r.height];",
-                    vec![],
-                )
-                .await
-                .map_err(|e| format!("reading the canvas position: {e}"))?;
-            let r: Vec<f64> = rect.as_array().ok_or("no rectangle")?.iter().filter_map(Value::as_f64).collect();
-            let [left, top, width, height] = r[..] else { return Err(format!("bad rectangle {rect}")) };
+            let [left, top, width, height] = canvas_rect(&client).await?;
             let (vx, fx) = viewport_coordinate(left, width, SIZE.0, 301);
             let (vy, fy) = viewport_coordinate(top, height, SIZE.1, 257);
             let touch = |name: &str, x: i64, y: i64| {
