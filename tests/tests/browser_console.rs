@@ -1401,7 +1401,7 @@ fn console_touch_tap_two_finger_tap_and_pan_reach_an_x_client_as_buttons() {
             let after_pan = wait_events(6, "a two-finger pan").await?;
             // Whatever else arrives has had time to: the pan's clicks go out as it moves.
             tokio::time::sleep(Duration::from_millis(500)).await;
-            Ok((fx, fy, after_tap, after_two, after_pan.len(), seen()))
+            Ok::<_, String>((fx, fy, after_tap, after_two, after_pan.len(), seen()))
         }
         .await;
         let _ = client.close().await;
