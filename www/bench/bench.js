@@ -116,9 +116,21 @@ async function runOxvnc(rec, tasks) {
             replayer.feed(ev.data);
         }
         replayer.finish();
+        const t1 = performance.now();
         sync(canvas);
-        const ms = performance.now() - t0;
-        return { ms, canvas, updates: replayer.updates, blits: replayer.blits };
+        const t2 = performance.now();
+        const ms = t2 - t0;
+        return {
+            ms,
+            canvas,
+            updates: replayer.updates,
+            blits: replayer.blits,
+            // Where the time went: engine (copy + decode), blit calls, the final read-back
+            // (Chromium rasterising what was issued); the rest is between chunks.
+            split: { decode: replayer.decode_ms, blit: replayer.blit_ms, sync: t2 - t1 },
+            blitPx: replayer.blit_px,
+            damagePx: replayer.damage_px,
+        };
     } finally {
         replayer.free();
     }
@@ -275,6 +287,9 @@ async function benchOne(name, lossless, iterations, tasks) {
     let lastNv = null;
     let updates = 0;
     let blits = 0;
+    let blitPx = 0;
+    let damagePx = 0;
+    const splits = [];
     // Run 0 is the warm-up of both; after it the order alternates.
     for (let i = 0; i <= iterations; i++) {
         const order = i % 2 === 0 ? ["oxvnc", "novnc"] : ["novnc", "oxvnc"];
@@ -283,8 +298,11 @@ async function benchOne(name, lossless, iterations, tasks) {
             if (who === "oxvnc") {
                 const r = await runOxvnc(rec, tasks);
                 if (i > 0) ox.push(r.ms);
+                if (i > 0) splits.push(r.split);
                 updates = r.updates;
                 blits = r.blits;
+                blitPx = r.blitPx;
+                damagePx = r.damagePx;
                 if (i > 0) check("oxvnc", r.canvas);
                 lastOx = pixelsOf(r.canvas);
             } else {
@@ -304,7 +322,14 @@ async function benchOne(name, lossless, iterations, tasks) {
         chunks: chunks.length,
         updates,
         blits,
+        blit_px: blitPx,
+        damage_px: damagePx,
         oxvnc_runs: ox,
+        oxvnc_split_ms: {
+            decode: median(splits.map((s) => s.decode)),
+            blit: median(splits.map((s) => s.blit)),
+            sync: median(splits.map((s) => s.sync)),
+        },
         novnc_runs: nv,
         oxvnc_ms: oxMs,
         novnc_ms: nvMs,

@@ -62,7 +62,10 @@ pub fn bench_client(args: &[String]) -> Result<ExitCode> {
     // noVNC (npm) under target/tools, the wasm target and wasm-bindgen-cli.
     prereqs::ensure_all()?;
 
-    run(cargo().args(["build", "--release", "--target", prereqs::WASM_TARGET, "-p", BENCH_PACKAGE]))?;
+    // The same code generation as the console's wasm (SIMD), so the figures are the console's.
+    let mut build = cargo();
+    build.args(["build", "--release", "--target", prereqs::WASM_TARGET, "-p", BENCH_PACKAGE]);
+    run(crate::wasm_rustflags(&mut build))?;
     let wasm = util::target_dir()
         .join(prereqs::WASM_TARGET)
         .join("release")

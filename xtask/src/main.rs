@@ -207,7 +207,7 @@ fn build_wasm_client() -> Result<()> {
 /// Builds one wasm crate with the `wasm` profile (release, optimised for size, whole-program
 /// LTO: Cargo.toml), then wasm-bindgen (`--target web`), wasm-opt -Oz and terser into `out`.
 fn build_wasm_module(root: &std::path::Path, package: &str, out: &std::path::Path) -> Result<()> {
-    run(cargo().args(["build", "--profile", "wasm", "--target", prereqs::WASM_TARGET, "-p", package]))?;
+    run(wasm_rustflags(cargo().args(["build", "--profile", "wasm", "--target", prereqs::WASM_TARGET, "-p", package])))?;
     let stem = package.replace('-', "_");
     let wasm = util::target_dir().join(prereqs::WASM_TARGET).join("wasm").join(format!("{stem}.wasm"));
     run(Command::new("wasm-bindgen")
@@ -238,8 +238,19 @@ fn build_wasm_module(root: &std::path::Path, package: &str, out: &std::path::Pat
     Ok(())
 }
 
-/// The WebAssembly features rustc uses for wasm32 by default, which wasm-opt must accept.
+/// Code generation for every wasm32 build (the console, its TLS module, the client benchmark):
+/// 128-bit SIMD, which zlib-rs's inflate uses for its copies and LLVM for pixel loops; JPEG
+/// decoding got ~15% faster with it (docs/benchmarks.md). Browsers run it since Chrome/Edge 91,
+/// Firefox 89 and Safari 16.4. Set through Cargo's per-target variable so host builds are
+/// untouched; a `RUSTFLAGS` in the environment takes precedence over it.
+pub(crate) fn wasm_rustflags(cmd: &mut Command) -> &mut Command {
+    cmd.env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS", "-C target-feature=+simd128")
+}
+
+/// The WebAssembly features rustc uses for wasm32 (its defaults and the SIMD of
+/// [`wasm_rustflags`]), which wasm-opt must accept.
 const WASM_FEATURES: &[&str] = &[
+    "--enable-simd",
     "--enable-bulk-memory",
     "--enable-nontrapping-float-to-int",
     "--enable-sign-ext",

@@ -28,6 +28,17 @@ pub struct Replayer {
     rx: Vec<u8>,
     updates: u32,
     blits: u32,
+    /// Milliseconds spent in the engine (`receive`, events) and in blits, for the report's
+    /// breakdown of where oxvnc's time goes (`performance.now()`, a few calls per chunk).
+    decode_ms: f64,
+    blit_ms: f64,
+    damage_px: f64,
+}
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = performance)]
+    fn now() -> f64;
 }
 
 #[wasm_bindgen]
@@ -41,13 +52,23 @@ impl Replayer {
         let records = replay::parse(recording)?;
         let config = replay::client_config(&records)?;
         let display = Display::new(canvas).map_err(|e| JsError::new(&e))?;
-        Ok(Replayer { conn: Connection::new(config), display, rx: Vec::new(), updates: 0, blits: 0 })
+        Ok(Replayer {
+            conn: Connection::new(config),
+            display,
+            rx: Vec::new(),
+            updates: 0,
+            blits: 0,
+            decode_ms: 0.0,
+            blit_ms: 0.0,
+            damage_px: 0.0,
+        })
     }
 
     /// One WebSocket message's data: copied once into wasm memory and decoded; every
     /// FramebufferUpdate it completes is drawn. An engine error (a recording this engine cannot
     /// decode) is thrown.
     pub fn feed(&mut self, buf: &ArrayBuffer) -> Result<(), JsError> {
+        let t0 = now();
         let src = Uint8Array::new(buf);
         let n = src.length() as usize;
         if self.rx.len() < n {
@@ -59,6 +80,7 @@ impl Replayer {
         if self.conn.has_output() {
             drop(self.conn.take_output());
         }
+        let mut blit_ms = 0.0;
         while let Some(event) = self.conn.poll_event() {
             match event {
                 Event::Connected { width, height, .. } | Event::Resized { width, height } => {
@@ -66,12 +88,16 @@ impl Replayer {
                 }
                 Event::UpdateComplete => {
                     self.updates += 1;
+                    let t = now();
                     self.blit()?;
+                    blit_ms += now() - t;
                 }
                 Event::Disconnected(e) => return Err(JsError::new(&e.to_string())),
                 _ => {}
             }
         }
+        self.blit_ms += blit_ms;
+        self.decode_ms += now() - t0 - blit_ms;
         Ok(())
     }
 
@@ -93,6 +119,29 @@ impl Replayer {
         self.blits
     }
 
+    /// Milliseconds in `feed` spent copying into wasm memory and decoding.
+    #[wasm_bindgen(getter)]
+    pub fn decode_ms(&self) -> f64 {
+        self.decode_ms
+    }
+
+    /// Milliseconds in `feed` spent issuing blits (`putImageData`; Chromium may rasterise later).
+    #[wasm_bindgen(getter)]
+    pub fn blit_ms(&self) -> f64 {
+        self.blit_ms
+    }
+
+    /// Pixels drawn by all blits together.
+    #[wasm_bindgen(getter)]
+    pub fn blit_px(&self) -> f64 {
+        self.display.pixels_drawn() as f64
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn damage_px(&self) -> f64 {
+        self.damage_px
+    }
+
     /// The framebuffer size, `[width, height]`.
     pub fn size(&self) -> Vec<u16> {
         let fb = self.conn.framebuffer();
@@ -104,9 +153,37 @@ impl Replayer {
     fn blit(&mut self) -> Result<(), JsError> {
         if let Some(r) = self.conn.framebuffer().damage_bounds() {
             self.display.blit(self.conn.framebuffer(), r).map_err(|e| JsError::new(&e))?;
+            self.damage_px += self.conn.framebuffer().damage().iter().map(|d| d.area() as f64).sum::<f64>();
             self.conn.framebuffer_mut().clear_damage();
             self.blits += 1;
         }
         Ok(())
     }
+}
+
+/// The engine alone on a whole recording (no canvas, no events beyond counting updates): every
+/// server → client record decoded in its recorded chunks. For comparing builds of the decoders
+/// (e.g. in Node, which runs the same wasm as the page); returns the complete updates.
+#[wasm_bindgen]
+pub fn decode_only(recording: &[u8]) -> Result<u32, JsError> {
+    let records = replay::parse(recording)?;
+    let mut conn = Connection::new(replay::client_config(&records)?);
+    let mut updates = 0;
+    for chunk in replay::server_records(&records) {
+        conn.receive(chunk).map_err(|e| JsError::new(&e.to_string()))?;
+        if conn.has_output() {
+            drop(conn.take_output());
+        }
+        while let Some(event) = conn.poll_event() {
+            match event {
+                Event::UpdateComplete => {
+                    updates += 1;
+                    conn.framebuffer_mut().clear_damage();
+                }
+                Event::Disconnected(e) => return Err(JsError::new(&e.to_string())),
+                _ => {}
+            }
+        }
+    }
+    Ok(updates)
 }
