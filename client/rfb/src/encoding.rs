@@ -159,6 +159,7 @@ impl Encoding {
     pub const PIXEL: &'static [Encoding] = &[
         Encoding::Tight,
         Encoding::Zrle,
+        #[cfg(feature = "tightpng")]
         Encoding::TightPng,
         Encoding::Zlib,
         Encoding::Trle,

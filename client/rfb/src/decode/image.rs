@@ -3,6 +3,7 @@
 //! rectangle's size, which is checked from its header before any pixel is decoded, so memory is
 //! bounded by the rectangle; every decoder error is a typed [`Error::InvalidData`].
 
+#[cfg(feature = "tightpng")]
 use super::zrle::rgb_row;
 use crate::error::Error;
 use crate::framebuffer::{Framebuffer, Rect};
@@ -64,6 +65,7 @@ pub(crate) fn draw_jpeg(
 
 /// Decodes the PNG `data` into `r` of `fb`, using `buf` for its pixels. Any colour type is
 /// accepted (palette and grey expanded, 16-bit cut to 8); alpha is dropped.
+#[cfg(feature = "tightpng")]
 pub(crate) fn draw_png(
     enc: &'static str,
     data: &[u8],

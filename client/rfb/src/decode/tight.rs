@@ -21,13 +21,29 @@
 //! straight into the framebuffer, with the gradient filter applied in place in the inflated
 //! data.
 
-use super::image::{draw_jpeg, draw_png};
+use super::image::draw_jpeg;
+#[cfg(feature = "tightpng")]
+use super::image::draw_png as png;
+
 use super::zrle::rgb_row;
 use super::zstream::{ZStream, max_compressed};
 use super::{Decoder, Input, Progress, Target};
 use crate::error::Error;
 use crate::framebuffer::Rect;
 use crate::pixel::{PixelFormat, PixelTranslator};
+
+/// Built without the `tightpng` feature, a PNG image is an error that says so (the engine then
+/// never offers TightPNG, so only a server that ignores SetEncodings sends one).
+#[cfg(not(feature = "tightpng"))]
+fn png(
+    enc: &'static str,
+    _: &[u8],
+    _: Rect,
+    _: &mut Vec<u8>,
+    _: &mut crate::framebuffer::Framebuffer,
+) -> Result<(), Error> {
+    Err(Error::invalid(enc, "a PNG image, but this build of oxvnc-rfb has no PNG decoder (feature tightpng)"))
+}
 
 /// Basic-compressed data shorter than this is sent without zlib.
 const MIN_TO_COMPRESS: usize = 12;
@@ -147,7 +163,7 @@ impl Decoder for TightDecoder {
                 if kind == 9 {
                     draw_jpeg(enc, data, r, &mut self.buf, t.fb)?;
                 } else {
-                    draw_png(enc, data, r, &mut self.buf, t.fb)?;
+                    png(enc, data, r, &mut self.buf, t.fb)?;
                 }
                 return Ok(Progress::Done);
             }
