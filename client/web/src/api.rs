@@ -57,6 +57,9 @@ pub struct ConsoleOptions {
 /// What a console tells its page.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ConsoleEvent {
+    /// The WebSocket to the relay is open and the VNC handshake runs. Not a DOM event (the
+    /// JavaScript API has no `open` event); the console page shows it in its status line.
+    Opened,
     /// The desktop is on screen and takes input.
     Connect,
     /// The session ended; `clean` when the page asked for it ([`EmbeddedConsole::disconnect`]).
@@ -95,9 +98,15 @@ pub enum ConsoleEvent {
 }
 
 impl ConsoleEvent {
+    /// Whether [`dispatch`] raises this event on the element (all but [`ConsoleEvent::Opened`]).
+    pub fn is_dom_event(&self) -> bool {
+        !matches!(self, ConsoleEvent::Opened)
+    }
+
     /// The DOM event type.
     pub fn name(&self) -> &'static str {
         match self {
+            ConsoleEvent::Opened => "open",
             ConsoleEvent::Connect => "connect",
             ConsoleEvent::Disconnect { .. } => "disconnect",
             ConsoleEvent::CredentialsRequired { .. } => "credentialsrequired",
@@ -326,6 +335,12 @@ impl EmbeddedConsole {
         self.core.with_session(|s| s.trust_certificate(trust));
     }
 
+    /// Sends key presses and releases (keysyms) in order, e.g. a chord from a toolbar; nothing
+    /// unless connected and not view-only.
+    pub fn send_keys(&self, keys: &[(u32, bool)]) {
+        self.core.send_keys(keys);
+    }
+
     pub fn send_ctrl_alt_del(&self) {
         let down = [keysym::CONTROL_L, keysym::ALT_L, keysym::DELETE];
         let keys: Vec<(u32, bool)> =
@@ -493,8 +508,9 @@ impl Core {
                 self.emit(ConsoleEvent::Disconnect { clean: false, reason: message });
             }
             UiEvent::Bell => self.emit(ConsoleEvent::Bell),
+            UiEvent::Opened => self.emit(ConsoleEvent::Opened),
             UiEvent::CertificateUnknown { fingerprint } => self.emit(ConsoleEvent::ServerVerification { fingerprint }),
-            // Connecting, Opened: nothing to tell the page yet.
+            // Connecting: whoever started the console knows.
             #[allow(unreachable_patterns)]
             _ => {}
         }
@@ -573,7 +589,7 @@ fn object(pairs: &[(&str, JsValue)]) -> JsValue {
 /// The `detail` of the DOM event for `e`.
 fn detail(e: &ConsoleEvent) -> JsValue {
     match e {
-        ConsoleEvent::Connect | ConsoleEvent::Bell => object(&[]),
+        ConsoleEvent::Opened | ConsoleEvent::Connect | ConsoleEvent::Bell => object(&[]),
         ConsoleEvent::Disconnect { clean, reason } => {
             object(&[("clean", JsValue::from_bool(*clean)), ("reason", JsValue::from_str(reason))])
         }
@@ -599,6 +615,9 @@ fn detail(e: &ConsoleEvent) -> JsValue {
 
 /// Dispatches `e` on `target` as a bubbling `CustomEvent`.
 pub fn dispatch(target: &Element, e: &ConsoleEvent) {
+    if !e.is_dom_event() {
+        return;
+    }
     let init = CustomEventInit::new();
     init.set_bubbles(true);
     init.set_composed(true);

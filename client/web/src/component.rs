@@ -12,7 +12,9 @@
 //! ```
 //!
 //! The component renders one `<div>`; the console's canvas lives inside it and never passes
-//! through the virtual DOM. Changing `url` or an option reconnects; unmounting disconnects.
+//! through the virtual DOM. Changing `url` or an option reconnects (so does a new `key`);
+//! unmounting disconnects. The console page ([`crate::ui`]) is built from this component;
+//! `examples/yew_app.rs` is the example of docs/embedding.md.
 
 use std::cell::RefCell;
 use std::ops::Deref;
@@ -87,6 +89,9 @@ pub struct VncConsoleProps {
 
     #[prop_or_default]
     pub on_ready: Callback<ConsoleHandle>,
+    /// The WebSocket to the relay is open; the VNC handshake runs (no DOM event of its own).
+    #[prop_or_default]
+    pub on_open: Callback<()>,
     #[prop_or_default]
     pub on_connect: Callback<()>,
     #[prop_or_default]
@@ -138,6 +143,7 @@ impl VncConsoleProps {
 
     fn deliver(&self, e: ConsoleEvent) {
         match &e {
+            ConsoleEvent::Opened => self.on_open.emit(()),
             ConsoleEvent::Connect => self.on_connect.emit(()),
             ConsoleEvent::Disconnect { clean, reason } => {
                 self.on_disconnect.emit(Disconnect { clean: *clean, reason: reason.clone() })
@@ -245,6 +251,7 @@ pub fn mount_vnc_console(root: Element, url: String, options: JsValue) -> Result
         class: Classes::new(),
         style: Some("width: 100%; height: 100%".into()),
         on_ready: Callback::noop(),
+        on_open: Callback::noop(),
         on_connect: Callback::noop(),
         on_disconnect: Callback::noop(),
         on_credentials_required: Callback::noop(),

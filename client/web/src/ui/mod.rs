@@ -1,20 +1,23 @@
-//! The console page: Yew function components around a [`Session`]. Yew renders only the chrome
-//! (forms, toolbar, status, clipboard); the canvas is rendered once and then belongs to the
-//! session, so pixels never pass through the virtual DOM.
+//! The console page: Yew function components around the [`VncConsole`] component, which shows
+//! the remote screen; the page drives it through its props (the options), its callbacks (the
+//! events) and the [`ConsoleHandle`] it hands over when it starts. Yew renders only the chrome
+//! (forms, toolbar, status, clipboard); the canvas belongs to the console, so pixels never pass
+//! through the virtual DOM. Every connect (and reconnect) mounts a new console (a new `key`).
 
 mod forms;
 mod toolbar;
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use gloo_timers::callback::Timeout;
 use oxvnc_rfb::Credentials;
 use wasm_bindgen::prelude::*;
-use web_sys::{HtmlCanvasElement, HtmlTextAreaElement};
 use yew::prelude::*;
 
+use crate::api::{ConsoleEvent, ConsoleOptions};
 use crate::clipboard;
-use crate::session::{Session, UiEvent};
+use crate::component::{ConsoleHandle, Disconnect, VncConsole};
 use crate::settings::{MAX_CA_BYTES, PageLocation, Settings, check_ca_pem, reconnect_backoff};
 use forms::{CertificateForm, ConnectForm, CredentialsForm};
 use toolbar::{ClipboardPanel, Toolbar};
@@ -56,6 +59,38 @@ impl Phase {
     }
 }
 
+/// The console the page shows: the [`VncConsole`]'s `key`, `url` and options.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConsoleSpec {
+    /// The connect this console is for (its `key`: a new one mounts a new console).
+    pub generation: u64,
+    /// The relay's WebSocket URL.
+    pub url: String,
+    pub options: ConsoleOptions,
+}
+
+impl ConsoleSpec {
+    /// The console for `settings` (the page's URL or its connect form); `Err` is a sentence for
+    /// the page (no host, a bad port, a bad fingerprint or CA).
+    pub fn new(generation: u64, settings: &Settings) -> Result<ConsoleSpec, String> {
+        let url = settings.websocket_url()?;
+        settings.tls_config()?;
+        let options = ConsoleOptions {
+            credentials: settings.password.clone().map(|password| Credentials { username: None, password }),
+            shared: Some(settings.shared),
+            view_only: settings.view_only,
+            resize: settings.resize,
+            quality: settings.quality,
+            compression: settings.compression,
+            lossless: settings.lossless,
+            show_dot_cursor: settings.show_dot,
+            tls_ca: settings.tls_ca.clone(),
+            tls_fingerprint: settings.tls_fingerprint.clone(),
+        };
+        Ok(ConsoleSpec { generation, url, options })
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct UiState {
     pub phase: Phase,
@@ -79,6 +114,12 @@ pub struct UiState {
     pub power: bool,
     /// Something that did not work while the session goes on.
     pub notice: Option<String>,
+    /// The console on screen (also after it disconnected: its last picture stays).
+    pub console: Option<ConsoleSpec>,
+    /// The console started (`on_ready`); a disconnect before that is a failure to start.
+    pub ready: bool,
+    /// The console reported a security failure: reconnecting cannot help.
+    pub refused: bool,
 }
 
 impl Default for UiState {
@@ -97,13 +138,21 @@ impl Default for UiState {
             reconnect_delay_ms: 0,
             power: false,
             notice: None,
+            console: None,
+            ready: false,
+            refused: false,
         }
     }
 }
 
 pub enum Action {
-    Session(UiEvent),
-    /// The session could not even start.
+    /// A new console (for a connect or a reconnect) replaces the last one.
+    Start(ConsoleSpec),
+    /// The current console started and handed over its [`ConsoleHandle`].
+    Ready,
+    /// What the current console raised.
+    Console(ConsoleEvent),
+    /// The console could not even start.
     Failed(String),
     /// The CA certificate is being fetched from this URL.
     FetchingCa(String),
@@ -124,34 +173,53 @@ impl Reducible for UiState {
     fn reduce(self: Rc<Self>, action: Action) -> Rc<Self> {
         let mut s = (*self).clone();
         match action {
-            Action::Session(e) => match e {
-                UiEvent::Connecting { url } => {
-                    s.phase = Phase::Connecting { url };
-                    s.error = None;
-                    s.reconnecting = false;
-                    s.power = false;
-                    s.notice = None;
+            Action::Start(spec) => {
+                s.phase = Phase::Connecting { url: spec.url.clone() };
+                s.error = None;
+                s.reconnecting = false;
+                s.power = false;
+                s.notice = None;
+                s.ready = false;
+                s.refused = false;
+                s.console = Some(spec);
+            }
+            Action::Ready => s.ready = true,
+            Action::Console(e) => match e {
+                ConsoleEvent::Opened => s.phase = Phase::Handshake,
+                ConsoleEvent::CredentialsRequired { types } => {
+                    s.phase = Phase::Credentials { username: types.contains(&"username") }
                 }
-                UiEvent::Opened => s.phase = Phase::Handshake,
-                UiEvent::CredentialsRequired { username } => s.phase = Phase::Credentials { username },
-                UiEvent::CertificateUnknown { fingerprint } => s.phase = Phase::Certificate { fingerprint },
-                UiEvent::Connected { name, width, height } => {
+                ConsoleEvent::ServerVerification { fingerprint } => s.phase = Phase::Certificate { fingerprint },
+                ConsoleEvent::Connect => {
                     s.phase = Phase::Connected;
                     s.attempt = 0;
-                    s.name = name;
-                    s.size = (width, height);
                 }
-                UiEvent::Resized { width, height } => s.size = (width, height),
-                UiEvent::DesktopName(name) => s.name = name,
-                UiEvent::Clipboard(text) => s.clipboard = text,
-                UiEvent::PowerAvailable => s.power = true,
-                UiEvent::Notice(text) => s.notice = Some(text),
-                UiEvent::Bell => {}
-                UiEvent::Disconnected { message, retry } => {
+                ConsoleEvent::Resize { width, height } => s.size = (width, height),
+                ConsoleEvent::DesktopName(name) => s.name = name,
+                ConsoleEvent::Clipboard(text) => s.clipboard = text,
+                ConsoleEvent::Capabilities { power } => s.power = power,
+                ConsoleEvent::Notice(text) => s.notice = Some(text),
+                ConsoleEvent::Bell => {}
+                // A refused password, no common security type, an untrusted certificate.
+                ConsoleEvent::SecurityFailure { .. } => s.refused = true,
+                // The page closes its consoles only after it moved on to the next generation.
+                ConsoleEvent::Disconnect { clean: true, .. } => {
+                    s.phase = Phase::Idle;
+                    s.error = None;
+                    s.retry = false;
+                    s.reconnecting = false;
+                }
+                ConsoleEvent::Disconnect { clean: false, reason } => {
                     s.phase = Phase::Disconnected;
-                    s.error = Some(message);
-                    s.retry = retry;
-                    s.disconnects += 1;
+                    s.error = Some(reason);
+                    if s.ready {
+                        s.retry = !s.refused;
+                        s.disconnects += 1;
+                    } else {
+                        // It never started (the browser refused the WebSocket, …).
+                        s.retry = false;
+                        s.reconnecting = false;
+                    }
                 }
             },
             Action::FetchingCa(url) => {
@@ -266,69 +334,67 @@ async fn fetch_ca(url: &str) -> Result<String, String> {
     Ok(text)
 }
 
+/// Whether events of the console of `generation` still matter (no newer connect or disconnect).
+fn is_current(counter: &Rc<RefCell<u64>>, generation: u64) -> bool {
+    *counter.borrow() == generation
+}
+
 #[function_component(App)]
 pub fn app() -> Html {
     let initial = use_memo((), |_| page_settings());
     let ui = use_reducer(UiState::default);
-    let session = use_mut_ref(|| None::<Session>);
+    // The console on screen, from its `on_ready`: the toolbar, prompts and clipboard use it.
+    let handle = use_mut_ref(|| None::<ConsoleHandle>);
     let last_settings = use_mut_ref(|| (*initial).clone());
     let reconnect_timer = use_mut_ref(|| None::<Timeout>);
-    // Counts connects and disconnects: a CA fetch that finishes after another connect or a
-    // disconnect is dropped.
+    // Counts connects and disconnects: events of an older console, and a CA fetch that finishes
+    // after another connect or a disconnect, are dropped.
     let generation = use_mut_ref(|| 0u64);
     // The clipboard text last sent to the server (the panel sends on change and on its button;
     // the same text twice in a row is sent once). Forgotten when the server's clipboard changes.
     let clipboard_sent = use_mut_ref(|| None::<String>);
-    let canvas_ref = use_node_ref();
-    let keyboard_ref = use_node_ref();
 
-    let connect = {
-        let session = session.clone();
-        let canvas_ref = canvas_ref.clone();
-        let keyboard_ref = keyboard_ref.clone();
-        let dispatcher = ui.dispatcher();
-        let last_settings = last_settings.clone();
-        let reconnect_timer = reconnect_timer.clone();
-        let clipboard_sent = clipboard_sent.clone();
-        let generation = generation.clone();
-        let start = {
-            let session = session.clone();
-            let dispatcher = dispatcher.clone();
-            Rc::new(move |settings: Settings| {
-                let (Some(canvas), Some(text_area)) =
-                    (canvas_ref.cast::<HtmlCanvasElement>(), keyboard_ref.cast::<HtmlTextAreaElement>())
-                else {
-                    dispatcher.dispatch(Action::Failed("The page is not ready yet; try again.".into()));
-                    return;
-                };
-                let d = dispatcher.clone();
-                clipboard_sent.borrow_mut().take();
-                let clipboard_sent = clipboard_sent.clone();
-                let on_event: Rc<dyn Fn(UiEvent)> = Rc::new(move |e: UiEvent| {
-                    if let UiEvent::Clipboard(text) = &e {
-                        clipboard_sent.borrow_mut().take();
-                        clipboard::write_system(text);
-                    }
-                    d.dispatch(Action::Session(e));
-                });
-                match Session::start(settings, canvas, text_area, on_event) {
-                    Ok(s) => *session.borrow_mut() = Some(s),
-                    Err(message) => dispatcher.dispatch(Action::Failed(message)),
-                }
-            })
-        };
-        Callback::from(move |settings: Settings| {
+    // Stops a scheduled reconnect, closes the console (its picture stays) and starts a new
+    // generation, whose number it returns.
+    let next_generation = {
+        let (handle, generation, reconnect_timer) = (handle.clone(), generation.clone(), reconnect_timer.clone());
+        Rc::new(move || -> u64 {
             reconnect_timer.borrow_mut().take();
-            // The old session (if any) closes before the new one opens.
-            drop(session.borrow_mut().take());
             let this = {
                 let mut g = generation.borrow_mut();
                 *g += 1;
                 *g
             };
+            let old = handle.borrow_mut().take();
+            if let Some(old) = old {
+                old.disconnect();
+            }
+            this
+        })
+    };
+
+    let connect = {
+        let dispatcher = ui.dispatcher();
+        let last_settings = last_settings.clone();
+        let generation = generation.clone();
+        let next_generation = next_generation.clone();
+        let start = {
+            let dispatcher = dispatcher.clone();
+            let clipboard_sent = clipboard_sent.clone();
+            Rc::new(move |this: u64, settings: Settings| {
+                clipboard_sent.borrow_mut().take();
+                match ConsoleSpec::new(this, &settings) {
+                    Ok(spec) => dispatcher.dispatch(Action::Start(spec)),
+                    Err(message) => dispatcher.dispatch(Action::Failed(message)),
+                }
+            })
+        };
+        Callback::from(move |settings: Settings| {
+            // The old console closes before the new one opens.
+            let this = next_generation();
             *last_settings.borrow_mut() = settings.clone();
             if !settings.needs_ca_fetch() {
-                start(settings);
+                start(this, settings);
                 return;
             }
             // ca=: fetch the CA first; it is kept in the settings, so reconnects reuse it.
@@ -338,7 +404,7 @@ pub fn app() -> Html {
                 (start.clone(), generation.clone(), last_settings.clone(), dispatcher.clone());
             wasm_bindgen_futures::spawn_local(async move {
                 let fetched = fetch_ca(&url).await;
-                if *generation.borrow() != this {
+                if !is_current(&generation, this) {
                     return;
                 }
                 match fetched {
@@ -346,7 +412,7 @@ pub fn app() -> Html {
                         let mut settings = settings;
                         settings.tls_ca = Some(pem);
                         *last_settings.borrow_mut() = settings.clone();
-                        start(settings);
+                        start(this, settings);
                     }
                     Err(message) => dispatcher.dispatch(Action::Failed(message)),
                 }
@@ -354,7 +420,7 @@ pub fn app() -> Html {
         })
     };
 
-    // ?autoconnect=1: connect once, right after the first render (the canvas exists by then).
+    // ?autoconnect=1: connect once, right after the first render.
     {
         let connect = connect.clone();
         let initial = initial.clone();
@@ -367,12 +433,13 @@ pub fn app() -> Html {
 
     // Connected: take the keyboard focus and fit the canvas to the now final layout.
     {
-        let session = session.clone();
+        let handle = handle.clone();
         use_effect_with((ui.phase.clone(), ui.clipboard_open), move |(phase, _)| {
-            if let Some(s) = session.borrow().as_ref() {
-                s.refit();
+            let console = handle.borrow().clone();
+            if let Some(c) = console {
+                c.refit();
                 if *phase == Phase::Connected {
-                    s.focus();
+                    c.focus();
                 }
             }
         });
@@ -397,63 +464,70 @@ pub fn app() -> Html {
         });
     }
 
+    // Calls `f` with the console on screen, if there is one.
+    let with_console = {
+        let handle = handle.clone();
+        move |f: &dyn Fn(&ConsoleHandle)| {
+            let console = handle.borrow().clone();
+            if let Some(c) = console {
+                f(&c);
+            }
+        }
+    };
+
     let on_connect = {
         let connect = connect.clone();
         let initial = initial.clone();
         Callback::from(move |form: forms::FormValues| connect.emit(form.apply(&initial)))
     };
     let on_disconnect = {
-        let session = session.clone();
-        let reconnect_timer = reconnect_timer.clone();
         let dispatcher = ui.dispatcher();
-        let generation = generation.clone();
+        let next_generation = next_generation.clone();
         Callback::from(move |_: ()| {
-            *generation.borrow_mut() += 1;
-            reconnect_timer.borrow_mut().take();
-            drop(session.borrow_mut().take());
+            next_generation();
             dispatcher.dispatch(Action::UserDisconnect);
         })
     };
     let on_credentials = {
-        let session = session.clone();
+        let with_console = with_console.clone();
         let dispatcher = ui.dispatcher();
         Callback::from(move |c: Credentials| {
-            if let Some(s) = session.borrow().as_ref() {
-                s.send_credentials(c);
+            with_console(&|h| {
                 dispatcher.dispatch(Action::CredentialsSent);
-            }
+                h.send_credentials(c.clone());
+            })
         })
     };
     let on_trust = {
-        let session = session.clone();
+        let with_console = with_console.clone();
         let dispatcher = ui.dispatcher();
         Callback::from(move |trust: bool| {
-            if let Some(s) = session.borrow().as_ref() {
+            with_console(&|h| {
                 dispatcher.dispatch(Action::CertificateAnswered);
-                s.trust_certificate(trust);
-            }
+                h.trust_certificate(trust);
+            })
         })
     };
     let on_keys = {
-        let session = session.clone();
+        let with_console = with_console.clone();
         Callback::from(move |keys: Vec<(u32, bool)>| {
-            if let Some(s) = session.borrow().as_ref() {
-                s.send_keys(&keys);
-                s.focus();
-            }
+            with_console(&|h| {
+                h.send_keys(&keys);
+                h.focus();
+            })
         })
     };
     let on_clipboard_send = {
-        let session = session.clone();
+        let with_console = with_console.clone();
         let clipboard_sent = clipboard_sent.clone();
         Callback::from(move |text: String| {
             if clipboard_sent.borrow().as_deref() == Some(text.as_str()) {
                 return;
             }
-            if let Some(s) = session.borrow().as_ref() {
-                s.send_clipboard(&text);
-                *clipboard_sent.borrow_mut() = Some(text);
-            }
+            with_console(&|h| {
+                h.clipboard_paste(&text);
+                *clipboard_sent.borrow_mut() = Some(text.clone());
+            })
         })
     };
     let on_clipboard_edit = {
@@ -466,21 +540,69 @@ pub fn app() -> Html {
     };
     let on_fullscreen = Callback::from(|_| toggle_fullscreen());
     let on_power = {
-        let session = session.clone();
+        let with_console = with_console.clone();
         Callback::from(move |action: oxvnc_rfb::XvpAction| {
-            if let Some(s) = session.borrow().as_ref() {
-                s.power(action);
-            }
+            with_console(&|h| {
+                h.power(action);
+            })
         })
     };
     let on_keyboard = {
-        let session = session.clone();
-        Callback::from(move |_: ()| {
-            if let Some(s) = session.borrow().as_ref() {
-                s.focus();
-            }
-        })
+        let with_console = with_console.clone();
+        Callback::from(move |_: ()| with_console(&|h| h.focus()))
     };
+
+    // The screen: the console of the latest connect, its events tagged with its generation so
+    // that a console being replaced says nothing to the page.
+    let screen = ui.console.as_ref().map(|spec| {
+        let this = spec.generation;
+        let on_ready = {
+            let (handle, generation, dispatcher) = (handle.clone(), generation.clone(), ui.dispatcher());
+            Callback::from(move |h: ConsoleHandle| {
+                if is_current(&generation, this) {
+                    *handle.borrow_mut() = Some(h);
+                    dispatcher.dispatch(Action::Ready);
+                } else {
+                    h.disconnect();
+                }
+            })
+        };
+        let on_event = {
+            let (generation, dispatcher, clipboard_sent) = (generation.clone(), ui.dispatcher(), clipboard_sent.clone());
+            Callback::from(move |e: ConsoleEvent| {
+                if !is_current(&generation, this) {
+                    return;
+                }
+                match &e {
+                    // From `on_disconnect`, which also hears a console that failed to start.
+                    ConsoleEvent::Disconnect { .. } => return,
+                    ConsoleEvent::Clipboard(text) => {
+                        clipboard_sent.borrow_mut().take();
+                        clipboard::write_system(text);
+                    }
+                    _ => {}
+                }
+                dispatcher.dispatch(Action::Console(e));
+            })
+        };
+        let on_console_disconnect = {
+            let (generation, dispatcher) = (generation.clone(), ui.dispatcher());
+            Callback::from(move |d: Disconnect| {
+                if is_current(&generation, this) {
+                    dispatcher.dispatch(Action::Console(ConsoleEvent::Disconnect { clean: d.clean, reason: d.reason }));
+                }
+            })
+        };
+        let o = &spec.options;
+        html! {
+            <VncConsole key={this.to_string()} url={spec.url.clone()}
+                credentials={o.credentials.clone()} shared={o.shared} view_only={o.view_only} resize={o.resize}
+                quality={o.quality} compression={o.compression} lossless={o.lossless}
+                show_dot_cursor={o.show_dot_cursor} tls_ca={o.tls_ca.clone()} tls_fingerprint={o.tls_fingerprint.clone()}
+                style="position: absolute; inset: 0"
+                on_ready={on_ready} on_event={on_event} on_disconnect={on_console_disconnect}/>
+        }
+    });
 
     let status = status_text(&ui, &last_settings.borrow());
     let connected = ui.phase == Phase::Connected;
@@ -515,11 +637,7 @@ pub fn app() -> Html {
             </header>
             <div class="oxvnc-body">
                 <main class={classes!("oxvnc-screen", scale.then_some("scaled"))}>
-                    <canvas ref={canvas_ref} class="oxvnc-canvas" tabindex="0" aria-label="Remote desktop"/>
-                    // Holds the keyboard focus: IMEs and on-screen keyboards type into it, and
-                    // the session sends what they type.
-                    <textarea ref={keyboard_ref} class="oxvnc-keyboard" aria-label="Keyboard input for the remote desktop"
-                        autocomplete="off" autocorrect="off" autocapitalize="off" spellcheck="false" tabindex="-1"/>
+                    { for screen }
                     if show_form {
                         <ConnectForm initial={(*last_settings.borrow()).clone()} error={ui.error.clone()} on_connect={on_connect}/>
                     }
