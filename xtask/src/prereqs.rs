@@ -25,6 +25,7 @@ pub const APT_PACKAGES: &[&str] = &[
     "imagemagick",
     "x11-apps",
     "x11-utils",
+    "x11-xserver-utils",
     "xfonts-base",
     "tightvncserver",
     "qemu-system-x86",
