@@ -1051,13 +1051,17 @@ fn console_works_through_websockify() {
     desktop.check_unchanged().unwrap_or_else(|e| panic!("{e}"));
 }
 
-/// Where the time to the first frame went: when the document and each file had arrived (ms
-/// after navigation), for the report.
+/// Where the time to the first frame went: when the document and each file had arrived, and the
+/// console's marks (ms after navigation), for the report.
 const STEPS_SCRIPT: &str = r#"
 const nav = performance.getEntriesByType('navigation')[0];
 const steps = [['document', nav.responseEnd], ['DOM parsed', nav.domInteractive]];
 for (const e of performance.getEntriesByType('resource')) {
     steps.push([new URL(e.name).pathname.split('/').pop(), e.responseEnd]);
+}
+// The console's own marks: session started, WebSocket open, ServerInit, first update decoded.
+for (const e of performance.getEntriesByType('mark')) {
+    if (e.name.startsWith('oxvnc:')) steps.push([e.name.slice(6), e.startTime]);
 }
 return steps.map(([what, ms]) => `${what} ${ms.toFixed(0)}`).join(', ');
 "#;

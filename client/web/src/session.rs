@@ -142,6 +142,7 @@ impl Session {
         text_area: HtmlTextAreaElement,
         ui: Rc<dyn Fn(UiEvent)>,
     ) -> Result<Session, String> {
+        mark("oxvnc:session-start");
         let url = settings.websocket_url()?;
         let tls = settings.tls_config()?;
         if settings.needs_ca_fetch() {
@@ -357,6 +358,7 @@ impl Inner {
     fn opened(&mut self) {
         if !self.ended {
             self.progress = Progress::Handshake;
+            mark("oxvnc:websocket-open");
             self.emit(UiEvent::Opened);
         }
     }
@@ -421,6 +423,7 @@ impl Inner {
                 RfbEvent::TlsRequired { config, anonymous } => self.start_tls(config, anonymous),
                 RfbEvent::Connected { width, height, name } => {
                     self.progress = Progress::Connected;
+                    mark("oxvnc:server-init");
                     self.display.resize(width, height);
                     self.emit(UiEvent::Connected { name, width, height });
                 }
@@ -439,6 +442,7 @@ impl Inner {
                         let screen = u64::from(fb.width()) * u64::from(fb.height());
                         self.covered = self.covered.saturating_add(self.conn.last_update_area());
                         if screen > 0 && self.covered >= screen {
+                            mark("oxvnc:first-update-decoded");
                             self.first_frame = FirstFrame::Arrived;
                         }
                     }
@@ -771,6 +775,14 @@ fn focus_without_scrolling(el: &HtmlElement) {
     let options = web_sys::FocusOptions::new();
     options.set_prevent_scroll(true);
     let _ = el.focus_with_options(&options);
+}
+
+/// A `performance.mark()` on the page's timeline, so the time to the first frame can be taken
+/// apart (the first-frame test prints them; DevTools shows them).
+fn mark(name: &str) {
+    if let Some(perf) = web_sys::window().and_then(|w| w.performance()) {
+        let _ = perf.mark(name);
+    }
 }
 
 /// Sets [`FIRST_FRAME_GLOBAL`] to `performance.now()` unless a session of this page already did.
