@@ -123,6 +123,24 @@ impl Drop for Browser {
     }
 }
 
+/// A JavaScript function `rgbaBase64(canvas, x, y, w, h)`: that region of a canvas as base64
+/// RGBA, for scripts that read pixels back (see [`with_rgba`]).
+pub const RGBA_BASE64_JS: &str = r#"
+const rgbaBase64 = (canvas, x, y, w, h) => {
+    const data = canvas.getContext('2d').getImageData(x, y, w, h).data;
+    let bin = '';
+    for (let i = 0; i < data.length; i += 0x8000) {
+        bin += String.fromCharCode.apply(null, data.subarray(i, i + 0x8000));
+    }
+    return btoa(bin);
+};
+"#;
+
+/// `script` with [`RGBA_BASE64_JS`] in front, for `Client::execute`.
+pub fn with_rgba(script: &str) -> String {
+    format!("{RGBA_BASE64_JS}{script}")
+}
+
 /// How long building the wasm client may take (a cold release build on a busy machine).
 const BUILD_LIMIT: Duration = Duration::from_secs(1500);
 

@@ -76,12 +76,7 @@ out.lit = lit;
 out.sampled = Math.ceil(all.length / (4 * 97));
 const r = arguments[0];
 if (r && r[0] + r[2] <= canvas.width && r[1] + r[3] <= canvas.height) {
-    const data = ctx.getImageData(r[0], r[1], r[2], r[3]).data;
-    let bin = '';
-    for (let i = 0; i < data.length; i += 0x8000) {
-        bin += String.fromCharCode.apply(null, data.subarray(i, i + 0x8000));
-    }
-    out.rgba = btoa(bin);
+    out.rgba = rgbaBase64(canvas, r[0], r[1], r[2], r[3]);
 }
 return out;
 "#;
@@ -111,7 +106,10 @@ impl std::fmt::Debug for Page {
 
 async fn read_page(client: &Client, region: Option<[u32; 4]>) -> Result<Page, String> {
     let arg = region.map_or(Value::Null, |r| json!(r));
-    let v = client.execute(READ_SCRIPT, vec![arg]).await.map_err(|e| format!("executing the read script: {e}"))?;
+    let v = client
+        .execute(&browser::with_rgba(READ_SCRIPT), vec![arg])
+        .await
+        .map_err(|e| format!("executing the read script: {e}"))?;
     let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
     let num = |k: &str| v.get(k).and_then(Value::as_u64);
     let size = match (num("width"), num("height")) {

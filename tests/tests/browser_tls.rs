@@ -150,12 +150,7 @@ if (canvas && canvas.width > 0 && canvas.height > 0) {
     out.width = canvas.width;
     out.height = canvas.height;
     if (arguments[0]) {
-        const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-        let bin = '';
-        for (let i = 0; i < data.length; i += 0x8000) {
-            bin += String.fromCharCode.apply(null, data.subarray(i, i + 0x8000));
-        }
-        out.rgba = btoa(bin);
+        out.rgba = rgbaBase64(canvas, 0, 0, canvas.width, canvas.height);
     }
 }
 return out;
@@ -181,7 +176,7 @@ impl Page {
 
 async fn read_page(client: &Client, pixels: bool) -> Result<Page, String> {
     let v = client
-        .execute(READ_SCRIPT, vec![json!(pixels)])
+        .execute(&oxvnc_tests::browser::with_rgba(READ_SCRIPT), vec![json!(pixels)])
         .await
         .map_err(|e| format!("executing the read script: {e}"))?;
     let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);

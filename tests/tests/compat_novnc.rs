@@ -100,12 +100,7 @@ if (!canvas || status.state !== 'connected') { return out; }
 out.width = canvas.width;
 out.height = canvas.height;
 if (arguments[0]) {
-    const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-    let bin = '';
-    for (let i = 0; i < data.length; i += 0x8000) {
-        bin += String.fromCharCode.apply(null, data.subarray(i, i + 0x8000));
-    }
-    out.rgba = btoa(bin);
+    out.rgba = rgbaBase64(canvas, 0, 0, canvas.width, canvas.height);
 }
 return out;
 "#;
@@ -131,7 +126,7 @@ struct PageState {
 
 async fn read_page(client: &Client, with_pixels: bool) -> Result<PageState, String> {
     let v = client
-        .execute(READ_SCRIPT, vec![Value::Bool(with_pixels)])
+        .execute(&oxvnc_tests::browser::with_rgba(READ_SCRIPT), vec![Value::Bool(with_pixels)])
         .await
         .map_err(|e| format!("executing the read script: {e}"))?;
     let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
