@@ -141,6 +141,16 @@ pub fn with_rgba(script: &str) -> String {
     format!("{RGBA_BASE64_JS}{script}")
 }
 
+/// The `rgba` field of what such a script returned (base64 from `rgbaBase64`) as a `w`×`h`
+/// image; `None` when the script sent no pixels.
+pub fn rgba_field(v: &serde_json::Value, w: u32, h: u32) -> Result<Option<image::RgbaImage>, String> {
+    use base64::Engine as _;
+    let Some(b64) = v.get("rgba").and_then(serde_json::Value::as_str) else { return Ok(None) };
+    let raw = base64::engine::general_purpose::STANDARD.decode(b64).map_err(|e| format!("canvas data: {e}"))?;
+    let len = raw.len();
+    image::RgbaImage::from_raw(w, h, raw).map(Some).ok_or_else(|| format!("{w}x{h} pixels but {len} bytes of them"))
+}
+
 /// How long building the wasm client may take (a cold release build on a busy machine).
 const BUILD_LIMIT: Duration = Duration::from_secs(1500);
 

@@ -15,7 +15,6 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use fantoccini::{Client, Locator};
 use futures_util::{SinkExt, StreamExt};
 use image::RgbaImage;
@@ -116,12 +115,9 @@ async fn read_page(client: &Client, region: Option<[u32; 4]>) -> Result<Page, St
         (Some(w), Some(h)) => Some((w as u32, h as u32)),
         _ => None,
     };
-    let region = match (region, text("rgba")) {
-        (Some([_, _, w, h]), Some(b64)) => {
-            let raw = base64::engine::general_purpose::STANDARD.decode(b64).map_err(|e| format!("canvas data: {e}"))?;
-            Some(RgbaImage::from_raw(w, h, raw).ok_or("canvas region of the wrong length")?)
-        }
-        _ => None,
+    let region = match region {
+        Some([_, _, w, h]) => browser::rgba_field(&v, w, h)?,
+        None => None,
     };
     Ok(Page {
         state: text("state").unwrap_or_default(),

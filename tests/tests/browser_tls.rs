@@ -17,7 +17,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use fantoccini::{Client, Locator};
 use image::RgbaImage;
 use oxvnc_tests::browser::{self, Browser};
@@ -185,12 +184,9 @@ async fn read_page(client: &Client, pixels: bool) -> Result<Page, String> {
         (Some(w), Some(h)) => Some((w as u32, h as u32)),
         _ => None,
     };
-    let canvas = match (size, text("rgba")) {
-        (Some((w, h)), Some(b64)) => {
-            let raw = base64::engine::general_purpose::STANDARD.decode(b64).map_err(|e| format!("canvas data: {e}"))?;
-            Some(RgbaImage::from_raw(w, h, raw).ok_or("canvas data of the wrong length")?)
-        }
-        _ => None,
+    let canvas = match size {
+        Some((w, h)) => browser::rgba_field(&v, w, h)?,
+        None => None,
     };
     let resources = v
         .get("resources")

@@ -20,7 +20,6 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use fantoccini::Client;
 use image::RgbaImage;
 use oxvnc_tests::browser::Browser;
@@ -132,13 +131,11 @@ async fn read_page(client: &Client, with_pixels: bool) -> Result<PageState, Stri
     let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
     let width = v.get("width").and_then(Value::as_u64);
     let height = v.get("height").and_then(Value::as_u64);
-    let canvas = match (width, height, text("rgba")) {
-        (Some(w), Some(h), Some(b64)) => {
-            let raw = base64::engine::general_purpose::STANDARD.decode(b64).map_err(|e| format!("canvas data: {e}"))?;
+    let canvas = match (width, height) {
+        (Some(w), Some(h)) => {
             let w = u32::try_from(w).map_err(|e| e.to_string())?;
             let h = u32::try_from(h).map_err(|e| e.to_string())?;
-            let len = raw.len();
-            Some(RgbaImage::from_raw(w, h, raw).ok_or_else(|| format!("canvas {w}x{h} but {len} bytes of pixels"))?)
+            oxvnc_tests::browser::rgba_field(&v, w, h)?
         }
         _ => None,
     };
