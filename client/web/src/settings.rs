@@ -1,6 +1,7 @@
 //! Connection settings from the page URL, compatible with the parameters of noVNC's `vnc.html`
 //! (`host`, `port`, `path`, `encrypt`, `password`, `autoconnect`, `view_only`, `resize`, `shared`,
-//! `reconnect`, `reconnect_delay`, `show_dot`, `token`, `lossless`) plus oxvnc's own for the VNC
+//! `reconnect`, `reconnect_delay`, `quality`, `compression`, `show_dot`, `token`, `lossless`) plus
+//! oxvnc's own for the VNC
 //! server's TLS certificate (`ca`, `fingerprint`), and the WebSocket URL and the engine's TLS
 //! settings they make. Pure code: the browser glue passes in the page's location and query pairs.
 
@@ -94,12 +95,14 @@ pub struct Settings {
     pub show_dot: bool,
     /// websockify / nova-novncproxy token, sent as `?token=` on the WebSocket URL.
     pub token: Option<String>,
-    /// Ask for lossless pixels only. Every encoding the engine offers today is lossless, so this
-    /// changes nothing yet; it is kept so lossy encodings added later honour it.
+    /// Ask for lossless pixels only: no JPEG encoding and no quality level is offered, whatever
+    /// `quality` says.
     pub lossless: bool,
-    /// JPEG quality level 0–9 offered to the server; `None` offers none (lossless pictures).
+    /// JPEG quality level 0–9 offered to the server (`quality=`); `None` offers none, so Tight
+    /// servers send lossless pictures.
     pub quality: Option<u8>,
-    /// Compression level 0–9 offered to the server; `None` leaves it to the server.
+    /// Compression level 0–9 offered to the server (`compression=`); `None` leaves it to the
+    /// server.
     pub compression: Option<u8>,
     /// `ca=`: the URL of a PEM file with the CA certificate(s) the VNC server's TLS certificate
     /// must be signed by; the page fetches it before connecting (into `tls_ca`).
@@ -181,6 +184,8 @@ impl Settings {
                         s.reconnect_delay_ms = ms;
                     }
                 }
+                "quality" => set_level(&mut s.quality, value),
+                "compression" => set_level(&mut s.compression, value),
                 "show_dot" => set_bool(&mut s.show_dot, value),
                 "token" if !value.is_empty() => s.token = Some(value.to_string()),
                 "lossless" => set_bool(&mut s.lossless, value),
@@ -285,6 +290,13 @@ fn non_empty(value: &str) -> Option<String> {
     (!v.is_empty()).then(|| v.to_string())
 }
 
+/// `quality=` and `compression=`: a level 0–9 as in noVNC; anything else keeps the default.
+fn set_level(field: &mut Option<u8>, value: &str) {
+    if let Ok(level @ 0..=9) = value.trim().parse::<u8>() {
+        *field = Some(level);
+    }
+}
+
 fn valid_port(s: &str) -> bool {
     s.trim().parse::<u16>().is_ok_and(|p| p != 0)
 }
@@ -367,6 +379,8 @@ mod tests {
                 ("reconnect_delay", "250"),
                 ("show_dot", "on"),
                 ("lossless", "1"),
+                ("quality", "6"),
+                ("compression", " 0 "),
                 ("unknown", "x"),
             ],
         );
@@ -378,6 +392,7 @@ mod tests {
         assert_eq!(s.password.as_deref(), Some("secret"));
         assert_eq!(s.resize, ResizeMode::Scale);
         assert_eq!(s.reconnect_delay_ms, 250);
+        assert_eq!((s.quality, s.compression), (Some(6), Some(0)));
         assert_eq!(s.websocket_url().unwrap(), "wss://10.0.0.5:6090/vnc/websockify");
     }
 
@@ -386,7 +401,16 @@ mod tests {
         let p = page("http:", "relay", "6080");
         let s = Settings::from_query(
             &p,
-            [("port", "70000"), ("resize", "sideways"), ("encrypt", "maybe"), ("reconnect_delay", "-1"), ("host", " ")],
+            [
+                ("port", "70000"),
+                ("resize", "sideways"),
+                ("encrypt", "maybe"),
+                ("reconnect_delay", "-1"),
+                ("host", " "),
+                ("quality", "10"),
+                ("compression", "-1"),
+                ("quality", "high"),
+            ],
         );
         assert_eq!(s, Settings::defaults(&p));
         // `autoconnect` with no value (`?autoconnect`) means true, as in noVNC.
