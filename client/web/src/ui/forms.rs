@@ -6,7 +6,7 @@ use std::rc::Rc;
 use oxvnc_rfb::Credentials;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
-use web_sys::{HtmlInputElement, HtmlTextAreaElement};
+use web_sys::{HtmlInputElement, HtmlSelectElement, HtmlTextAreaElement};
 use yew::prelude::*;
 
 use crate::settings::{MAX_CA_BYTES, ResizeMode, Settings, check_ca_pem};
@@ -21,6 +21,10 @@ pub struct FormValues {
     pub encrypt: bool,
     pub view_only: bool,
     pub scale: bool,
+    /// JPEG quality level 0–9, or `None` for lossless pictures.
+    pub quality: Option<u8>,
+    /// Compression level 0–9, or `None` for the server's choice.
+    pub compression: Option<u8>,
     /// The VNC server's CA certificate(s), PEM; empty for none.
     pub tls_ca: String,
     /// The expected SHA-256 fingerprint of the server's certificate; empty for none.
@@ -37,6 +41,8 @@ impl FormValues {
             encrypt: s.encrypt,
             view_only: s.view_only,
             scale: s.resize.fits(),
+            quality: s.quality.filter(|_| !s.lossless),
+            compression: s.compression,
             tls_ca: s.tls_ca.clone().unwrap_or_default(),
             tls_fingerprint: s.tls_fingerprint.clone().unwrap_or_default(),
         }
@@ -58,6 +64,10 @@ impl FormValues {
                 (true, ResizeMode::Remote) => ResizeMode::Remote,
                 (true, _) => ResizeMode::Scale,
             },
+            quality: self.quality,
+            compression: self.compression,
+            // "Lossless" in the form also keeps JPEG (21) from being offered.
+            lossless: self.quality.is_none(),
             ca_url: if tls_ca.is_some() { None } else { base.ca_url.clone() },
             tls_ca,
             tls_fingerprint: Some(self.tls_fingerprint.trim().to_string()).filter(|f| !f.is_empty()),
@@ -97,6 +107,25 @@ fn textarea_value(e: &InputEvent) -> String {
 
 fn checked(e: &Event) -> bool {
     e.target_unchecked_into::<HtmlInputElement>().checked()
+}
+
+/// A `<select>` of levels 0–9: `Some(level)`, or `None` for the first option (value "").
+fn selected_level(e: &Event) -> Option<u8> {
+    e.target_unchecked_into::<HtmlSelectElement>().value().parse().ok()
+}
+
+/// The options of a level `<select>`: `none` first, then 0–9 with the ends named.
+fn level_options(none: &'static str, low: &'static str, high: &'static str, current: Option<u8>) -> Html {
+    const DIGITS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+    html! {
+        <>
+            <option value="" selected={current.is_none()}>{ none }</option>
+            { for DIGITS.iter().enumerate().map(|(i, d)| {
+                let label = match i { 0 => format!("0 ({low})"), 9 => format!("9 ({high})"), _ => (*d).to_string() };
+                html! { <option value={*d} selected={current == Some(i as u8)}>{ label }</option> }
+            }) }
+        </>
+    }
 }
 
 /// The text of the file chosen in the file input `e` came from: `Ok(None)` when none was
@@ -152,6 +181,13 @@ pub fn connect_form(props: &ConnectFormProps) -> Html {
             dispatcher.dispatch(Edit(Rc::new(move |v| set(v, b))));
         })
     };
+    let level = |set: fn(&mut FormValues, Option<u8>)| {
+        let dispatcher = values.dispatcher();
+        Callback::from(move |e: Event| {
+            let l = selected_level(&e);
+            dispatcher.dispatch(Edit(Rc::new(move |v| set(v, l))));
+        })
+    };
     let on_file = {
         let dispatcher = values.dispatcher();
         let upload_error = upload_error.clone();
@@ -198,6 +234,14 @@ pub fn connect_form(props: &ConnectFormProps) -> Html {
                 <label for="oxvnc-password">{ "Password" }</label>
                 <input id="oxvnc-password" type="password" autocomplete="current-password" value={values.password.clone()}
                     placeholder="asked for when needed" oninput={text(|v, s| v.password = s)}/>
+                <label for="oxvnc-quality">{ "Picture" }</label>
+                <select id="oxvnc-quality" onchange={level(|v, l| v.quality = l)}>
+                    { level_options("Lossless", "JPEG, smallest", "JPEG, best", values.quality) }
+                </select>
+                <label for="oxvnc-compression">{ "Compression" }</label>
+                <select id="oxvnc-compression" onchange={level(|v, l| v.compression = l)}>
+                    { level_options("Server's choice", "fastest", "smallest", values.compression) }
+                </select>
             </div>
             <div class="oxvnc-flags">
                 <label><input type="checkbox" checked={values.encrypt} onchange={flag(|v, b| v.encrypt = b)}/>{ " Encrypt (wss://)" }</label>
@@ -305,5 +349,37 @@ pub fn certificate_form(props: &CertificateProps) -> Html {
                 <button type="button" data-answer="reject" onclick={reject}>{ "Cancel" }</button>
             </div>
         </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::PageLocation;
+
+    fn url_settings(query: &[(&str, &str)]) -> Settings {
+        let page = PageLocation { protocol: "http:".into(), hostname: "relay".into(), port: "6080".into() };
+        Settings::from_query(&page, query.iter().copied())
+    }
+
+    #[test]
+    fn picture_and_compression_levels_round_trip_through_the_form() {
+        let base = url_settings(&[("quality", "6"), ("compression", "2")]);
+        let v = FormValues::from_settings(&base);
+        assert_eq!((v.quality, v.compression), (Some(6), Some(2)));
+        let s = v.apply(&base);
+        assert_eq!((s.quality, s.compression, s.lossless), (Some(6), Some(2), false));
+
+        // "Lossless" and "Server's choice": no quality level, and no lossy encoding at all.
+        let s = FormValues { quality: None, compression: None, ..v }.apply(&base);
+        assert_eq!((s.quality, s.compression, s.lossless), (None, None, true));
+    }
+
+    #[test]
+    fn lossless_in_the_url_shows_as_lossless_whatever_the_quality() {
+        let base = url_settings(&[("quality", "6"), ("lossless", "1")]);
+        let v = FormValues::from_settings(&base);
+        assert_eq!(v.quality, None);
+        assert!(v.apply(&base).lossless);
     }
 }
