@@ -1117,6 +1117,23 @@ fn console_first_frame_time_and_page_size() {
                 );
                 runs.push(first);
             }
+            // The page opens its WebSocket before the wasm arrives and the console takes it over:
+            // one WebSocket session per load at the relay, none left behind in the page.
+            let left = client
+                .execute(
+                    "return window.oxvncEarlySocket === undefined \
+                     && performance.getEntriesByName('oxvnc:early-websocket-taken').length === 1;",
+                    vec![],
+                )
+                .await
+                .map_err(|e| format!("{e}"))?;
+            if left != json!(true) {
+                return Err("the page's early WebSocket was not taken over by the console".into());
+            }
+            let sessions = relay_sessions_total(&relay).await;
+            if sessions != runs.len() as f64 {
+                return Err(format!("{} loads opened {sessions} WebSocket sessions at the relay", runs.len()));
+            }
             let load =
                 client.execute_async(LOAD_SCRIPT, vec![]).await.map_err(|e| format!("measuring the page: {e}"))?;
             Ok((runs, load))
@@ -1153,6 +1170,22 @@ fn console_first_frame_time_and_page_size() {
     eprintln!("navigation to first complete {}x{} frame on loopback: {runs:.1?} ms (target 300 ms)", SIZE.0, SIZE.1);
 
     assert!(runs.iter().all(|ms| *ms > 0.0), "first-frame times: {runs:?}");
+}
+
+/// `oxvnc_connections_total` of the relay's `/metrics`: WebSocket sessions it has opened.
+async fn relay_sessions_total(relay: &Relay) -> f64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(relay.addr).await.expect("connecting to the relay");
+    tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("GET /metrics");
+    let mut response = String::new();
+    tcp.read_to_string(&mut response).await.expect("reading /metrics");
+    response
+        .lines()
+        .find_map(|l| l.strip_prefix("oxvnc_connections_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no oxvnc_connections_total in the relay's /metrics:\n{response}"))
 }
 
 /// The screen area's CSS size, the device pixel ratio, and the canvas's backing and CSS sizes.

@@ -779,7 +779,7 @@ fn focus_without_scrolling(el: &HtmlElement) {
 
 /// A `performance.mark()` on the page's timeline, so the time to the first frame can be taken
 /// apart (the first-frame test prints them; DevTools shows them).
-fn mark(name: &str) {
+pub(crate) fn mark(name: &str) {
     if let Some(perf) = web_sys::window().and_then(|w| w.performance()) {
         let _ = perf.mark(name);
     }

@@ -385,7 +385,10 @@ pub fn app() -> Html {
                 clipboard_sent.borrow_mut().take();
                 match ConsoleSpec::new(this, &settings) {
                     Ok(spec) => dispatcher.dispatch(Action::Start(spec)),
-                    Err(message) => dispatcher.dispatch(Action::Failed(message)),
+                    Err(message) => {
+                        crate::transport::discard_early_socket();
+                        dispatcher.dispatch(Action::Failed(message))
+                    }
                 }
             })
         };
@@ -414,7 +417,10 @@ pub fn app() -> Html {
                         *last_settings.borrow_mut() = settings.clone();
                         start(this, settings);
                     }
-                    Err(message) => dispatcher.dispatch(Action::Failed(message)),
+                    Err(message) => {
+                        crate::transport::discard_early_socket();
+                        dispatcher.dispatch(Action::Failed(message))
+                    }
                 }
             });
         })
@@ -427,6 +433,8 @@ pub fn app() -> Html {
         use_effect_with((), move |_| {
             if initial.autoconnect {
                 connect.emit((*initial).clone());
+            } else {
+                crate::transport::discard_early_socket();
             }
         });
     }
