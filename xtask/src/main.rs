@@ -126,17 +126,78 @@ fn test(extra: &[String]) -> Result<ExitCode> {
         return Ok(util::exit_code(status));
     }
     prereqs::ensure_wasm_pack()?;
+    // The transport tests talk to a real relay with its demo desktop.
+    let demo = DemoRelay::start()?;
     let mut wasm_tests = Command::new("wasm-pack");
     wasm_tests
         .args(["test", "--headless", "--chrome", "--chromedriver", "/usr/bin/chromedriver"])
         .arg(CLIENT_DIR)
+        .env(DEMO_URL_VAR, demo.websocket_url())
         .current_dir(workspace_root());
-    let wasm_status = util::status(&mut wasm_tests)?;
+    println!("xtask: export {DEMO_URL_VAR}={}", demo.websocket_url());
+    let wasm_status = util::status(&mut wasm_tests);
+    drop(demo);
+    let wasm_status = wasm_status?;
     if !wasm_status.success() {
         eprintln!("xtask: in-browser tests of {CLIENT_DIR} failed ({wasm_status})");
         return Ok(util::exit_code(wasm_status));
     }
     Ok(util::exit_code(status))
+}
+
+/// The variable that gives the client's in-browser tests the WebSocket URL of `oxvnc serve
+/// --demo` (read when they are compiled: `option_env!` in client/web/tests/browser.rs).
+const DEMO_URL_VAR: &str = "OXVNC_DEMO_WS";
+
+/// `oxvnc serve --demo` on a loopback port the system picks, for the client's in-browser tests;
+/// stopped (by its PID) when dropped, whatever the tests did.
+struct DemoRelay {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl DemoRelay {
+    fn start() -> Result<DemoRelay> {
+        run(cargo().args(["build", "--quiet", "-p", "oxvnc-relay", "--bin", "oxvnc"]))?;
+        let bin = util::target_dir().join("debug").join("oxvnc");
+        let log_path = util::target_dir().join("xtask-demo-relay.log");
+        let log = std::fs::File::create(&log_path).context("creating the demo relay's log")?;
+        let child = Command::new(&bin)
+            .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {} serve --demo", bin.display()))?;
+        let mut relay = DemoRelay { child, addr: String::new() };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+            // "listening on http://127.0.0.1:PORT (relaying to the demo desktop)"
+            let said = text.lines().find_map(|l| l.split("listening on ").nth(1)?.split_once("://"));
+            if let Some((_, rest)) = said {
+                relay.addr = rest.split_whitespace().next().unwrap_or_default().to_string();
+                return Ok(relay);
+            }
+            if let Some(status) = relay.child.try_wait()? {
+                anyhow::bail!("oxvnc serve --demo exited ({status}) before listening:\n{text}");
+            }
+            if std::time::Instant::now() > deadline {
+                anyhow::bail!("oxvnc serve --demo did not say where it listens within 30 s:\n{text}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    fn websocket_url(&self) -> String {
+        format!("ws://{}/websockify", self.addr)
+    }
+}
+
+impl Drop for DemoRelay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// Environment for the tests.

@@ -1,6 +1,7 @@
 //! In-browser tests: `wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver client/web`
 //! (or `cargo test -p oxvnc-client --target wasm32-unknown-unknown` with wasm-bindgen-test-runner
-//! as the runner). Real DOM events, a real canvas, pixels read back with getImageData.
+//! as the runner); `cargo xtask test` runs them with `oxvnc serve --demo` for tests/transport.rs.
+//! Real DOM events, a real canvas, pixels read back with getImageData.
 #![cfg(target_arch = "wasm32")]
 
 use oxvnc_client::display::Display;
