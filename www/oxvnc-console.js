@@ -118,10 +118,24 @@ export class OxvncConsole extends HTMLElement {
         this._stop();
     }
 
-    attributeChangedCallback(_name, old, now) {
-        if (old !== now && this.isConnected) {
-            this._schedule();
+    attributeChangedCallback(name, old, now) {
+        if (old === now || !this.isConnected) {
+            return;
         }
+        // View-only and the view mode change on the running session; the rest reconnects.
+        if (this._console && !this._pending && (name === "view-only" || name === "resize")) {
+            try {
+                if (name === "view-only") {
+                    this._console.viewOnly = flag(this, "view-only") ?? false;
+                } else {
+                    this._console.resize = now || "off";
+                }
+                return;
+            } catch (e) {
+                // A bad view mode: reconnecting reports it as for any bad attribute.
+            }
+        }
+        this._schedule();
     }
 
     /** (Re)connects with the current attributes. */

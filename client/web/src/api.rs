@@ -139,7 +139,8 @@ struct Core {
     connected: Cell<bool>,
     ended: Cell<bool>,
     power: Cell<bool>,
-    view_only: bool,
+    view_only: Cell<bool>,
+    resize: Cell<ResizeMode>,
     _resize_observer: Option<Observer>,
 }
 
@@ -201,23 +202,24 @@ fn set_styles(el: &HtmlElement, styles: &[(&str, &str)]) {
     }
 }
 
+/// The console box's overflow and alignment for a view mode: scrollbars at 1:1, centred when
+/// the canvas is fitted.
+fn wrapper_layout(resize: ResizeMode) -> [(&'static str, &'static str); 3] {
+    let fits = resize.fits();
+    [
+        ("overflow", if fits { "hidden" } else { "auto" }),
+        ("align-items", if fits { "center" } else { "flex-start" }),
+        ("justify-content", if fits { "center" } else { "flex-start" }),
+    ]
+}
+
 impl Parts {
     fn new(host: Element, resize: ResizeMode) -> Result<Parts, String> {
         let doc = host.owner_document().ok_or("the element is not in a document")?;
         let wrapper: HtmlElement = create(&doc, "div")?;
         wrapper.set_class_name("oxvnc-embed");
-        set_styles(
-            &wrapper,
-            &[
-                ("position", "relative"),
-                ("width", "100%"),
-                ("height", "100%"),
-                ("overflow", if resize.fits() { "hidden" } else { "auto" }),
-                ("display", "flex"),
-                ("align-items", if resize.fits() { "center" } else { "flex-start" }),
-                ("justify-content", if resize.fits() { "center" } else { "flex-start" }),
-            ],
-        );
+        set_styles(&wrapper, &[("position", "relative"), ("width", "100%"), ("height", "100%"), ("display", "flex")]);
+        set_styles(&wrapper, &wrapper_layout(resize));
         let canvas: HtmlCanvasElement = create(&doc, "canvas")?;
         canvas.set_class_name("oxvnc-canvas");
         canvas.set_tab_index(0);
@@ -290,7 +292,8 @@ impl EmbeddedConsole {
                 connected: Cell::new(false),
                 ended: Cell::new(false),
                 power: Cell::new(false),
-                view_only: options.view_only,
+                view_only: Cell::new(options.view_only),
+                resize: Cell::new(options.resize),
                 _resize_observer: observer,
             }
         });
@@ -318,7 +321,7 @@ impl EmbeddedConsole {
     /// Sends one key press (`down`) or release, as a keysym. `code` is the physical key
     /// (`KeyboardEvent.code`, may be empty); without `down` the key is pressed and released.
     pub fn send_key(&self, keysym: u32, code: &str, down: Option<bool>) {
-        if self.core.view_only || !self.core.connected.get() {
+        if self.core.view_only.get() || !self.core.connected.get() {
             return;
         }
         let presses = match down {
@@ -350,7 +353,7 @@ impl EmbeddedConsole {
 
     /// Puts `text` on the server's clipboard.
     pub fn clipboard_paste(&self, text: &str) {
-        if !self.core.view_only {
+        if !self.core.view_only.get() {
             self.core.with_session(|s| s.send_clipboard(text));
         }
     }
@@ -374,7 +377,7 @@ impl EmbeddedConsole {
     /// Asks the server to shut down, reboot or reset the machine; `false` when it has not said
     /// it can (see `Capabilities`).
     pub fn power(&self, action: XvpAction) -> bool {
-        if !self.core.power.get() || self.core.view_only || !self.core.connected.get() {
+        if !self.core.power.get() || self.core.view_only.get() || !self.core.connected.get() {
             return false;
         }
         self.core.with_session(|s| s.power(action));
@@ -394,7 +397,32 @@ impl EmbeddedConsole {
     }
 
     pub fn view_only(&self) -> bool {
-        self.core.view_only
+        self.core.view_only.get()
+    }
+
+    /// Switches view-only on or off without reconnecting (what is held is released first).
+    pub fn set_view_only(&self, view_only: bool) {
+        if self.core.view_only.replace(view_only) == view_only {
+            return;
+        }
+        self.core.with_session(|s| s.set_view_only(view_only));
+    }
+
+    pub fn resize_mode(&self) -> ResizeMode {
+        self.core.resize.get()
+    }
+
+    /// Changes the view mode without reconnecting (`remote` asks the server for the element's
+    /// size at once).
+    pub fn set_resize(&self, mode: ResizeMode) {
+        if self.core.resize.replace(mode) == mode {
+            return;
+        }
+        set_styles(&self.core.parts.wrapper, &wrapper_layout(mode));
+        self.core.with_session(|s| {
+            s.set_resize(mode);
+            s.refit();
+        });
     }
 
     /// Recomputes the canvas's size (after the element's size changed; a `ResizeObserver` does
@@ -447,7 +475,7 @@ impl Core {
     }
 
     fn send_keys(&self, keys: &[(u32, bool)]) {
-        if !self.view_only && self.connected.get() {
+        if !self.view_only.get() && self.connected.get() {
             self.with_session(|s| s.send_keys(keys));
         }
     }
@@ -747,6 +775,28 @@ impl Console {
     #[wasm_bindgen(getter, js_name = viewOnly)]
     pub fn view_only(&self) -> bool {
         self.console.view_only()
+    }
+
+    /// Switches view-only on or off without reconnecting.
+    #[wasm_bindgen(setter, js_name = viewOnly)]
+    pub fn set_view_only(&self, view_only: bool) {
+        self.console.set_view_only(view_only);
+    }
+
+    /// The view mode: `off`, `scale` or `remote`.
+    #[wasm_bindgen(getter)]
+    pub fn resize(&self) -> String {
+        self.console.resize_mode().as_str().to_string()
+    }
+
+    /// Changes the view mode without reconnecting; anything but `off`, `scale` or `remote`
+    /// throws.
+    #[wasm_bindgen(setter)]
+    pub fn set_resize(&self, mode: &str) -> Result<(), JsError> {
+        let mode = ResizeMode::parse(mode)
+            .ok_or_else(|| JsError::new(&format!("resize must be off, scale or remote, not \"{mode}\".")))?;
+        self.console.set_resize(mode);
+        Ok(())
     }
 
     /// `{power}`: what the server supports beyond the basics.

@@ -12,8 +12,8 @@
 //! ```
 //!
 //! The component renders one `<div>`; the console's canvas lives inside it and never passes
-//! through the virtual DOM. Changing `url` or an option reconnects (so does a new `key`);
-//! unmounting disconnects. The console page ([`crate::ui`]) is built from this component;
+//! through the virtual DOM. Changing `url` or an option reconnects (so does a new `key`), except
+//! `view_only` and `resize`, which change on the running session; unmounting disconnects. The console page ([`crate::ui`]) is built from this component;
 //! `examples/yew_app.rs` is the example of docs/embedding.md.
 
 use std::cell::RefCell;
@@ -172,18 +172,32 @@ pub fn vnc_console(props: &VncConsoleProps) -> Html {
     // with older props.
     let latest = use_mut_ref(|| props.clone());
     *latest.borrow_mut() = props.clone();
+    let running = use_mut_ref(|| None::<ConsoleHandle>);
     {
         let node = node.clone();
         let latest = latest.clone();
-        use_effect_with((props.url.clone(), props.options()), move |(url, options)| {
-            let console = start(&node, url, options, &latest);
+        let running = running.clone();
+        // View-only and the view mode are not part of what reconnects: they change live, below.
+        let mut options = props.options();
+        (options.view_only, options.resize) = (false, ResizeMode::Off);
+        use_effect_with((props.url.clone(), options), move |(url, _)| {
+            let options = latest.borrow().options();
+            let console = start(&node, url, &options, &latest);
+            *running.borrow_mut() = console.clone();
             move || {
+                running.borrow_mut().take();
                 if let Some(c) = console {
                     c.disconnect();
                 }
             }
         });
     }
+    use_effect_with((props.view_only, props.resize), move |&(view_only, resize)| {
+        if let Some(c) = running.borrow().as_ref() {
+            c.set_view_only(view_only);
+            c.set_resize(resize);
+        }
+    });
     html! { <div ref={node} class={classes!("oxvnc-console", props.class.clone())} style={props.style.clone()}/> }
 }
 

@@ -291,6 +291,24 @@ impl Session {
         });
     }
 
+    /// Switches view-only on or off during the session. Keys and buttons held when it goes on
+    /// are released at the server first, so nothing stays pressed there.
+    pub fn set_view_only(&self, view_only: bool) {
+        self.run(|i| {
+            if view_only && !i.settings.view_only {
+                i.release_keys();
+                if i.buttons != 0 && i.input_allowed() {
+                    i.buttons = 0;
+                    i.conn.pointer_ext(i.position.0, i.position.1, 0);
+                    i.flush();
+                }
+                i.wheel.reset();
+                i.touch.reset();
+            }
+            i.settings.view_only = view_only;
+        });
+    }
+
     pub fn set_resize(&self, mode: ResizeMode) {
         self.run(|i| {
             i.settings.resize = mode;
