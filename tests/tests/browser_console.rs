@@ -397,6 +397,34 @@ fn console_scales_to_the_window_and_points_where_the_mouse_is() {
         let client = browser.session().await;
         let result = async {
             open_console(&client, &url, DEMO_SIZE).await?;
+            // The toolbar's view mode changes the running session: 1:1, then fitted again.
+            for (mode, one_to_one) in [("off", true), ("scale", false)] {
+                let select = client
+                    .find(Locator::Css("select[data-tool=view-mode]"))
+                    .await
+                    .map_err(|e| format!("finding the view mode menu: {e}"))?;
+                select.select_by_value(mode).await.map_err(|e| format!("choosing view mode {mode}: {e}"))?;
+                let deadline = Instant::now() + CONNECT_LIMIT;
+                loop {
+                    let size = client
+                        .execute(
+                            "const r = document.querySelector('canvas.oxvnc-canvas').getBoundingClientRect(); \
+                             return [r.width, r.height];",
+                            vec![],
+                        )
+                        .await
+                        .map_err(|e| format!("reading the canvas size: {e}"))?;
+                    let css: Vec<f64> = size.as_array().into_iter().flatten().filter_map(Value::as_f64).collect();
+                    let natural = css == [f64::from(DEMO_SIZE.0), f64::from(DEMO_SIZE.1)];
+                    if natural == one_to_one {
+                        break;
+                    }
+                    if Instant::now() >= deadline {
+                        return Err(format!("view mode {mode}: the canvas stays {css:?} on screen"));
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
             let rect = client
                 .execute(
                     "const r = document.querySelector('canvas.oxvnc-canvas').getBoundingClientRect(); \
@@ -791,6 +819,11 @@ async fn type_into_canvas(client: &Client, text: &str) -> Result<(), String> {
     canvas.send_keys(text).await.map_err(|e| format!("typing {text:?}: {e}"))
 }
 
+async fn click(client: &Client, css: &str) -> Result<(), String> {
+    let element = client.find(Locator::Css(css)).await.map_err(|e| format!("finding {css}: {e}"))?;
+    element.click().await.map_err(|e| format!("clicking {css}: {e}"))
+}
+
 /// Opens `url` against a desktop of `size` and waits until the console is connected and drawing.
 async fn open_connected(client: &Client, url: &str, size: (u32, u32)) -> Result<Page, String> {
     client.goto(url).await.map_err(|e| format!("opening {url}: {e}"))?;
@@ -823,6 +856,21 @@ fn console_view_only_blocks_typing_and_typing_reaches_an_xterm() {
             tokio::time::sleep(Duration::from_secs(1)).await;
             // A normal session on the same desktop: its line is the first the xterm gets.
             open_connected(&client, &base, SIZE).await?;
+            // The toolbar's view-only switch blocks typing on the running session...
+            click(&client, "button[data-tool=view-only]").await?;
+            wait_page(&client, None, CONNECT_LIMIT, "view only from the toolbar", |p| p.status.contains("view only"))
+                .await?;
+            type_into_canvas(&client, "blocked too\u{E007}").await?;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            click(&client, "button[data-tool=view-only]").await?;
+            wait_page(&client, None, CONNECT_LIMIT, "view only switched off", |p| !p.status.contains("view only"))
+                .await?;
+            // ...and Ctrl held from the toolbar makes "u" the terminal's line kill (Ctrl-U),
+            // which erases what was typed before it.
+            type_into_canvas(&client, "junk").await?;
+            click(&client, "button[data-hold=ctrl]").await?;
+            type_into_canvas(&client, "u").await?;
+            click(&client, "button[data-hold=ctrl]").await?;
             type_into_canvas(&client, &format!("{XTERM_LINE}\u{E007}")).await?;
             desktop.wait_lines(1).await
         }
@@ -831,7 +879,11 @@ fn console_view_only_blocks_typing_and_typing_reaches_an_xterm() {
         result
     });
     let typed = result.unwrap_or_else(|e| panic!("{e}\n{}\n{}", relay.server.diagnostics(), browser.diagnostics()));
-    assert_eq!(typed, format!("{XTERM_LINE}\n"), "what reached the xterm (view only must send nothing)");
+    assert_eq!(
+        typed,
+        format!("{XTERM_LINE}\n"),
+        "what reached the xterm (view only must send nothing; Ctrl-U from the toolbar erases \"junk\")"
+    );
     let _ = std::fs::remove_dir_all(&desktop.dir);
 }
 

@@ -18,7 +18,7 @@ use yew::prelude::*;
 use crate::api::{ConsoleEvent, ConsoleOptions};
 use crate::clipboard;
 use crate::component::{ConsoleHandle, Disconnect, VncConsole};
-use crate::settings::{MAX_CA_BYTES, PageLocation, Settings, check_ca_pem, reconnect_backoff};
+use crate::settings::{MAX_CA_BYTES, PageLocation, ResizeMode, Settings, check_ca_pem, reconnect_backoff};
 use forms::{CertificateForm, ConnectForm, CredentialsForm};
 use toolbar::{ClipboardPanel, Toolbar};
 
@@ -161,6 +161,12 @@ pub enum Action {
     CertificateAnswered,
     ToggleClipboard,
     ClipboardEdited(String),
+    /// View-only or the view mode changed from the toolbar: the running console changes with
+    /// them (the component applies both live), and so do later reconnects.
+    View {
+        view_only: bool,
+        resize: ResizeMode,
+    },
     /// A reconnect was scheduled after this pause.
     ReconnectScheduled {
         delay_ms: u32,
@@ -173,6 +179,11 @@ impl Reducible for UiState {
     fn reduce(self: Rc<Self>, action: Action) -> Rc<Self> {
         let mut s = (*self).clone();
         match action {
+            Action::View { view_only, resize } => {
+                if let Some(spec) = &mut s.console {
+                    (spec.options.view_only, spec.options.resize) = (view_only, resize);
+                }
+            }
             Action::Start(spec) => {
                 s.phase = Phase::Connecting { url: spec.url.clone() };
                 s.error = None;
@@ -547,6 +558,16 @@ pub fn app() -> Html {
         Callback::from(move |_| dispatcher.dispatch(Action::ToggleClipboard))
     };
     let on_fullscreen = Callback::from(|_| toggle_fullscreen());
+    let on_view = {
+        let (dispatcher, last_settings) = (ui.dispatcher(), last_settings.clone());
+        Callback::from(move |(view_only, resize): (bool, ResizeMode)| {
+            {
+                let mut s = last_settings.borrow_mut();
+                (s.view_only, s.resize) = (view_only, resize);
+            }
+            dispatcher.dispatch(Action::View { view_only, resize });
+        })
+    };
     let on_power = {
         let with_console = with_console.clone();
         Callback::from(move |action: oxvnc_rfb::XvpAction| {
@@ -615,7 +636,8 @@ pub fn app() -> Html {
     let status = status_text(&ui, &last_settings.borrow());
     let connected = ui.phase == Phase::Connected;
     let view_only = last_settings.borrow().view_only;
-    let scale = last_settings.borrow().resize.fits();
+    let resize = last_settings.borrow().resize;
+    let scale = resize.fits();
     let show_form = matches!(ui.phase, Phase::Idle | Phase::Disconnected) && !ui.reconnecting;
 
     html! {
@@ -625,6 +647,8 @@ pub fn app() -> Html {
                 if connected {
                     <Toolbar
                         view_only={view_only}
+                        resize={resize}
+                        on_view={on_view}
                         clipboard_open={ui.clipboard_open}
                         on_keys={on_keys}
                         on_toggle_clipboard={on_toggle_clipboard}
