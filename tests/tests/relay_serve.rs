@@ -34,7 +34,13 @@ async fn roundtrip(ws: &mut Ws, data: &[u8]) {
 async fn close_frame(ws: &mut Ws) -> (u16, String) {
     loop {
         match timeout(Duration::from_secs(20), ws.next()).await.expect("a close frame within 20 s") {
-            Some(Ok(Message::Close(Some(f)))) => return (f.code.into(), f.reason.to_string()),
+            Some(Ok(Message::Close(Some(f)))) => {
+                // Complete the closing handshake as a browser does: tungstenite sends its reply
+                // on the next read, and the relay then ends the session at once instead of
+                // after its wait for that reply.
+                let _ = timeout(Duration::from_secs(20), async { while ws.next().await.is_some() {} }).await;
+                return (f.code.into(), f.reason.to_string());
+            }
             Some(Ok(Message::Close(None))) => panic!("close frame without a code"),
             Some(Ok(_)) => {}
             Some(Err(e)) => panic!("error before the close frame: {e}"),
