@@ -1507,3 +1507,77 @@ fn console_touch_tap_two_finger_tap_and_pan_reach_an_x_client_as_buttons() {
     }
     drop(xev);
 }
+
+/// The clipboard panel's text (what the console last received from the server, or was typed).
+const PANEL_TEXT_SCRIPT: &str = "const t = document.querySelector('#oxvnc-clipboard-text'); return t ? t.value : null;";
+
+/// Replaces the clipboard panel's text as typing would (an `input` event), then sends it.
+const PANEL_SEND_SCRIPT: &str = r#"
+const t = document.querySelector('#oxvnc-clipboard-text');
+t.value = arguments[0];
+t.dispatchEvent(new Event('input', { bubbles: true }));
+document.querySelector('button[data-tool=send-clipboard]').click();
+"#;
+
+#[test]
+fn console_clipboard_round_trips_unicode_with_xvnc() {
+    const SIZE: (u32, u32) = (640, 480);
+    let (x, port) = oxvnc_tests::x11::start_xvnc(SIZE, &["-SecurityTypes", "None"]);
+    let web = web_root();
+    let relay = Relay::start(&["--web", path_str(web), "--vnc", &format!("127.0.0.1:{port}")]);
+    let browser = Browser::start((1400, 900), ARTIFACTS);
+    let url = format!("http://127.0.0.1:{}/?autoconnect=1", relay.port());
+    let from_x = "gr\u{fc}\u{df}e \u{2713} \u{4e2d}\u{6587} from X";
+    let to_x = "\u{fc}n\u{ef}c\u{f6}d\u{e9} \u{2603} \u{65e5}\u{672c}\u{8a9e} from the page";
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let mut owner = None;
+    let result = rt.block_on(async {
+        let client = browser.session().await;
+        let result = async {
+            open_connected(&client, &url, SIZE).await?;
+            click(&client, "button[data-tool=clipboard]").await?;
+            // X → page: an X client takes the clipboard; the panel shows its text.
+            let file = servers::artifacts_dir(ARTIFACTS).join(servers::unique_name("clip"));
+            std::fs::write(&file, from_x).map_err(|e| format!("writing {}: {e}", file.display()))?;
+            let mut cmd = x.command("xclip");
+            cmd.args(["-quiet", "-selection", "clipboard", "-i"]).arg(&file);
+            owner = Some(servers::Server::spawn("xclip-in", cmd));
+            let deadline = Instant::now() + DRAW_LIMIT;
+            loop {
+                let shown = client.execute(PANEL_TEXT_SCRIPT, vec![]).await.map_err(|e| format!("{e}"))?;
+                if shown.as_str() == Some(from_x) {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    return Err(format!("the clipboard panel shows {shown} instead of the X clipboard's {from_x:?}"));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            // Page → X: text sent from the panel is what an X client then pastes.
+            client.execute(PANEL_SEND_SCRIPT, vec![json!(to_x)]).await.map_err(|e| format!("sending: {e}"))?;
+            let deadline = Instant::now() + DRAW_LIMIT;
+            loop {
+                // `timeout`: xclip waits for the clipboard's owner, which must not hang the test.
+                let out = x
+                    .command("timeout")
+                    .args(["5", "xclip", "-o", "-selection", "clipboard"])
+                    .output()
+                    .map_err(|e| format!("running xclip -o: {e}"))?;
+                let pasted = String::from_utf8_lossy(&out.stdout).into_owned();
+                if pasted == to_x {
+                    return Ok(());
+                }
+                if Instant::now() >= deadline {
+                    return Err(format!("X pastes {pasted:?} instead of the page's {to_x:?}"));
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+        .await;
+        let _ = client.close().await;
+        result
+    });
+    drop(owner);
+    result.unwrap_or_else(|e| panic!("{e}\n{}\n{}", relay.server.diagnostics(), browser.diagnostics()));
+}

@@ -174,15 +174,20 @@ pub fn clipboard_panel(props: &ClipboardProps) -> Html {
     let oninput = props.on_edit.reform(|e: InputEvent| e.target_unchecked_into::<HtmlTextAreaElement>().value());
     // Sent when the text area loses focus after an edit, and by the button.
     let onchange = props.on_send.reform(|e: Event| e.target_unchecked_into::<HtmlTextAreaElement>().value());
+    // What the text area holds now: an edit's re-render may not have happened yet.
+    let area = use_node_ref();
     let onclick = {
-        let (text, on_send) = (props.text.clone(), props.on_send.clone());
-        Callback::from(move |_: MouseEvent| on_send.emit(text.clone()))
+        let (area, text, on_send) = (area.clone(), props.text.clone(), props.on_send.clone());
+        Callback::from(move |_: MouseEvent| {
+            let now = area.cast::<HtmlTextAreaElement>().map_or_else(|| text.clone(), |a| a.value());
+            on_send.emit(now)
+        })
     };
     html! {
         <aside class="oxvnc-clipboard" aria-label="Clipboard">
             <label for="oxvnc-clipboard-text">{ "Clipboard" }</label>
             <p class="oxvnc-hint">{ "Text copied on the remote desktop appears here. Edit it to paste it there." }</p>
-            <textarea id="oxvnc-clipboard-text" value={props.text.clone()} readonly={props.view_only} {oninput} {onchange}/>
+            <textarea id="oxvnc-clipboard-text" ref={area} value={props.text.clone()} readonly={props.view_only} {oninput} {onchange}/>
             <button type="button" data-tool="send-clipboard" disabled={props.view_only} {onclick}>{ "Send to remote" }</button>
         </aside>
     }
