@@ -86,6 +86,39 @@ async fn token_file_known_unknown_missing_cookie_reload_and_unix_socket() {
         assert_eq!(r.status, 403);
         assert!(r.body.contains("missing token"), "{r:?}");
 
+        // Browsers hide why a handshake was refused; a plain request with X-Oxvnc-Check gets the
+        // same answer (and 200 where the handshake would pass), without counting as a failure.
+        let failures = relay
+            .metrics()
+            .await
+            .iter()
+            .filter(|(k, _)| k.starts_with("oxvnc_failures_total"))
+            .map(|(_, v)| v)
+            .sum::<f64>();
+        let check = [("X-Oxvnc-Check", "1")];
+        let r = http_request(relay.addr(), "GET", "/websockify?token=nope", &check).await;
+        assert_eq!((r.status, r.body.trim()), (404, "unknown token"));
+        let r = http_request(relay.addr(), "GET", "/any/path", &check).await;
+        assert_eq!(r.status, 403, "{r:?}");
+        assert!(r.body.contains("missing token"), "{r:?}");
+        let r = http_request(relay.addr(), "GET", "/websockify?token=known", &check).await;
+        assert_eq!((r.status, r.body.trim()), (200, "ok"));
+        // The page names its origin in the header (browsers send no Origin on same-origin GETs).
+        let foreign = [("X-Oxvnc-Check", "http://elsewhere.example")];
+        let r = http_request(relay.addr(), "GET", "/websockify?token=known", &foreign).await;
+        assert_eq!((r.status, r.body.trim()), (403, "origin not allowed"));
+        let after = relay
+            .metrics()
+            .await
+            .iter()
+            .filter(|(k, _)| k.starts_with("oxvnc_failures_total"))
+            .map(|(_, v)| v)
+            .sum::<f64>();
+        assert_eq!(after, failures, "checks are not failures");
+        // Without the header a path that is no file stays a plain 404.
+        let r = http_request(relay.addr(), "GET", "/websockify?token=nope", &[]).await;
+        assert_eq!((r.status, r.body.trim()), (404, "not found"));
+
         // The token may also come as a cookie (nova-novncproxy style).
         let (mut ws, _) = ws_connect(&relay.ws_url("/websockify"), &[("Cookie", "lang=en; token=known")])
             .await

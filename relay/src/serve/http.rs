@@ -80,6 +80,15 @@ pub fn routes(state: Arc<State>, web: Option<PathBuf>) -> BoxedFilter<(Response,
             websocket(&st, &headers, &method, conn, upgrade, &query)
         });
 
+    let st = Arc::clone(&state);
+    let checks = warp::header::headers_cloned()
+        .and_then(|h: HeaderMap| async move {
+            if h.contains_key(CHECK_HEADER) && !wants_websocket(&h) { Ok(h) } else { Err(warp::reject::not_found()) }
+        })
+        .and(warp::get())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .map(move |headers: HeaderMap, query: String| check(&st, &headers, &query));
+
     let healthz = warp::path!("healthz").and(warp::get().or(warp::head()).unify()).map(|| text(StatusCode::OK, "ok"));
 
     let st = Arc::clone(&state);
@@ -90,7 +99,7 @@ pub fn routes(state: Arc<State>, web: Option<PathBuf>) -> BoxedFilter<(Response,
         r
     });
 
-    let api = ws.or(healthz).unify().or(metrics).unify();
+    let api = ws.or(checks).unify().or(healthz).unify().or(metrics).unify();
     let with_files = match web {
         Some(dir) => api
             .or(warp::fs::dir(dir).map(|f: warp::fs::File| {
@@ -131,6 +140,60 @@ fn refuse(state: &State, peer: &str, failure: Failure, status: StatusCode, msg: 
     state.metrics.fail(failure);
     info!(peer, status = status.as_u16(), reason = msg, "websocket refused");
     text(status, msg)
+}
+
+/// Why a handshake is refused before the upgrade: what is counted, the status, the reason.
+struct Refusal(Failure, StatusCode, &'static str);
+
+/// The checks of a handshake that do not depend on it being one (origin, token): the target
+/// and the token, or the refusal.
+fn admit(state: &State, headers: &HeaderMap, query: &str) -> Result<(Target, Option<String>), Refusal> {
+    let get = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    if !state.origins.allows(get(header::ORIGIN), get(header::HOST)) {
+        return Err(Refusal(Failure::OriginRefused, StatusCode::FORBIDDEN, "origin not allowed"));
+    }
+    let token = form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.into_owned())
+        .or_else(|| cookie(headers, "token"))
+        .filter(|t| !t.is_empty());
+    let target = match &state.targets {
+        Targets::Fixed(t) => t.clone(),
+        Targets::Demo => Target::Demo,
+        Targets::Tokens { file, demo } => {
+            let Some(token) = token.as_deref() else {
+                return Err(Refusal(Failure::MissingToken, StatusCode::FORBIDDEN, "missing token (use ?token=)"));
+            };
+            match file.lookup(token) {
+                Some(t) => t,
+                None if *demo && token == "demo" => Target::Demo,
+                None => return Err(Refusal(Failure::UnknownToken, StatusCode::NOT_FOUND, "unknown token")),
+            }
+        }
+    };
+    Ok((target, token))
+}
+
+/// The request header of a [`check`]: browsers do not tell a page why its WebSocket handshake
+/// was refused, so the console asks with an ordinary request carrying it.
+pub const CHECK_HEADER: &str = "x-oxvnc-check";
+
+/// A plain GET with [`CHECK_HEADER`], on any path: what a WebSocket handshake with the same
+/// origin, token and cookies would meet before the upgrade — `200 ok`, or the status and reason
+/// the handshake gets. Not counted as a failure (the handshake it explains was). Browsers leave
+/// `Origin` out of a same-origin GET, so the header's value stands in for it then (the page
+/// sends its own origin; a caller who lies only learns what a handshake would tell it).
+fn check(state: &State, headers: &HeaderMap, query: &str) -> Response {
+    let mut headers = headers.clone();
+    if !headers.contains_key(header::ORIGIN)
+        && let Some(origin) = headers.get(CHECK_HEADER).filter(|v| v.as_bytes().contains(&b':')).cloned()
+    {
+        headers.insert(header::ORIGIN, origin);
+    }
+    match admit(state, &headers, query) {
+        Ok(_) => text(StatusCode::OK, "ok"),
+        Err(Refusal(_, status, msg)) => text(status, msg),
+    }
 }
 
 /// Checks a WebSocket handshake and either refuses it or answers `101` and starts the session.
@@ -178,10 +241,6 @@ fn websocket(
         return refuse(state, peer, Failure::BadHandshake, StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key");
     };
 
-    if !state.origins.allows(get(header::ORIGIN), get(header::HOST)) {
-        return refuse(state, peer, Failure::OriginRefused, StatusCode::FORBIDDEN, "origin not allowed");
-    }
-
     // noVNC offers "binary"; a client that offers only other subprotocols cannot talk to us.
     let offered: Vec<&str> = headers
         .get_all(header::SEC_WEBSOCKET_PROTOCOL)
@@ -202,30 +261,9 @@ fn websocket(
         );
     }
 
-    let token = form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == "token")
-        .map(|(_, v)| v.into_owned())
-        .or_else(|| cookie(headers, "token"))
-        .filter(|t| !t.is_empty());
-    let target = match &state.targets {
-        Targets::Fixed(t) => t.clone(),
-        Targets::Demo => Target::Demo,
-        Targets::Tokens { file, demo } => {
-            let Some(token) = token.as_deref() else {
-                return refuse(
-                    state,
-                    peer,
-                    Failure::MissingToken,
-                    StatusCode::FORBIDDEN,
-                    "missing token (use ?token=)",
-                );
-            };
-            match file.lookup(token) {
-                Some(t) => t,
-                None if *demo && token == "demo" => Target::Demo,
-                None => return refuse(state, peer, Failure::UnknownToken, StatusCode::NOT_FOUND, "unknown token"),
-            }
-        }
+    let (target, token) = match admit(state, headers, query) {
+        Ok(admitted) => admitted,
+        Err(Refusal(failure, status, msg)) => return refuse(state, peer, failure, status, msg),
     };
 
     let Some(slot) = Slot::acquire(state) else {

@@ -43,7 +43,9 @@ Targets: give one of --vnc, --token-file or --demo (--demo also combines with --
 where the token \"demo\" reaches the demo desktop). The WebSocket endpoint answers on any path \
 (/websockify by convention); the token comes from ?token= or else a \"token\" cookie. \
 Refused handshakes get an HTTP status and a short reason (403 origin or missing token, 404 \
-unknown token, 503 too many connections). GET /healthz answers \"ok\"; GET /metrics has \
+unknown token, 503 too many connections); a plain GET with the header X-Oxvnc-Check (the \
+console sends it after a failed handshake, as browsers hide the reason) gets the same answer, \
+or \"ok\". GET /healthz answers \"ok\"; GET /metrics has \
 Prometheus metrics. SIGTERM or SIGINT stops accepting and lets sessions finish for \
 --drain-timeout seconds.")]
 pub struct Args {
