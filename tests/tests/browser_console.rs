@@ -635,9 +635,14 @@ fn console_explains_an_unreachable_relay_or_server() {
     // Ports that were free a moment ago: nothing answers there.
     let (dead_relay, dead_vnc) = (servers::free_port(), servers::free_port());
     let relay = Relay::start(&["--web", path_str(web), "--vnc", &format!("127.0.0.1:{dead_vnc}")]);
+    // A relay with a token file, and a page whose token it does not know.
+    let tokens = servers::artifacts_dir(ARTIFACTS).join(servers::unique_name("tokens"));
+    std::fs::write(&tokens, format!("known: 127.0.0.1:{dead_vnc}\n")).expect("write the token file");
+    let token_relay = Relay::start(&["--web", path_str(web), "--token-file", path_str(&tokens)]);
     let browser = Browser::start((1400, 900), ARTIFACTS);
     let to_dead_relay = format!("http://127.0.0.1:{}/?autoconnect=1&port={dead_relay}", relay.port());
     let to_dead_server = format!("http://127.0.0.1:{}/?autoconnect=1", relay.port());
+    let with_bad_token = format!("http://127.0.0.1:{}/?autoconnect=1&token=expired", token_relay.port());
 
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
     let result = rt.block_on(async {
@@ -645,13 +650,14 @@ fn console_explains_an_unreachable_relay_or_server() {
         let result = async {
             let relay_error = error_shown(&client, &to_dead_relay).await?;
             let server_error = error_shown(&client, &to_dead_server).await?;
-            Ok::<_, String>((relay_error, server_error))
+            let token_error = error_shown(&client, &with_bad_token).await?;
+            Ok::<_, String>((relay_error, server_error, token_error))
         }
         .await;
         let _ = client.close().await;
         result
     });
-    let (relay_error, server_error) =
+    let (relay_error, server_error, token_error) =
         result.unwrap_or_else(|e| panic!("{e}\n{}\n{}", relay.server.diagnostics(), browser.diagnostics()));
     assert!(
         relay_error.starts_with(&format!("Could not connect to the relay at ws://127.0.0.1:{dead_relay}/websockify.")),
@@ -664,6 +670,11 @@ fn console_explains_an_unreachable_relay_or_server() {
         "error shown: {server_error:?}"
     );
     assert!(server_error.contains("try again later."), "error shown: {server_error:?}");
+    // The browser hides why the relay refused the handshake; the console asked it.
+    assert!(
+        token_error.starts_with("The relay refused the console token (unknown token)."),
+        "error shown: {token_error:?}"
+    );
 }
 
 #[test]

@@ -63,6 +63,37 @@ pub fn engine_error(e: &Error) -> String {
     }
 }
 
+/// What the relay answered when asked why it refused a WebSocket handshake (`status` and the
+/// short reason of `oxvnc serve`'s check request), as a sentence and whether retrying can help;
+/// `None` when the answer explains nothing (the handshake would pass, or another relay that
+/// does not know the check).
+pub fn refusal_message(status: u16, reason: &str) -> Option<(String, bool)> {
+    let reason = reason.trim();
+    let lower = reason.to_ascii_lowercase();
+    if !(400..600).contains(&status) || reason.is_empty() || reason.len() > 200 {
+        return None;
+    }
+    let because = format!(" ({})", trim_sentence(reason));
+    Some(if lower.contains("token") {
+        (close_message(1008, reason, Progress::NotOpened, ""), false)
+    } else if lower.contains("origin") {
+        (
+            format!(
+                "The relay refused to serve a console to this page{because}. Open the console from a page of \
+                 the relay's own site, or have the relay trust this page's origin (--allowed-origin)."
+            ),
+            false,
+        )
+    } else if status == 503 {
+        (format!("The relay is busy{because}; try again in a moment."), true)
+    } else if lower == "not found" {
+        // A relay (websockify, a plain web server) that does not know the check request.
+        return None;
+    } else {
+        (format!("The relay refused the connection{because}."), false)
+    })
+}
+
 /// The message for a WebSocket close (`code` and `reason` from the CloseEvent) that the engine
 /// did not already explain. `url` is the WebSocket URL, shown when it could not be reached.
 pub fn close_message(code: u16, reason: &str, progress: Progress, url: &str) -> String {
@@ -126,6 +157,23 @@ fn trim_sentence(s: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_relay_refusal_becomes_a_sentence() {
+        let (m, retry) = refusal_message(404, "unknown token\n").unwrap();
+        assert!(m.starts_with("The relay refused the console token (unknown token)"), "{m}");
+        assert!(!retry);
+        let (m, retry) = refusal_message(403, "origin not allowed").unwrap();
+        assert!(m.contains("refused to serve a console to this page (origin not allowed)"), "{m}");
+        assert!(!retry);
+        let (m, retry) = refusal_message(503, "too many connections").unwrap();
+        assert!(m.starts_with("The relay is busy (too many connections)"), "{m}");
+        assert!(retry);
+        // Nothing to add: the handshake would pass, or the relay does not know the check.
+        assert_eq!(refusal_message(200, "ok"), None);
+        assert_eq!(refusal_message(404, "not found"), None);
+        assert_eq!(refusal_message(405, ""), None);
+    }
 
     #[test]
     fn engine_errors_read_as_sentences() {

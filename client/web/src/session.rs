@@ -408,6 +408,18 @@ impl Inner {
             Some(e) => (engine_error(e), retryable(e)),
             None => (close_message(code, reason, self.progress, &self.url), true),
         };
+        if self.conn.error().is_none() && code == 1006 && self.progress == Progress::NotOpened {
+            // The browser does not say why the handshake failed; oxvnc serve does, when asked.
+            let (weak, url) = (self.this.clone(), self.url.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                let refused = relay_refusal(&url).await;
+                with_inner(&weak, |i| match refused {
+                    Some((message, retry)) => i.end(message, retry),
+                    None => i.end(message, retry),
+                });
+            });
+            return;
+        }
         self.end(message, retry);
     }
 
@@ -793,6 +805,30 @@ fn focus_without_scrolling(el: &HtmlElement) {
     let options = web_sys::FocusOptions::new();
     options.set_prevent_scroll(true);
     let _ = el.focus_with_options(&options);
+}
+
+/// Asks the relay behind the WebSocket URL `url` why it refused the handshake: the same URL over
+/// HTTP with the `X-Oxvnc-Check` header (carrying the page's origin, which browsers leave out of
+/// a same-origin GET). `None` when the answer explains nothing or there is none (another relay,
+/// an unreachable host, a cross-origin relay without CORS).
+async fn relay_refusal(url: &str) -> Option<(String, bool)> {
+    let http = if let Some(rest) = url.strip_prefix("wss://") {
+        format!("https://{rest}")
+    } else {
+        format!("http://{}", url.strip_prefix("ws://")?)
+    };
+    let window = web_sys::window()?;
+    let origin = window.location().origin().ok()?;
+    let headers = js_sys::Object::new();
+    js_sys::Reflect::set(&headers, &"X-Oxvnc-Check".into(), &origin.into()).ok()?;
+    let init = web_sys::RequestInit::new();
+    init.set_method("GET");
+    init.set_headers(&headers);
+    let response = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str_and_init(&http, &init)).await.ok()?;
+    let response: web_sys::Response = response.dyn_into().ok()?;
+    let status = response.status();
+    let text = wasm_bindgen_futures::JsFuture::from(response.text().ok()?).await.ok()?.as_string()?;
+    crate::messages::refusal_message(status, &text)
 }
 
 /// A `performance.mark()` on the page's timeline, so the time to the first frame can be taken
