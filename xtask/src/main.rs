@@ -125,6 +125,17 @@ fn test(extra: &[String]) -> Result<ExitCode> {
     if narrowed || !workspace_root().join(CLIENT_DIR).join("Cargo.toml").is_file() {
         return Ok(util::exit_code(status));
     }
+    // The engine as the console builds it (no TightPNG, TLS from outside): the workspace run
+    // above unifies its features, so this configuration is tested on its own.
+    let mut lean = cargo();
+    lean.args(["test", "-p", "oxvnc-rfb", "--no-default-features"]);
+    for (key, value) in test_env()? {
+        lean.env(key, value);
+    }
+    let lean_status = util::status(&mut lean)?;
+    if !lean_status.success() {
+        eprintln!("xtask: oxvnc-rfb without default features failed ({lean_status})");
+    }
     prereqs::ensure_wasm_pack()?;
     // The transport tests talk to a real relay with its demo desktop.
     let demo = DemoRelay::start()?;
@@ -141,6 +152,9 @@ fn test(extra: &[String]) -> Result<ExitCode> {
     if !wasm_status.success() {
         eprintln!("xtask: in-browser tests of {CLIENT_DIR} failed ({wasm_status})");
         return Ok(util::exit_code(wasm_status));
+    }
+    if status.success() && !lean_status.success() {
+        return Ok(util::exit_code(lean_status));
     }
     Ok(util::exit_code(status))
 }

@@ -922,7 +922,7 @@ impl Connection {
                 let Some(name) = take_string(input, 20)? else {
                     return Ok(Wait);
                 };
-                self.fb = Framebuffer::new(w, h)?;
+                // Everything is checked before the framebuffer (up to 1 GiB) is allocated.
                 let pf = match self.config.pixel_format {
                     PixelFormatChoice::ServerNative => PixelFormat::parse(&server_pf_bytes)?,
                     PixelFormatChoice::Rgbx32 => PixelFormat::RGBX32,
@@ -931,6 +931,7 @@ impl Connection {
                         pf
                     }
                 };
+                self.fb = Framebuffer::new(w, h)?;
                 self.pixels = PixelTranslator::new(pf);
                 self.name = name.clone();
                 self.events.push_back(Event::Connected { width: w, height: h, name });

@@ -3,6 +3,8 @@
 //! chunks or one at a time; certificates are checked by CA or pin, or shown for trust on first
 //! use before anything is sent inside TLS; Plain asks for a user name; failures are typed.
 
+#![cfg(feature = "rustls")]
+
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::sync::Arc;
