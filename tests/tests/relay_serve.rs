@@ -49,6 +49,11 @@ async fn close_frame(ws: &mut Ws) -> (u16, String) {
     }
 }
 
+/// All of the relay's `oxvnc_failures_total` counters added up.
+async fn failures_total(relay: &Relay) -> f64 {
+    relay.metrics().await.iter().filter(|(k, _)| k.starts_with("oxvnc_failures_total")).map(|(_, v)| v).sum()
+}
+
 fn temp_dir(name: &str) -> std::path::PathBuf {
     let d = oxvnc_tests::servers::artifacts_dir("relay").join(oxvnc_tests::servers::unique_name(name));
     std::fs::create_dir_all(&d).unwrap();
@@ -88,13 +93,7 @@ async fn token_file_known_unknown_missing_cookie_reload_and_unix_socket() {
 
         // Browsers hide why a handshake was refused; a plain request with X-Oxvnc-Check gets the
         // same answer (and 200 where the handshake would pass), without counting as a failure.
-        let failures = relay
-            .metrics()
-            .await
-            .iter()
-            .filter(|(k, _)| k.starts_with("oxvnc_failures_total"))
-            .map(|(_, v)| v)
-            .sum::<f64>();
+        let failures = failures_total(&relay).await;
         let check = [("X-Oxvnc-Check", "1")];
         let r = http_request(relay.addr(), "GET", "/websockify?token=nope", &check).await;
         assert_eq!((r.status, r.body.trim()), (404, "unknown token"));
@@ -107,13 +106,7 @@ async fn token_file_known_unknown_missing_cookie_reload_and_unix_socket() {
         let foreign = [("X-Oxvnc-Check", "http://elsewhere.example")];
         let r = http_request(relay.addr(), "GET", "/websockify?token=known", &foreign).await;
         assert_eq!((r.status, r.body.trim()), (403, "origin not allowed"));
-        let after = relay
-            .metrics()
-            .await
-            .iter()
-            .filter(|(k, _)| k.starts_with("oxvnc_failures_total"))
-            .map(|(_, v)| v)
-            .sum::<f64>();
+        let after = failures_total(&relay).await;
         assert_eq!(after, failures, "checks are not failures");
         // Without the header a path that is no file stays a plain 404.
         let r = http_request(relay.addr(), "GET", "/websockify?token=nope", &[]).await;
