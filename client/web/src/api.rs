@@ -419,10 +419,8 @@ impl EmbeddedConsole {
             return;
         }
         set_styles(&self.core.parts.wrapper, &wrapper_layout(mode));
-        self.core.with_session(|s| {
-            s.set_resize(mode);
-            s.refit();
-        });
+        // Session::set_resize fits the canvas again, in the layout just set.
+        self.core.with_session(|s| s.set_resize(mode));
     }
 
     /// Recomputes the canvas's size (after the element's size changed; a `ResizeObserver` does
@@ -585,11 +583,16 @@ fn credentials_from_js(v: &JsValue) -> Option<Credentials> {
     Some(Credentials { username, password })
 }
 
+/// The `resize` option or property: `off`, `scale` or `remote`; anything else is a sentence.
+fn parse_resize(s: &str) -> Result<ResizeMode, String> {
+    ResizeMode::parse(s).ok_or_else(|| format!("resize must be off, scale or remote, not \"{s}\"."))
+}
+
 /// The constructor's options object (`undefined` or `null` for the defaults).
 pub fn options_from_js(v: &JsValue) -> Result<ConsoleOptions, String> {
     let bool_of = |key: &str| prop(v, key).as_bool();
     let resize = match prop(v, "resize").as_string() {
-        Some(s) => ResizeMode::parse(&s).ok_or_else(|| format!("resize must be off, scale or remote, not \"{s}\"."))?,
+        Some(s) => parse_resize(&s)?,
         None => ResizeMode::Off,
     };
     Ok(ConsoleOptions {
@@ -793,9 +796,7 @@ impl Console {
     /// throws.
     #[wasm_bindgen(setter)]
     pub fn set_resize(&self, mode: &str) -> Result<(), JsError> {
-        let mode = ResizeMode::parse(mode)
-            .ok_or_else(|| JsError::new(&format!("resize must be off, scale or remote, not \"{mode}\".")))?;
-        self.console.set_resize(mode);
+        self.console.set_resize(parse_resize(mode).map_err(|e| JsError::new(&e))?);
         Ok(())
     }
 

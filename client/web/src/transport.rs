@@ -33,14 +33,21 @@ pub struct Transport {
 pub const EARLY_SOCKET_GLOBAL: &str = "oxvncEarlySocket";
 
 /// Takes the page's early socket out of [`EARLY_SOCKET_GLOBAL`] (it is offered once): the socket
-/// and the events it has had, when it was opened to `url`; otherwise it is closed and `None`.
-fn take_early_socket(url: &str) -> Option<(WebSocket, Array)> {
+/// and the events it has had.
+fn take_early() -> Option<(WebSocket, Option<Array>)> {
     let window = web_sys::window()?;
     let key = JsValue::from_str(EARLY_SOCKET_GLOBAL);
     let early = Reflect::get(&window, &key).ok().filter(JsValue::is_object)?;
     let _ = Reflect::delete_property(window.as_ref(), &key);
     let ws: WebSocket = Reflect::get(&early, &"ws".into()).ok()?.dyn_into().ok()?;
-    let events: Option<Array> = Reflect::get(&early, &"events".into()).ok().and_then(|e| e.dyn_into().ok());
+    let events = Reflect::get(&early, &"events".into()).ok().and_then(|e| e.dyn_into().ok());
+    Some((ws, events))
+}
+
+/// The page's early socket and its events when it was opened to `url`; otherwise it is closed
+/// and `None`.
+fn take_early_socket(url: &str) -> Option<(WebSocket, Array)> {
+    let (ws, events) = take_early()?;
     // The browser keeps a socket's URL as its URL parser wrote it; compare like with like.
     let wanted = web_sys::Url::new(url).map(|u| u.href()).ok();
     match events {
@@ -58,17 +65,12 @@ fn take_early_socket(url: &str) -> Option<(WebSocket, Array)> {
 /// Closes the page's early socket if no console has taken it (the console is not going to
 /// connect at once after all).
 pub fn discard_early_socket() {
-    if let Some(window) = web_sys::window() {
-        let key = JsValue::from_str(EARLY_SOCKET_GLOBAL);
-        if let Some(ws) = Reflect::get(&window, &key).ok().and_then(|e| Reflect::get(&e, &"ws".into()).ok()) {
-            let _ = Reflect::delete_property(window.as_ref(), &key);
-            if let Ok(ws) = ws.dyn_into::<WebSocket>() {
-                close_quietly(&ws);
-            }
-        }
+    if let Some((ws, _)) = take_early() {
+        close_quietly(&ws);
     }
 }
 
+/// Detaches the handlers and closes the socket (nothing more will be reported).
 fn close_quietly(ws: &WebSocket) {
     ws.set_onopen(None);
     ws.set_onmessage(None);
@@ -136,10 +138,7 @@ impl Transport {
 
     /// Detaches the handlers and closes the socket (nothing more will be reported).
     pub fn close(&self) {
-        self.ws.set_onopen(None);
-        self.ws.set_onmessage(None);
-        self.ws.set_onclose(None);
-        let _ = self.ws.close_with_code(1000);
+        close_quietly(&self.ws);
     }
 
     /// Bytes queued in the browser but not yet sent.
