@@ -141,6 +141,19 @@ pub fn with_rgba(script: &str) -> String {
     format!("{RGBA_BASE64_JS}{script}")
 }
 
+/// The `width` and `height` fields of what a read script returned (a canvas's size); `None`
+/// when it sent none.
+pub fn canvas_size(v: &serde_json::Value) -> Result<Option<(u32, u32)>, String> {
+    let field = |k: &str| v.get(k).and_then(serde_json::Value::as_u64);
+    match (field("width"), field("height")) {
+        (Some(w), Some(h)) => {
+            let side = |n: u64| u32::try_from(n).map_err(|_| format!("a canvas side of {n} pixels"));
+            Ok(Some((side(w)?, side(h)?)))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// The `rgba` field of what such a script returned (base64 from `rgbaBase64`) as a `w`×`h`
 /// image; `None` when the script sent no pixels.
 pub fn rgba_field(v: &serde_json::Value, w: u32, h: u32) -> Result<Option<image::RgbaImage>, String> {

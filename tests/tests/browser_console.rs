@@ -111,10 +111,7 @@ async fn read_page(client: &Client, region: Option<[u32; 4]>) -> Result<Page, St
         .map_err(|e| format!("executing the read script: {e}"))?;
     let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
     let num = |k: &str| v.get(k).and_then(Value::as_u64);
-    let size = match (num("width"), num("height")) {
-        (Some(w), Some(h)) => Some((w as u32, h as u32)),
-        _ => None,
-    };
+    let size = browser::canvas_size(&v)?;
     let region = match region {
         Some([_, _, w, h]) => browser::rgba_field(&v, w, h)?,
         None => None,
@@ -406,15 +403,8 @@ fn console_scales_to_the_window_and_points_where_the_mouse_is() {
                 select.select_by_value(mode).await.map_err(|e| format!("choosing view mode {mode}: {e}"))?;
                 let deadline = Instant::now() + CONNECT_LIMIT;
                 loop {
-                    let size = client
-                        .execute(
-                            "const r = document.querySelector('canvas.oxvnc-canvas').getBoundingClientRect(); \
-                             return [r.width, r.height];",
-                            vec![],
-                        )
-                        .await
-                        .map_err(|e| format!("reading the canvas size: {e}"))?;
-                    let css: Vec<f64> = size.as_array().into_iter().flatten().filter_map(Value::as_f64).collect();
+                    let [_, _, width, height] = canvas_rect(&client).await?;
+                    let css = [width, height];
                     let natural = css == [f64::from(DEMO_SIZE.0), f64::from(DEMO_SIZE.1)];
                     if natural == one_to_one {
                         break;

@@ -179,11 +179,7 @@ async fn read_page(client: &Client, pixels: bool) -> Result<Page, String> {
         .await
         .map_err(|e| format!("executing the read script: {e}"))?;
     let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
-    let num = |k: &str| v.get(k).and_then(Value::as_u64);
-    let size = match (num("width"), num("height")) {
-        (Some(w), Some(h)) => Some((w as u32, h as u32)),
-        _ => None,
-    };
+    let size = browser::canvas_size(&v)?;
     let canvas = match size {
         Some((w, h)) => browser::rgba_field(&v, w, h)?,
         None => None,

@@ -129,15 +129,9 @@ async fn read_page(client: &Client, with_pixels: bool) -> Result<PageState, Stri
         .await
         .map_err(|e| format!("executing the read script: {e}"))?;
     let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
-    let width = v.get("width").and_then(Value::as_u64);
-    let height = v.get("height").and_then(Value::as_u64);
-    let canvas = match (width, height) {
-        (Some(w), Some(h)) => {
-            let w = u32::try_from(w).map_err(|e| e.to_string())?;
-            let h = u32::try_from(h).map_err(|e| e.to_string())?;
-            oxvnc_tests::browser::rgba_field(&v, w, h)?
-        }
-        _ => None,
+    let canvas = match oxvnc_tests::browser::canvas_size(&v)? {
+        Some((w, h)) => oxvnc_tests::browser::rgba_field(&v, w, h)?,
+        None => None,
     };
     let offered = v.get("offered").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_i64).collect());
     Ok(PageState {

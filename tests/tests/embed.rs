@@ -15,10 +15,9 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use fantoccini::{Client, Locator};
 use image::RgbaImage;
-use oxvnc_tests::browser::Browser;
+use oxvnc_tests::browser::{self, Browser};
 use oxvnc_tests::compat::{Relay, XvncDesktop};
 use oxvnc_tests::pixels;
 use oxvnc_tests::servers::{self, Server};
@@ -157,26 +156,18 @@ impl KeyWatcher {
 const CANVAS_SCRIPT: &str = r#"
 const canvas = document.querySelector(arguments[0]);
 if (!canvas || canvas.width === 0 || canvas.height === 0) { return null; }
-const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-let bin = '';
-for (let i = 0; i < data.length; i += 0x8000) {
-    bin += String.fromCharCode.apply(null, data.subarray(i, i + 0x8000));
-}
-return { width: canvas.width, height: canvas.height, rgba: btoa(bin) };
+return { width: canvas.width, height: canvas.height, rgba: rgbaBase64(canvas, 0, 0, canvas.width, canvas.height) };
 "#;
 
 async fn canvas(client: &Client, selector: &str) -> Result<Option<RgbaImage>, String> {
-    let v =
-        client.execute(CANVAS_SCRIPT, vec![json!(selector)]).await.map_err(|e| format!("reading {selector}: {e}"))?;
-    if v.is_null() {
-        return Ok(None);
+    let v = client
+        .execute(&browser::with_rgba(CANVAS_SCRIPT), vec![json!(selector)])
+        .await
+        .map_err(|e| format!("reading {selector}: {e}"))?;
+    match browser::canvas_size(&v)? {
+        Some((w, h)) => browser::rgba_field(&v, w, h),
+        None => Ok(None),
     }
-    let w = v["width"].as_u64().unwrap_or(0) as u32;
-    let h = v["height"].as_u64().unwrap_or(0) as u32;
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(v["rgba"].as_str().unwrap_or_default())
-        .map_err(|e| format!("canvas data: {e}"))?;
-    Ok(RgbaImage::from_raw(w, h, raw))
 }
 
 /// Reads the canvas at `selector` until it equals `want`.
