@@ -222,19 +222,15 @@ pub fn blit_regions(damage: &[Rect], out: &mut [Rect; MAX_BLITS]) -> usize {
             }
         }
     }
-    // Groups that grew may now be worth merging (or overlap).
-    'merge: loop {
-        for i in 0..n {
-            for j in i + 1..n {
-                if growth(&out[i], &out[j]) <= CALL_PX {
-                    out[i] = out[i].union(&out[j]);
-                    out.copy_within(j + 1..n, j);
-                    n -= 1;
-                    continue 'merge;
-                }
-            }
-        }
-        break;
+    // Groups that grew may now be worth merging (or overlap): merge the first such pair, and
+    // look again.
+    let pair_to_merge = |out: &[Rect; MAX_BLITS], n: usize| {
+        (0..n).flat_map(|i| (i + 1..n).map(move |j| (i, j))).find(|&(i, j)| growth(&out[i], &out[j]) <= CALL_PX)
+    };
+    while let Some((i, j)) = pair_to_merge(out, n) {
+        out[i] = out[i].union(&out[j]);
+        out.copy_within(j + 1..n, j);
+        n -= 1;
     }
     n
 }
