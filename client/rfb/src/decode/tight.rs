@@ -278,9 +278,12 @@ impl Decoder for TightDecoder {
                                 }
                             } else {
                                 // A byte per pixel: check the row once, then look up freely.
+                                // (A fold of values, not `max()` of references: this one
+                                // vectorises; `max()` tracks which element and does not.)
                                 let src = &src[..w];
-                                if let Some(&idx) = src.iter().max().filter(|&&m| m as usize >= n) {
-                                    return Err(bad(idx as usize));
+                                let max = src.iter().fold(0u8, |m, &v| m.max(v));
+                                if max as usize >= n {
+                                    return Err(bad(max as usize));
                                 }
                                 for (d, &idx) in dst.chunks_exact_mut(4).zip(src) {
                                     d.copy_from_slice(&pal[idx as usize]);
