@@ -14,6 +14,9 @@ mod extclip;
 pub mod extension;
 pub mod framebuffer;
 pub mod keysym;
+// The browser build's `memcmp` (see the module: a JPEG hot spot); natively only its tests.
+#[cfg(any(test, all(target_arch = "wasm32", target_os = "unknown")))]
+mod memcmp;
 pub mod pixel;
 pub mod replay;
 pub mod scancode;
