@@ -140,7 +140,8 @@ fn test(extra: &[String]) -> Result<ExitCode> {
     // The transport tests talk to a real relay with its demo desktop.
     let demo = DemoRelay::start()?;
     let mut wasm_tests = Command::new("wasm-pack");
-    wasm_tests
+    // Built like the console (SIMD), so its SIMD paths are the ones tested.
+    wasm_rustflags(&mut wasm_tests)
         .args(["test", "--headless", "--chrome", "--chromedriver", "/usr/bin/chromedriver"])
         .arg(CLIENT_DIR)
         .env(DEMO_URL_VAR, demo.websocket_url())

@@ -260,3 +260,17 @@ fn cursor_becomes_a_css_cursor() {
     let css = canvas.style().get_property_value("cursor").unwrap();
     assert!(css.starts_with("url(\"data:image/png;base64,") && css.ends_with(" 2 2, auto"), "{css}");
 }
+
+/// The engine's RGB → RGBA row conversion (ZRLE and Tight pixels) takes a SIMD path in the
+/// browser build: every length around its 16-pixel step gives what the plain loop gives.
+#[wasm_bindgen_test]
+fn rgb_rows_convert_the_same_in_simd() {
+    let src: Vec<u8> = (0..3 * 70u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    for n in 0..=70 {
+        let mut got = vec![7u8; n * 4 + 4];
+        oxvnc_rfb::decode::zrle::rgb_row(&src[..n * 3], &mut got[..n * 4]);
+        let want: Vec<u8> = src[..n * 3].chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect();
+        assert_eq!(&got[..n * 4], &want[..], "{n} pixels");
+        assert_eq!(&got[n * 4..], &[7u8; 4], "{n} pixels: wrote past the row");
+    }
+}
