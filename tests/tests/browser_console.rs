@@ -625,14 +625,23 @@ fn console_explains_an_unreachable_relay_or_server() {
     // Ports that were free a moment ago: nothing answers there.
     let (dead_relay, dead_vnc) = (servers::free_port(), servers::free_port());
     let relay = Relay::start(&["--web", path_str(web), "--vnc", &format!("127.0.0.1:{dead_vnc}")]);
-    // A relay with a token file, and a page whose token it does not know.
+    // A relay with a token file, and a page whose token it does not know. It trusts pages of the
+    // first relay's site under another name (localhost, a different origin from 127.0.0.1).
     let tokens = servers::artifacts_dir(ARTIFACTS).join(servers::unique_name("tokens"));
     std::fs::write(&tokens, format!("known: 127.0.0.1:{dead_vnc}\n")).expect("write the token file");
-    let token_relay = Relay::start(&["--web", path_str(web), "--token-file", path_str(&tokens)]);
+    let dashboard = format!("http://localhost:{}", relay.port());
+    let token_relay =
+        Relay::start(&["--web", path_str(web), "--token-file", path_str(&tokens), "--allowed-origin", &dashboard]);
     let browser = Browser::start((1400, 900), ARTIFACTS);
     let to_dead_relay = format!("http://127.0.0.1:{}/?autoconnect=1&port={dead_relay}", relay.port());
     let to_dead_server = format!("http://127.0.0.1:{}/?autoconnect=1", relay.port());
     let with_bad_token = format!("http://127.0.0.1:{}/?autoconnect=1&token=expired", token_relay.port());
+    // The same refusals asked across origins, as a dashboard embedding the console does: the
+    // check request needs CORS then (a preflight for its header, and an allowed origin on the
+    // answer).
+    let tp = token_relay.port();
+    let cross_bad_token = format!("{dashboard}/?autoconnect=1&host=127.0.0.1&port={tp}&token=expired");
+    let cross_refused = format!("http://localhost:{tp}/?autoconnect=1&host=127.0.0.1&port={tp}&token=known");
 
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
     let result = rt.block_on(async {
@@ -641,13 +650,15 @@ fn console_explains_an_unreachable_relay_or_server() {
             let relay_error = error_shown(&client, &to_dead_relay).await?;
             let server_error = error_shown(&client, &to_dead_server).await?;
             let token_error = error_shown(&client, &with_bad_token).await?;
-            Ok::<_, String>((relay_error, server_error, token_error))
+            let cross_token_error = error_shown(&client, &cross_bad_token).await?;
+            let cross_origin_error = error_shown(&client, &cross_refused).await?;
+            Ok::<_, String>((relay_error, server_error, token_error, cross_token_error, cross_origin_error))
         }
         .await;
         let _ = client.close().await;
         result
     });
-    let (relay_error, server_error, token_error) =
+    let (relay_error, server_error, token_error, cross_token_error, cross_origin_error) =
         result.unwrap_or_else(|e| panic!("{e}\n{}\n{}", relay.server.diagnostics(), browser.diagnostics()));
     assert!(
         relay_error.starts_with(&format!("Could not connect to the relay at ws://127.0.0.1:{dead_relay}/websockify.")),
@@ -664,6 +675,14 @@ fn console_explains_an_unreachable_relay_or_server() {
     assert!(
         token_error.starts_with("The relay refused the console token (unknown token)."),
         "error shown: {token_error:?}"
+    );
+    assert!(
+        cross_token_error.starts_with("The relay refused the console token (unknown token)."),
+        "error shown on a page of another origin: {cross_token_error:?}"
+    );
+    assert!(
+        cross_origin_error.starts_with("The relay refused to serve a console to this page (origin not allowed)."),
+        "error shown on a page of a refused origin: {cross_origin_error:?}"
     );
 }
 

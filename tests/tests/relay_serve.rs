@@ -106,6 +106,29 @@ async fn token_file_known_unknown_missing_cookie_reload_and_unix_socket() {
         let foreign = [("X-Oxvnc-Check", "http://elsewhere.example")];
         let r = http_request(relay.addr(), "GET", "/websockify?token=known", &foreign).await;
         assert_eq!((r.status, r.body.trim()), (403, "origin not allowed"));
+        // From a page of another origin the browser first asks (CORS preflight), then sends the
+        // check with its Origin; that page may read the answer, with no credentials.
+        let preflight = [
+            ("Origin", "http://dashboard.example"),
+            ("Access-Control-Request-Method", "GET"),
+            ("Access-Control-Request-Headers", "x-oxvnc-check"),
+        ];
+        let r = http_request(relay.addr(), "OPTIONS", "/websockify?token=nope", &preflight).await;
+        assert_eq!(r.status, 204, "{r:?}");
+        assert_eq!(r.header("access-control-allow-origin"), Some("http://dashboard.example"), "{r:?}");
+        assert_eq!(r.header("access-control-allow-methods"), Some("GET"), "{r:?}");
+        assert_eq!(r.header("access-control-allow-headers"), Some("x-oxvnc-check"), "{r:?}");
+        assert_eq!(r.header("access-control-allow-credentials"), None, "{r:?}");
+        let other = [("Origin", "http://dashboard.example"), ("Access-Control-Request-Method", "GET")];
+        let r = http_request(relay.addr(), "OPTIONS", "/websockify", &other).await;
+        assert_eq!((r.status, r.header("access-control-allow-origin")), (404, None), "{r:?}");
+        let cross = [("Origin", "http://dashboard.example"), ("X-Oxvnc-Check", "http://dashboard.example")];
+        let r = http_request(relay.addr(), "GET", "/websockify?token=known", &cross).await;
+        assert_eq!((r.status, r.body.trim()), (403, "origin not allowed"));
+        assert_eq!(r.header("access-control-allow-origin"), Some("http://dashboard.example"), "{r:?}");
+        assert_eq!(r.header("vary"), Some("Origin"), "{r:?}");
+        let r = http_request(relay.addr(), "GET", "/websockify?token=known", &check).await;
+        assert_eq!(r.header("access-control-allow-origin"), None, "no Origin, no CORS: {r:?}");
         let after = failures_total(&relay).await;
         assert_eq!(after, failures, "checks are not failures");
         // Without the header a path that is no file stays a plain 404.

@@ -88,6 +88,14 @@ pub fn routes(state: Arc<State>, web: Option<PathBuf>) -> BoxedFilter<(Response,
         .and(warp::get())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .map(move |headers: HeaderMap, query: String| check(&st, &headers, &query));
+    // A page of another origin (a dashboard embedding the console) sends the check only after a
+    // CORS preflight for its header.
+    // (Any other request is "not found" here, not "method not allowed", which warp would rank
+    // above the file server's 404.)
+    let preflights =
+        warp::method().and(warp::header::headers_cloned()).and_then(|m: Method, h: HeaderMap| async move {
+            (m == Method::OPTIONS).then(|| check_preflight(&h)).flatten().ok_or_else(warp::reject::not_found)
+        });
 
     let healthz = warp::path!("healthz").and(warp::get().or(warp::head()).unify()).map(|| text(StatusCode::OK, "ok"));
 
@@ -99,7 +107,7 @@ pub fn routes(state: Arc<State>, web: Option<PathBuf>) -> BoxedFilter<(Response,
         r
     });
 
-    let api = ws.or(checks).unify().or(healthz).unify().or(metrics).unify();
+    let api = ws.or(checks).unify().or(preflights).unify().or(healthz).unify().or(metrics).unify();
     let with_files = match web {
         Some(dir) => api
             .or(warp::fs::dir(dir).map(|f: warp::fs::File| {
@@ -182,17 +190,49 @@ pub const CHECK_HEADER: &str = "x-oxvnc-check";
 /// origin, token and cookies would meet before the upgrade — `200 ok`, or the status and reason
 /// the handshake gets. Not counted as a failure (the handshake it explains was). Browsers leave
 /// `Origin` out of a same-origin GET, so the header's value stands in for it then (the page
-/// sends its own origin; a caller who lies only learns what a handshake would tell it).
-fn check(state: &State, headers: &HeaderMap, query: &str) -> Response {
-    let mut headers = headers.clone();
+/// sends its own origin; a caller who lies only learns what a handshake would tell it). A page
+/// of another origin may read the answer (after [`check_preflight`]).
+fn check(state: &State, request: &HeaderMap, query: &str) -> Response {
+    let mut headers = request.clone();
     if !headers.contains_key(header::ORIGIN)
         && let Some(origin) = headers.get(CHECK_HEADER).filter(|v| v.as_bytes().contains(&b':')).cloned()
     {
         headers.insert(header::ORIGIN, origin);
     }
-    match admit(state, &headers, query) {
+    let mut r = match admit(state, &headers, query) {
         Ok(_) => text(StatusCode::OK, "ok"),
         Err(Refusal(_, status, msg)) => text(status, msg),
+    };
+    allow_origin(&mut r, request);
+    r
+}
+
+/// The answer to a CORS preflight for a [`check`] from another origin: any origin may ask. The
+/// check tells a page only what its handshake was told, which anyone can learn by opening one
+/// outside a browser; and no credentials are allowed, so no cookie of the relay's site rides on
+/// it. `None` for any other OPTIONS request.
+fn check_preflight(headers: &HeaderMap) -> Option<Response> {
+    let asked = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let method_ok = asked("access-control-request-method").is_some_and(|m| m.trim() == "GET");
+    let header_ok = asked("access-control-request-headers")
+        .is_some_and(|h| h.split(',').any(|n| n.trim().eq_ignore_ascii_case(CHECK_HEADER)));
+    if !(method_ok && header_ok && headers.contains_key(header::ORIGIN)) {
+        return None;
+    }
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    allow_origin(&mut r, headers);
+    let h = r.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET"));
+    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(CHECK_HEADER));
+    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    Some(r)
+}
+
+/// Lets the request's origin (if it named one) read the response.
+fn allow_origin(r: &mut Response, request: &HeaderMap) {
+    if let Some(origin) = request.get(header::ORIGIN) {
+        r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+        r.headers_mut().insert(header::VARY, HeaderValue::from_static("Origin"));
     }
 }
 
