@@ -89,13 +89,14 @@ pub fn routes(state: Arc<State>, web: Option<PathBuf>) -> BoxedFilter<(Response,
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .map(move |headers: HeaderMap, query: String| check(&st, &headers, &query));
     // A page of another origin (a dashboard embedding the console) sends the check only after a
-    // CORS preflight for its header.
-    // (Any other request is "not found" here, not "method not allowed", which warp would rank
-    // above the file server's 404.)
-    let preflights =
-        warp::method().and(warp::header::headers_cloned()).and_then(|m: Method, h: HeaderMap| async move {
-            (m == Method::OPTIONS).then(|| check_preflight(&h)).flatten().ok_or_else(warp::reject::not_found)
-        });
+    // CORS preflight for its header. The method is tested first, so other requests (files) do
+    // not copy their headers here, and they are "not found" here rather than "method not
+    // allowed", which warp would rank above the file server's 404.
+    let preflights = warp::method()
+        .and_then(|m: Method| async move { if m == Method::OPTIONS { Ok(()) } else { Err(warp::reject::not_found()) } })
+        .untuple_one()
+        .and(warp::header::headers_cloned())
+        .and_then(|h: HeaderMap| async move { check_preflight(&h).ok_or_else(warp::reject::not_found) });
 
     let healthz = warp::path!("healthz").and(warp::get().or(warp::head()).unify()).map(|| text(StatusCode::OK, "ok"));
 

@@ -733,10 +733,10 @@ async fn idle_memory(peer: &mut Peer, n: usize) -> Result<IdleMemory> {
 struct Rtt {
     samples: usize,
     p50_us: f64,
-    p99_us: f64,
-    /// The tail beyond p99: which share of round trips the machine's periodic interrupts hit
-    /// depends on how long a round trip is (see docs/benchmarks.md).
+    /// p90 and p99.9 show the tail's shape: which share of round trips the machine's periodic
+    /// interrupts hit depends on how long a round trip is (see docs/benchmarks.md).
     p90_us: f64,
+    p99_us: f64,
     p999_us: f64,
     mean_us: f64,
 }
