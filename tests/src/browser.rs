@@ -105,6 +105,30 @@ impl Browser {
             .unwrap_or_else(|e| panic!("WebDriver session: {e}\n{}", self.diagnostics()))
     }
 
+    /// Waits until Chromium has finished starting: its processes together used less than a tenth
+    /// of a CPU over the last `QUIET` (a fresh Chromium starts its renderers, V8 and caches for
+    /// a second or so after its window exists). Returns how long that took, or `Err` with the
+    /// last window's CPU share when it is still busy after `limit`; measurements made then
+    /// should say so.
+    pub fn wait_idle(&self, limit: Duration) -> Result<Duration, f64> {
+        const QUIET: Duration = Duration::from_millis(250);
+        let root = self.chromium.as_ref().map_or(0, Server::pid);
+        let start = Instant::now();
+        let mut last = (Instant::now(), tree_cpu_ns(root));
+        loop {
+            thread::sleep(QUIET);
+            let now = (Instant::now(), tree_cpu_ns(root));
+            let share = now.1.saturating_sub(last.1) as f64 / (now.0 - last.0).as_nanos().max(1) as f64;
+            if share < 0.1 {
+                return Ok(start.elapsed());
+            }
+            if start.elapsed() >= limit {
+                return Err(share);
+            }
+            last = now;
+        }
+    }
+
     /// What Chromium and chromedriver logged, for failure messages.
     pub fn diagnostics(&self) -> String {
         [&self.chromium, &self.driver]
@@ -113,6 +137,38 @@ impl Browser {
             .collect::<Vec<_>>()
             .join("\n")
     }
+}
+
+/// CPU time (ns) used so far by the live threads of `root` and all its descendants
+/// (`/proc/PID/task/TID/schedstat`, exact to the nanosecond, unlike the 10 ms ticks of `stat`).
+fn tree_cpu_ns(root: u32) -> u64 {
+    let mut parent_of = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // The parent is the second field after the command name, which may contain spaces.
+        let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
+        if let Some(ppid) = ppid {
+            parent_of.push((pid, ppid));
+        }
+    }
+    let mut tree = vec![root];
+    let mut i = 0;
+    while i < tree.len() {
+        let p = tree[i];
+        tree.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    let mut ns = 0;
+    for pid in tree {
+        for t in std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten() {
+            let path = t.path().join("schedstat");
+            let first =
+                std::fs::read_to_string(path).ok().and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok());
+            ns += first.unwrap_or(0);
+        }
+    }
+    ns
 }
 
 impl Drop for Browser {
