@@ -642,6 +642,9 @@ fn console_explains_an_unreachable_relay_or_server() {
     let tp = token_relay.port();
     let cross_bad_token = format!("{dashboard}/?autoconnect=1&host=127.0.0.1&port={tp}&token=expired");
     let cross_refused = format!("http://localhost:{tp}/?autoconnect=1&host=127.0.0.1&port={tp}&token=known");
+    // A token in a cookie (websockify's other way) from the dashboard's site: the handshake to
+    // the token relay carries it, and so must the check, or the relay would say "missing token".
+    let cookie_token = format!("{dashboard}/?autoconnect=1&host=localhost&port={tp}");
 
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
     let result = rt.block_on(async {
@@ -652,13 +655,26 @@ fn console_explains_an_unreachable_relay_or_server() {
             let token_error = error_shown(&client, &with_bad_token).await?;
             let cross_token_error = error_shown(&client, &cross_bad_token).await?;
             let cross_origin_error = error_shown(&client, &cross_refused).await?;
-            Ok::<_, String>((relay_error, server_error, token_error, cross_token_error, cross_origin_error))
+            client.goto(&format!("{dashboard}/")).await.map_err(|e| format!("{e}"))?;
+            client
+                .execute("document.cookie = 'token=expired; path=/; SameSite=Lax'; return null;", vec![])
+                .await
+                .map_err(|e| format!("setting the token cookie: {e}"))?;
+            let cookie_error = error_shown(&client, &cookie_token).await?;
+            Ok::<_, String>((
+                relay_error,
+                server_error,
+                token_error,
+                cross_token_error,
+                cross_origin_error,
+                cookie_error,
+            ))
         }
         .await;
         let _ = client.close().await;
         result
     });
-    let (relay_error, server_error, token_error, cross_token_error, cross_origin_error) =
+    let (relay_error, server_error, token_error, cross_token_error, cross_origin_error, cookie_error) =
         result.unwrap_or_else(|e| panic!("{e}\n{}\n{}", relay.server.diagnostics(), browser.diagnostics()));
     assert!(
         relay_error.starts_with(&format!("Could not connect to the relay at ws://127.0.0.1:{dead_relay}/websockify.")),
@@ -683,6 +699,10 @@ fn console_explains_an_unreachable_relay_or_server() {
     assert!(
         cross_origin_error.starts_with("The relay refused to serve a console to this page (origin not allowed)."),
         "error shown on a page of a refused origin: {cross_origin_error:?}"
+    );
+    assert!(
+        cookie_error.starts_with("The relay refused the console token (unknown token)."),
+        "error shown for a token cookie, page of another origin: {cookie_error:?}"
     );
 }
 

@@ -107,7 +107,8 @@ async fn token_file_known_unknown_missing_cookie_reload_and_unix_socket() {
         let r = http_request(relay.addr(), "GET", "/websockify?token=known", &foreign).await;
         assert_eq!((r.status, r.body.trim()), (403, "origin not allowed"));
         // From a page of another origin the browser first asks (CORS preflight), then sends the
-        // check with its Origin; that page may read the answer, with no credentials.
+        // check with its Origin; that page may read the answer (with no credentials: the relay
+        // does not admit its handshakes).
         let preflight = [
             ("Origin", "http://dashboard.example"),
             ("Access-Control-Request-Method", "GET"),
@@ -129,6 +130,25 @@ async fn token_file_known_unknown_missing_cookie_reload_and_unix_socket() {
         assert_eq!(r.header("vary"), Some("Origin"), "{r:?}");
         let r = http_request(relay.addr(), "GET", "/websockify?token=known", &check).await;
         assert_eq!(r.header("access-control-allow-origin"), None, "no Origin, no CORS: {r:?}");
+        // A page of an origin the relay admits (here another port of the relay's host, as a
+        // dashboard on the same machine) may send its cookies with the check, the `token`
+        // cookie among them, as its handshake does; a refused origin may not.
+        let admitted = "http://127.0.0.1:1";
+        let preflight = [
+            ("Origin", admitted),
+            ("Access-Control-Request-Method", "GET"),
+            ("Access-Control-Request-Headers", "X-Oxvnc-Check"),
+        ];
+        let r = http_request(relay.addr(), "OPTIONS", "/websockify", &preflight).await;
+        assert_eq!(r.status, 204, "{r:?}");
+        assert_eq!(r.header("access-control-allow-origin"), Some(admitted), "{r:?}");
+        assert_eq!(r.header("access-control-allow-credentials"), Some("true"), "{r:?}");
+        let with_cookie = [("Origin", admitted), ("X-Oxvnc-Check", admitted), ("Cookie", "token=nope")];
+        let r = http_request(relay.addr(), "GET", "/websockify", &with_cookie).await;
+        assert_eq!((r.status, r.body.trim()), (404, "unknown token"), "{r:?}");
+        assert_eq!(r.header("access-control-allow-credentials"), Some("true"), "{r:?}");
+        let r = http_request(relay.addr(), "GET", "/websockify?token=known", &cross).await;
+        assert_eq!(r.header("access-control-allow-credentials"), None, "refused origin: {r:?}");
         let after = failures_total(&relay).await;
         assert_eq!(after, failures, "checks are not failures");
         // Without the header a path that is no file stays a plain 404.

@@ -824,7 +824,17 @@ async fn relay_refusal(url: &str) -> Option<(String, bool)> {
     let init = web_sys::RequestInit::new();
     init.set_method("GET");
     init.set_headers(&headers);
-    let response = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str_and_init(&http, &init)).await.ok()?;
+    // With the page's cookies, as the handshake had them (a `token` cookie may be what was
+    // refused). A relay lets only origins it admits send them; from any other origin that
+    // request fails, and the check is asked again without them ("origin not allowed").
+    init.set_credentials(web_sys::RequestCredentials::Include);
+    let response = match wasm_bindgen_futures::JsFuture::from(window.fetch_with_str_and_init(&http, &init)).await {
+        Ok(r) => r,
+        Err(_) => {
+            init.set_credentials(web_sys::RequestCredentials::Omit);
+            wasm_bindgen_futures::JsFuture::from(window.fetch_with_str_and_init(&http, &init)).await.ok()?
+        }
+    };
     let response: web_sys::Response = response.dyn_into().ok()?;
     let status = response.status();
     let text = wasm_bindgen_futures::JsFuture::from(response.text().ok()?).await.ok()?.as_string()?;

@@ -92,11 +92,15 @@ pub fn routes(state: Arc<State>, web: Option<PathBuf>) -> BoxedFilter<(Response,
     // CORS preflight for its header. The method is tested first, so other requests (files) do
     // not copy their headers here, and they are "not found" here rather than "method not
     // allowed", which warp would rank above the file server's 404.
+    let st = Arc::clone(&state);
     let preflights = warp::method()
         .and_then(|m: Method| async move { if m == Method::OPTIONS { Ok(()) } else { Err(warp::reject::not_found()) } })
         .untuple_one()
         .and(warp::header::headers_cloned())
-        .and_then(|h: HeaderMap| async move { check_preflight(&h).ok_or_else(warp::reject::not_found) });
+        .and_then(move |h: HeaderMap| {
+            let st = Arc::clone(&st);
+            async move { check_preflight(&st, &h).ok_or_else(warp::reject::not_found) }
+        });
 
     let healthz = warp::path!("healthz").and(warp::get().or(warp::head()).unify()).map(|| text(StatusCode::OK, "ok"));
 
@@ -192,7 +196,8 @@ pub const CHECK_HEADER: &str = "x-oxvnc-check";
 /// the handshake gets. Not counted as a failure (the handshake it explains was). Browsers leave
 /// `Origin` out of a same-origin GET, so the header's value stands in for it then (the page
 /// sends its own origin; a caller who lies only learns what a handshake would tell it). A page
-/// of another origin may read the answer (after [`check_preflight`]).
+/// of another origin may read the answer (after [`check_preflight`]), with its cookies when the
+/// relay would admit a handshake from that origin (see [`allow_origin`]).
 fn check(state: &State, request: &HeaderMap, query: &str) -> Response {
     let mut headers = request.clone();
     if !headers.contains_key(header::ORIGIN)
@@ -204,15 +209,14 @@ fn check(state: &State, request: &HeaderMap, query: &str) -> Response {
         Ok(_) => text(StatusCode::OK, "ok"),
         Err(Refusal(_, status, msg)) => text(status, msg),
     };
-    allow_origin(&mut r, request);
+    allow_origin(state, &mut r, request);
     r
 }
 
 /// The answer to a CORS preflight for a [`check`] from another origin: any origin may ask. The
 /// check tells a page only what its handshake was told, which anyone can learn by opening one
-/// outside a browser; and no credentials are allowed, so no cookie of the relay's site rides on
-/// it. `None` for any other OPTIONS request.
-fn check_preflight(headers: &HeaderMap) -> Option<Response> {
+/// outside a browser. `None` for any other OPTIONS request.
+fn check_preflight(state: &State, headers: &HeaderMap) -> Option<Response> {
     let asked = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let method_ok = asked("access-control-request-method").is_some_and(|m| m.trim() == "GET");
     let header_ok = asked("access-control-request-headers")
@@ -221,7 +225,7 @@ fn check_preflight(headers: &HeaderMap) -> Option<Response> {
         return None;
     }
     let mut r = StatusCode::NO_CONTENT.into_response();
-    allow_origin(&mut r, headers);
+    allow_origin(state, &mut r, headers);
     let h = r.headers_mut();
     h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET"));
     h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(CHECK_HEADER));
@@ -229,12 +233,21 @@ fn check_preflight(headers: &HeaderMap) -> Option<Response> {
     Some(r)
 }
 
-/// Lets the request's origin (if it named one) read the response.
-fn allow_origin(r: &mut Response, request: &HeaderMap) {
-    if let Some(origin) = request.get(header::ORIGIN) {
-        r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
-        r.headers_mut().insert(header::VARY, HeaderValue::from_static("Origin"));
+/// Lets the request's origin (if it named one) read the response. Cookies may ride on the
+/// request only from an origin whose handshakes the relay admits: those handshakes carry the
+/// page's cookies anyway (a `token` cookie picks the target), so the check learns nothing a
+/// handshake would not show, and the reason it gives is the one for that cookie. Any other
+/// origin is only told "origin not allowed", and gets no answer to a request with cookies.
+fn allow_origin(state: &State, r: &mut Response, request: &HeaderMap) {
+    let Some(origin) = request.get(header::ORIGIN) else { return };
+    let host = request.get(header::HOST).and_then(|v| v.to_str().ok());
+    let admitted = origin.to_str().is_ok_and(|o| state.origins.allows(Some(o), host));
+    let h = r.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+    if admitted {
+        h.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
     }
+    h.insert(header::VARY, HeaderValue::from_static("Origin"));
 }
 
 /// Checks a WebSocket handshake and either refuses it or answers `101` and starts the session.

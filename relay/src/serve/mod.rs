@@ -45,9 +45,9 @@ where the token \"demo\" reaches the demo desktop). The WebSocket endpoint answe
 Refused handshakes get an HTTP status and a short reason (403 origin or missing token, 404 \
 unknown token, 503 too many connections); a plain GET with the header X-Oxvnc-Check (the \
 console sends it after a failed handshake, as browsers hide the reason) gets the same answer, \
-or \"ok\", also from pages of other origins (CORS, without credentials). GET /healthz answers \
-\"ok\"; GET /metrics has Prometheus metrics. SIGTERM or SIGINT stops accepting and lets sessions finish for \
---drain-timeout seconds.")]
+or \"ok\", also from pages of other origins (CORS; with their cookies from origins it admits). \
+GET /healthz answers \"ok\"; GET /metrics has Prometheus metrics. SIGTERM or SIGINT stops \
+accepting and lets sessions finish for --drain-timeout seconds.")]
 pub struct Args {
     /// Address to listen on, HOST:PORT; repeatable (IPv6 as [::1]:6080; port 0 picks a free one)
     #[arg(
