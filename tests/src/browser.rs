@@ -142,25 +142,8 @@ impl Browser {
 /// CPU time (ns) used so far by the live threads of `root` and all its descendants
 /// (`/proc/PID/task/TID/schedstat`, exact to the nanosecond, unlike the 10 ms ticks of `stat`).
 fn tree_cpu_ns(root: u32) -> u64 {
-    let mut parent_of = Vec::new();
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        // The parent is the second field after the command name, which may contain spaces.
-        let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
-        if let Some(ppid) = ppid {
-            parent_of.push((pid, ppid));
-        }
-    }
-    let mut tree = vec![root];
-    let mut i = 0;
-    while i < tree.len() {
-        let p = tree[i];
-        tree.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
-        i += 1;
-    }
     let mut ns = 0;
-    for pid in tree {
+    for pid in servers::process_tree(root) {
         for t in std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten() {
             let path = t.path().join("schedstat");
             let first =

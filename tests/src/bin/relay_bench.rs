@@ -17,7 +17,9 @@
 //! Benchmarks are not tests: nothing here judges timings except the report's PASS/MISS column.
 //! The exit status is non-zero only when something broke (a relay failed, a byte was wrong).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use oxvnc_tests::servers::process_tree;
 use std::fs::File;
 use std::io::{self, ErrorKind};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdListener};
@@ -1477,7 +1479,6 @@ impl Drop for Proc {
 // /proc, limits, CPUs
 
 struct ProcStat {
-    ppid: u32,
     utime: u64,
     stime: u64,
     cutime: u64,
@@ -1492,36 +1493,7 @@ fn proc_stat(pid: u32) -> Option<ProcStat> {
     let f: Vec<&str> = rest.split_whitespace().collect();
     let num = |i: usize| f.get(i)?.parse::<u64>().ok();
     // f[0] is field 3 (state), so field N is f[N - 3].
-    Some(ProcStat {
-        ppid: u32::try_from(num(1)?).ok()?,
-        utime: num(11)?,
-        stime: num(12)?,
-        cutime: num(13)?,
-        cstime: num(14)?,
-        starttime: num(19)?,
-    })
-}
-
-/// `root` and all its descendants.
-fn process_tree(root: u32) -> Vec<u32> {
-    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
-    if let Ok(dir) = std::fs::read_dir("/proc") {
-        for e in dir.flatten() {
-            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-            if let Some(st) = proc_stat(pid) {
-                children.entry(st.ppid).or_default().push(pid);
-            }
-        }
-    }
-    let mut out = vec![root];
-    let mut i = 0;
-    while i < out.len() {
-        if let Some(c) = children.get(&out[i]) {
-            out.extend(c);
-        }
-        i += 1;
-    }
-    out
+    Some(ProcStat { utime: num(11)?, stime: num(12)?, cutime: num(13)?, cstime: num(14)?, starttime: num(19)? })
 }
 
 fn clock_ticks() -> f64 {
