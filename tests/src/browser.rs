@@ -112,7 +112,9 @@ impl Browser {
     /// should say so.
     pub fn wait_idle(&self, limit: Duration) -> Result<Duration, f64> {
         const QUIET: Duration = Duration::from_millis(250);
-        let root = self.chromium.as_ref().map_or(0, Server::pid);
+        let Some(root) = self.chromium.as_ref().map(Server::pid).filter(|&p| p != 0) else {
+            return Ok(Duration::ZERO);
+        };
         let start = Instant::now();
         let mut last = (Instant::now(), tree_cpu_ns(root));
         loop {

@@ -18,8 +18,6 @@
 //! The exit status is non-zero only when something broke (a relay failed, a byte was wrong).
 
 use std::collections::BTreeMap;
-
-use oxvnc_tests::servers::process_tree;
 use std::fs::File;
 use std::io::{self, ErrorKind};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdListener};
@@ -39,6 +37,8 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tungstenite::handshake::client::generate_key;
 use tungstenite::handshake::derive_accept_key;
+
+use oxvnc_tests::servers::process_tree;
 
 /// What the target sends first, as a VNC server does.
 const GREETING: &[u8; 12] = b"RFB 003.008\n";
