@@ -22,6 +22,9 @@ pub enum Error {
     UnsupportedPixelFormat(String),
     #[error("the server's desktop size {width}x{height} exceeds the 16384x16384 limit")]
     DesktopTooLarge { width: u16, height: u16 },
+    /// What could not be made room for, e.g. "the server's 16384x16384 desktop".
+    #[error("there is not enough memory for {0}")]
+    OutOfMemory(String),
     #[error("the server sent a rectangle {rect:?} outside the {width}x{height} framebuffer")]
     RectOutOfBounds { rect: Rect, width: u16, height: u16 },
     #[error("the server sent unknown message type {0}")]

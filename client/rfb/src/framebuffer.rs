@@ -83,10 +83,20 @@ impl Framebuffer {
         if width > MAX_DIMENSION || height > MAX_DIMENSION {
             return Err(Error::DesktopTooLarge { width, height });
         }
-        self.width = width;
-        self.height = height;
         let len = width as usize * height as usize * 4;
         self.data.clear();
+        // Up to 1 GiB, chosen by the server: where memory is short (a browser tab's wasm memory,
+        // several consoles in one page) that is an error the console can show, not an abort.
+        if self.data.try_reserve_exact(len).is_err() {
+            self.data = Vec::new();
+            self.width = 0;
+            self.height = 0;
+            self.damage.clear();
+            self.bounds = Rect::default();
+            return Err(Error::OutOfMemory(format!("the server's {width}x{height} desktop")));
+        }
+        self.width = width;
+        self.height = height;
         self.data.resize(len, 0);
         for px in self.data.chunks_exact_mut(4) {
             px[3] = 255;

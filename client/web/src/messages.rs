@@ -42,6 +42,10 @@ pub fn engine_error(e: &Error) -> String {
         Error::DesktopTooLarge { width, height } => {
             format!("The remote desktop is {width}×{height}, larger than this console can show (16384×16384 at most).")
         }
+        Error::OutOfMemory(what) => format!(
+            "This browser could not make room for {what}. Close other consoles or tabs, or give the remote \
+             machine a smaller screen resolution."
+        ),
         Error::Closed => "The connection is closed.".into(),
         Error::CertificateRejected { fingerprint } => format!(
             "The connection was closed because the VNC server's certificate was not trusted (SHA-256 fingerprint \

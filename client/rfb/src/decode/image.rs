@@ -12,6 +12,13 @@ fn wrong_size(enc: &'static str, what: &str, w: usize, h: usize, r: &Rect) -> Er
     Error::invalid(enc, format!("a {w}x{h} {what} image in a {}x{} rectangle", r.w, r.h))
 }
 
+/// Makes room for `size` bytes in `buf` (an image as large as the rectangle, up to a whole
+/// 16384x16384 desktop), or says that there is none rather than aborting.
+fn reserve(buf: &mut Vec<u8>, size: usize, what: &str, r: &Rect) -> Result<(), Error> {
+    buf.try_reserve_exact(size.saturating_sub(buf.len()))
+        .map_err(|_| Error::OutOfMemory(format!("a {}x{} {what} image", r.w, r.h)))
+}
+
 /// Decodes the JPEG `data` into `r` of `fb`, using `buf` (kept by the caller) for the pixels:
 /// zune-jpeg writes colour images as RGBA with opaque alpha (the framebuffer's own layout), so
 /// each row is a plain copy; greyscale images are expanded.
@@ -45,6 +52,7 @@ pub(crate) fn draw_jpeg(
     if d.output_buffer_size() != Some(size) {
         return Err(Error::invalid(enc, "JPEG: unexpected output size"));
     }
+    reserve(buf, size, "JPEG", &r)?;
     buf.resize(size, 0);
     d.decode_into(buf).map_err(bad)?;
     if r.w == 0 {
@@ -99,6 +107,7 @@ pub(crate) fn draw_png(
     if size != r.area() * channels {
         return Err(Error::invalid(enc, "PNG: unexpected output size"));
     }
+    reserve(buf, size, "PNG", &r)?;
     buf.resize(size, 0);
     reader.next_frame(buf).map_err(bad)?;
     if r.w == 0 {
