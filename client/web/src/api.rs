@@ -672,7 +672,7 @@ impl Console {
     /// tlsCa: "-----BEGIN CERTIFICATE-----…", tlsFingerprint: "AB:CD:…"}`.
     #[wasm_bindgen(constructor)]
     pub fn new(element: Element, url: &str, options: JsValue) -> Result<Console, JsError> {
-        console_error_panic_hook::set_once();
+        crate::fatal::install();
         let options = options_from_js(&options).map_err(|e| JsError::new(&e))?;
         let target = element.clone();
         let on_event: Rc<dyn Fn(ConsoleEvent)> = Rc::new(move |e| dispatch(&target, &e));

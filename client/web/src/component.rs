@@ -247,7 +247,7 @@ fn host(p: &HostProps) -> Html {
 /// `options` as for `new Console`; events are `CustomEvent`s on `root`, as with `Console`.
 #[wasm_bindgen(js_name = mountVncConsole)]
 pub fn mount_vnc_console(root: Element, url: String, options: JsValue) -> Result<(), JsError> {
-    console_error_panic_hook::set_once();
+    crate::fatal::install();
     let o = options_from_js(&options).map_err(|e| JsError::new(&e))?;
     let target = root.clone();
     let props = VncConsoleProps {

@@ -11,6 +11,7 @@ pub mod api;
 pub mod clipboard;
 pub mod component;
 pub mod display;
+pub mod fatal;
 pub mod keys;
 pub mod messages;
 pub mod pointer;
@@ -27,7 +28,7 @@ use wasm_bindgen::prelude::*;
 /// Mounts the console UI into `root` (an element of the page).
 #[wasm_bindgen]
 pub fn mount(root: web_sys::Element) {
-    console_error_panic_hook::set_once();
+    fatal::install();
     ui::mount(root);
 }
 

@@ -143,6 +143,8 @@ impl Session {
         ui: Rc<dyn Fn(UiEvent)>,
     ) -> Result<Session, String> {
         mark("oxvnc:session-start");
+        // Embedders that use the Yew component directly have not been through an entry point.
+        crate::fatal::install();
         let url = settings.websocket_url()?;
         let tls = settings.tls_config()?;
         if settings.needs_ca_fetch() {
@@ -206,6 +208,7 @@ impl Session {
         };
         let transport =
             Transport::open(&url, handlers).map_err(|e| format!("The browser refused to open {url}: {e}."))?;
+        crate::fatal::watch(&canvas, transport.socket());
         let listeners = listeners(&canvas, &text_area, &weak);
         {
             let mut i = inner.borrow_mut();

@@ -146,6 +146,11 @@ impl Transport {
         self.ws.buffered_amount()
     }
 
+    /// The browser's socket (for [`crate::fatal::watch`]).
+    pub fn socket(&self) -> &WebSocket {
+        &self.ws
+    }
+
     pub fn url(&self) -> String {
         self.ws.url()
     }

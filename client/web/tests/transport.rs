@@ -173,3 +173,55 @@ async fn an_early_socket_to_another_url_is_closed_and_a_new_one_opened() {
     assert_eq!(seen.borrow().connected, Some((1280, 720)));
     transport.borrow_mut().take();
 }
+
+/// When oxvnc itself fails (a panic aborts the wasm instance), what the panic hook does for each
+/// live session: its socket detached from the dead instance and closed, a message over its screen
+/// that fills the screen's container, and a `disconnect` event `{clean: false}` bubbling from it.
+/// `fatal::stopped` is called directly: a real panic would abort this test's instance too.
+#[wasm_bindgen_test]
+async fn a_client_failure_closes_the_socket_and_says_so() {
+    use oxvnc_client::fatal;
+    let doc = web_sys::window().unwrap().document().unwrap();
+    let host = doc.create_element("div").unwrap();
+    host.set_attribute("style", "width:400px;height:300px").unwrap();
+    doc.body().unwrap().append_child(&host).unwrap();
+    let canvas = doc.create_element("canvas").unwrap();
+    host.append_child(&canvas).unwrap();
+    let events = Rc::new(RefCell::new(Vec::<(Option<bool>, String)>::new()));
+    let on_disconnect = Closure::<dyn FnMut(web_sys::CustomEvent)>::new({
+        let events = events.clone();
+        move |e: web_sys::CustomEvent| {
+            let d = e.detail();
+            let clean = Reflect::get(&d, &"clean".into()).unwrap().as_bool();
+            let reason = Reflect::get(&d, &"reason".into()).unwrap().as_string().unwrap_or_default();
+            events.borrow_mut().push((clean, reason));
+        }
+    });
+    host.add_event_listener_with_callback("disconnect", on_disconnect.as_ref().unchecked_ref()).unwrap();
+
+    let ws = WebSocket::new_with_str(demo_url(), "binary").unwrap();
+    let noop = Closure::<dyn FnMut(JsValue)>::new(|_: JsValue| {});
+    ws.set_onmessage(Some(noop.as_ref().unchecked_ref()));
+    until("the socket to open", || ws.ready_state() == WebSocket::OPEN).await;
+    fatal::watch(&canvas, &ws);
+    fatal::stopped("index out of bounds at client/rfb/src/x.rs:1");
+    fatal::stopped("a second panic while the first one's events run");
+
+    assert!(ws.onmessage().is_none(), "no handler is left that would call into the dead instance");
+    until("the socket to close", || ws.ready_state() == WebSocket::CLOSED).await;
+    let shown = host.query_selector_all(&format!(".{}", fatal::MESSAGE_CLASS)).unwrap();
+    assert_eq!(shown.length(), 1, "one message, however many panics follow");
+    let msg: web_sys::Element = shown.get(0).unwrap().dyn_into().unwrap();
+    let text = msg.text_content().unwrap_or_default();
+    assert!(text.contains("index out of bounds at client/rfb/src/x.rs:1"), "{text}");
+    assert!(text.contains("Reload the page"), "{text}");
+    assert_eq!(msg.get_attribute("role").as_deref(), Some("alert"));
+    let (m, h) = (msg.get_bounding_client_rect(), host.get_bounding_client_rect());
+    assert_eq!((m.x(), m.y(), m.width(), m.height()), (h.x(), h.y(), h.width(), h.height()), "it covers the screen");
+    assert_eq!(
+        *events.borrow(),
+        vec![(Some(false), fatal::message("index out of bounds at client/rfb/src/x.rs:1"))],
+        "one disconnect event, not clean, with the message as its reason"
+    );
+    host.remove();
+}
