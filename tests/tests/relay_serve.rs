@@ -823,3 +823,119 @@ async fn frame_pipelined_behind_the_handshake_is_relayed() {
     })
     .await
 }
+
+/// A real `redis-server` on a loopback port, with `requirepass`, no persistence.
+fn redis_server(port: u16, password: &str) -> oxvnc_tests::servers::Server {
+    let dir = temp_dir("redis");
+    let mut cmd = std::process::Command::new("redis-server");
+    cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--requirepass", password]).args([
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        dir.to_str().unwrap(),
+    ]);
+    let mut server = oxvnc_tests::servers::Server::spawn("redis-server", cmd);
+    server.wait_for_port(port, Duration::from_secs(20)).unwrap_or_else(|e| panic!("{e}"));
+    server
+}
+
+/// One `redis-cli` command against database 2 of the server on `port`.
+fn redis_cli(port: u16, password: &str, args: &[&str]) {
+    let mut cmd = std::process::Command::new("redis-cli");
+    cmd.args(["-h", "127.0.0.1", "-p", &port.to_string(), "-a", password, "--no-auth-warning", "-n", "2"]).args(args);
+    let out = oxvnc_tests::servers::run_with_limit(cmd, Duration::from_secs(10));
+    assert!(out.status.success() && !out.stdout.starts_with(b"ERR"), "redis-cli {args:?}: {out:?}");
+}
+
+/// `--token-redis` with websockify's TokenRedis source string and values: plain and JSON targets
+/// under a namespace, in a database with a password; tokens written or deleted while the relay
+/// runs count at once; a value that is no target, a Redis that is down and one that never answers
+/// each refuse the handshake with a status and a reason (no hang), and the relay reconnects when
+/// Redis is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_tokens_as_websockify_token_redis_keeps_them() {
+    guard(async {
+        let echo = Target::echo().await;
+        let port = oxvnc_tests::servers::free_port();
+        let pass = "s3cret:pass";
+        let redis = redis_server(port, pass);
+        redis_cli(port, pass, &["SET", "app:consoles:plain", &echo.spec()]);
+        redis_cli(port, pass, &["SET", "app:consoles:json", &format!("{{\"host\": \"{}\"}}", echo.spec())]);
+        redis_cli(port, pass, &["SET", "app:consoles:broken", "{\"port\": 5900}"]);
+        redis_cli(port, pass, &["SET", "plain", "127.0.0.1:1"]);
+        let source = format!("127.0.0.1:{port}:2:\"{pass}\":\"app:consoles\"");
+        let relay = Relay::start(&["--token-redis", &source]);
+
+        let (mut ws, _) = ws_connect(&relay.ws_url("/websockify?token=plain"), &[]).await.expect("plain value");
+        roundtrip(&mut ws, b"host:port from redis").await;
+        ws.close(None).await.unwrap();
+        let (mut ws, _) =
+            ws_connect(&relay.ws_url("/websockify"), &[("Cookie", "token=json")]).await.expect("JSON value, cookie");
+        roundtrip(&mut ws, b"json from redis").await;
+        ws.close(None).await.unwrap();
+
+        let e = ws_connect(&relay.ws_url("/websockify?token=nope"), &[]).await.expect_err("unknown token");
+        assert_eq!(refused_status(&e), 404);
+        let r = http_request(relay.addr(), "GET", "/websockify", &upgrade_headers(&[])).await;
+        assert_eq!(r.status, 403, "{r:?}");
+        let r = http_request(relay.addr(), "GET", "/websockify?token=broken", &upgrade_headers(&[])).await;
+        assert_eq!((r.status, r.body.trim()), (502, "token has no valid target"));
+
+        // Written and deleted while the relay runs.
+        redis_cli(port, pass, &["SET", "app:consoles:later", &echo.spec()]);
+        let (mut ws, _) = ws_connect(&relay.ws_url("/?token=later"), &[]).await.expect("token written at run time");
+        roundtrip(&mut ws, b"no restart").await;
+        ws.close(None).await.unwrap();
+        redis_cli(port, pass, &["DEL", "app:consoles:later"]);
+        let e = ws_connect(&relay.ws_url("/?token=later"), &[]).await.expect_err("deleted token");
+        assert_eq!(refused_status(&e), 404);
+
+        // Redis restarted between two handshakes: the relay's connection died with it, and the
+        // next handshake still gets through (on a new connection).
+        redis.stop();
+        let redis = redis_server(port, pass);
+        redis_cli(port, pass, &["SET", "app:consoles:plain", &echo.spec()]);
+        let (mut ws, _) = ws_connect(&relay.ws_url("/?token=plain"), &[]).await.expect("after a Redis restart");
+        roundtrip(&mut ws, b"new connection").await;
+        ws.close(None).await.unwrap();
+
+        // Redis down: refused with 503 and a reason, for the handshake and for the check.
+        redis.stop();
+        let r = http_request(relay.addr(), "GET", "/websockify?token=plain", &upgrade_headers(&[])).await;
+        assert_eq!((r.status, r.body.trim()), (503, "token store unavailable"));
+        let r = http_request(relay.addr(), "GET", "/websockify?token=plain", &[("X-Oxvnc-Check", "1")]).await;
+        assert_eq!((r.status, r.body.trim()), (503, "token store unavailable"));
+        // Back (empty: no persistence): the relay connects again by itself.
+        let _redis = redis_server(port, pass);
+        redis_cli(port, pass, &["SET", "app:consoles:plain", &echo.spec()]);
+        let (mut ws, _) = ws_connect(&relay.ws_url("/?token=plain"), &[]).await.expect("redis is back");
+        roundtrip(&mut ws, b"reconnected").await;
+        ws.close(None).await.unwrap();
+        let store_failures = relay.metric("oxvnc_failures_total{reason=\"token_store\"}").await;
+        assert_eq!(store_failures, 2.0, "the broken value and the handshake while Redis was down");
+        // A wrong password is Redis refusing us, not an unknown token; the log names the cause
+        // and never the password.
+        let wrong = Relay::start(&["--token-redis", &format!("127.0.0.1:{port}:2:not-the-password:\"app:consoles\"")]);
+        let r = http_request(wrong.addr(), "GET", "/websockify?token=plain", &upgrade_headers(&[])).await;
+        assert_eq!((r.status, r.body.trim()), (503, "token store unavailable"));
+        let log = wrong.wait_log("token lookup failed", 1, Duration::from_secs(10)).await;
+        assert!(!log.contains("not-the-password"), "{log}");
+
+        // A Redis that accepts and never answers: refused after the lookup's time limit.
+        let mute = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mute_port = mute.local_addr().unwrap().port();
+        let held = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = mute.accept().await {
+                held.push(s);
+            }
+        });
+        let stuck = Relay::start(&["--token-redis", &format!("127.0.0.1:{mute_port}")]);
+        let r = http_request(stuck.addr(), "GET", "/websockify?token=plain", &upgrade_headers(&[])).await;
+        assert_eq!((r.status, r.body.trim()), (503, "token store unavailable"));
+        held.abort();
+    })
+    .await
+}

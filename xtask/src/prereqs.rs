@@ -32,6 +32,7 @@ pub const APT_PACKAGES: &[&str] = &[
     "xclip",
     "xdotool",
     "clang",
+    "redis-server",
 ];
 
 /// npm packages the tests need, as `name` or `name@version`, installed into

@@ -17,7 +17,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode};
 use hyper::upgrade::OnUpgrade;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tracing::info;
+use tracing::{info, warn};
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
@@ -61,6 +61,8 @@ pub enum Targets {
     Fixed(Target),
     /// `--token-file` (and, with `--demo`, the token `demo` for the demo desktop).
     Tokens { file: super::tokens::TokenFile, demo: bool },
+    /// `--token-redis` (and the token `demo` with `--demo`, when Redis has no such key).
+    Redis { store: super::token_redis::RedisTokens, demo: bool },
     /// `--demo` alone.
     Demo,
 }
@@ -76,9 +78,12 @@ pub fn routes(state: Arc<State>, web: Option<PathBuf>) -> BoxedFilter<(Response,
         .and(warp::ext::get::<ConnInfo>())
         .and(warp::ext::optional::<UpgradeSlot>())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
-        .map(move |headers: HeaderMap, method: Method, conn: ConnInfo, upgrade: Option<UpgradeSlot>, query: String| {
-            websocket(&st, &headers, &method, conn, upgrade, &query)
-        });
+        .and_then(
+            move |headers: HeaderMap, method: Method, conn: ConnInfo, upgrade: Option<UpgradeSlot>, query: String| {
+                let st = Arc::clone(&st);
+                async move { Ok::<_, Rejection>(websocket(&st, &headers, &method, conn, upgrade, &query).await) }
+            },
+        );
 
     let st = Arc::clone(&state);
     let checks = warp::header::headers_cloned()
@@ -87,7 +92,10 @@ pub fn routes(state: Arc<State>, web: Option<PathBuf>) -> BoxedFilter<(Response,
         })
         .and(warp::get())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
-        .map(move |headers: HeaderMap, query: String| check(&st, &headers, &query));
+        .and_then(move |headers: HeaderMap, query: String| {
+            let st = Arc::clone(&st);
+            async move { Ok::<_, Rejection>(check(&st, &headers, &query).await) }
+        });
     // A page of another origin (a dashboard embedding the console) sends the check only after a
     // CORS preflight for its header. The method is tested first, so other requests (files) do
     // not copy their headers here, and they are "not found" here rather than "method not
@@ -160,7 +168,7 @@ struct Refusal(Failure, StatusCode, &'static str);
 
 /// The checks of a handshake that do not depend on it being one (origin, token): the target
 /// and the token, or the refusal.
-fn admit(state: &State, headers: &HeaderMap, query: &str) -> Result<(Target, Option<String>), Refusal> {
+async fn admit(state: &State, headers: &HeaderMap, query: &str) -> Result<(Target, Option<String>), Refusal> {
     let get = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
     if !state.origins.allows(get(header::ORIGIN), get(header::HOST)) {
         return Err(Refusal(Failure::OriginRefused, StatusCode::FORBIDDEN, "origin not allowed"));
@@ -183,6 +191,29 @@ fn admit(state: &State, headers: &HeaderMap, query: &str) -> Result<(Target, Opt
                 None => return Err(Refusal(Failure::UnknownToken, StatusCode::NOT_FOUND, "unknown token")),
             }
         }
+        Targets::Redis { store, demo } => {
+            use super::token_redis::LookupError;
+            let Some(token) = token.as_deref() else {
+                return Err(Refusal(Failure::MissingToken, StatusCode::FORBIDDEN, "missing token (use ?token=)"));
+            };
+            match store.lookup(token).await {
+                Ok(Some(t)) => t,
+                Ok(None) if *demo && token == "demo" => Target::Demo,
+                Ok(None) => return Err(Refusal(Failure::UnknownToken, StatusCode::NOT_FOUND, "unknown token")),
+                Err(LookupError::Unavailable(e)) => {
+                    warn!(redis = %store.place, "token lookup failed: {e}");
+                    return Err(Refusal(
+                        Failure::TokenStore,
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "token store unavailable",
+                    ));
+                }
+                Err(LookupError::BadValue(e)) => {
+                    warn!(redis = %store.place, token = %session::redact(token), "the token's value is not a target: {e}");
+                    return Err(Refusal(Failure::TokenStore, StatusCode::BAD_GATEWAY, "token has no valid target"));
+                }
+            }
+        }
     };
     Ok((target, token))
 }
@@ -198,14 +229,14 @@ pub const CHECK_HEADER: &str = "x-oxvnc-check";
 /// sends its own origin; a caller who lies only learns what a handshake would tell it). A page
 /// of another origin may read the answer (after [`check_preflight`]), with its cookies when the
 /// relay would admit a handshake from that origin (see [`allow_origin`]).
-fn check(state: &State, request: &HeaderMap, query: &str) -> Response {
+async fn check(state: &State, request: &HeaderMap, query: &str) -> Response {
     let mut headers = request.clone();
     if !headers.contains_key(header::ORIGIN)
         && let Some(origin) = headers.get(CHECK_HEADER).filter(|v| v.as_bytes().contains(&b':')).cloned()
     {
         headers.insert(header::ORIGIN, origin);
     }
-    let mut r = match admit(state, &headers, query) {
+    let mut r = match admit(state, &headers, query).await {
         Ok(_) => text(StatusCode::OK, "ok"),
         Err(Refusal(_, status, msg)) => text(status, msg),
     };
@@ -251,7 +282,7 @@ fn allow_origin(state: &State, r: &mut Response, request: &HeaderMap) {
 }
 
 /// Checks a WebSocket handshake and either refuses it or answers `101` and starts the session.
-fn websocket(
+async fn websocket(
     state: &Arc<State>,
     headers: &HeaderMap,
     method: &Method,
@@ -315,7 +346,7 @@ fn websocket(
         );
     }
 
-    let (target, token) = match admit(state, headers, query) {
+    let (target, token) = match admit(state, headers, query).await {
         Ok(admitted) => admitted,
         Err(Refusal(failure, status, msg)) => return refuse(state, peer, failure, status, msg),
     };

@@ -15,10 +15,11 @@ pub enum Failure {
     TlsHandshake,
     UpgradeFailed,
     Protocol,
+    TokenStore,
 }
 
 impl Failure {
-    pub const ALL: [Failure; 9] = [
+    pub const ALL: [Failure; 10] = [
         Failure::MissingToken,
         Failure::UnknownToken,
         Failure::OriginRefused,
@@ -28,6 +29,7 @@ impl Failure {
         Failure::TlsHandshake,
         Failure::UpgradeFailed,
         Failure::Protocol,
+        Failure::TokenStore,
     ];
 
     pub fn label(self) -> &'static str {
@@ -41,6 +43,7 @@ impl Failure {
             Failure::TlsHandshake => "tls_handshake",
             Failure::UpgradeFailed => "upgrade_failed",
             Failure::Protocol => "protocol_error",
+            Failure::TokenStore => "token_store",
         }
     }
 }

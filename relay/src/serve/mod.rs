@@ -13,6 +13,7 @@ mod origin;
 mod session;
 mod target;
 mod tls;
+mod token_redis;
 mod tokens;
 mod wsout;
 
@@ -39,11 +40,12 @@ use target::Target;
 /// Command-line options of `oxvnc serve`; each can also come from its `OXVNC_*` variable.
 #[derive(ClapArgs, Debug)]
 #[command(after_help = "\
-Targets: give one of --vnc, --token-file or --demo (--demo also combines with --token-file, \
-where the token \"demo\" reaches the demo desktop). The WebSocket endpoint answers on any path \
+Targets: give one of --vnc, --token-file, --token-redis or --demo (--demo also combines with \
+--token-file or --token-redis, where the token \"demo\" reaches the demo desktop). The WebSocket endpoint answers on any path \
 (/websockify by convention); the token comes from ?token= or else a \"token\" cookie. \
 Refused handshakes get an HTTP status and a short reason (403 origin or missing token, 404 \
-unknown token, 503 too many connections); a plain GET with the header X-Oxvnc-Check (the \
+unknown token, 502 a Redis token whose value is not a target, 503 too many connections or \
+Redis unreachable); a plain GET with the header X-Oxvnc-Check (the \
 console sends it after a failed handshake, as browsers hide the reason) gets the same answer, \
 or \"ok\", also from pages of other origins (CORS; with their cookies from origins it admits). \
 GET /healthz answers \"ok\"; GET /metrics has Prometheus metrics. SIGTERM or SIGINT stops \
@@ -62,13 +64,19 @@ pub struct Args {
     #[arg(long, value_name = "DIR", env = "OXVNC_WEB")]
     web: Option<PathBuf>,
     /// Relay every session to this VNC server: HOST:PORT or unix_socket:/path
-    #[arg(long, value_name = "HOST:PORT", env = "OXVNC_VNC", conflicts_with_all = ["token_file", "demo"])]
+    #[arg(long, value_name = "HOST:PORT", env = "OXVNC_VNC", conflicts_with_all = ["token_file", "token_redis", "demo"])]
     vnc: Option<String>,
     /// websockify token file, or a directory of them: `token: host:port` lines (or
     /// `token: unix_socket:/path`), `#` comments. Re-read when it changes, no restart needed
-    #[arg(long, value_name = "PATH", env = "OXVNC_TOKEN_FILE")]
+    #[arg(long, value_name = "PATH", env = "OXVNC_TOKEN_FILE", conflicts_with = "token_redis")]
     token_file: Option<PathBuf>,
-    /// Serve the built-in demo desktop (every session, or the token "demo" with --token-file)
+    /// Look tokens up in Redis, as websockify's TokenRedis plugin (its --token-source string):
+    /// HOST[:PORT[:DB[:PASSWORD[:NAMESPACE]]]]. The key is NAMESPACE:TOKEN (or TOKEN), its value
+    /// `host:port` or JSON {"host": "host:port"}; asked on every handshake
+    #[arg(long, value_name = "SOURCE", env = "OXVNC_TOKEN_REDIS")]
+    token_redis: Option<String>,
+    /// Serve the built-in demo desktop (every session, or the token "demo" with --token-file or
+    /// --token-redis)
     #[arg(long, env = "OXVNC_DEMO")]
     demo: bool,
     /// Size of the demo desktop
@@ -196,14 +204,16 @@ pub fn main(args: Args) -> ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let targets = match (&args.vnc, &args.token_file, args.demo) {
-        (Some(vnc), None, false) => Targets::Fixed(Target::parse(vnc).context("--vnc")?),
-        (None, Some(path), demo) => Targets::Tokens { file: tokens::TokenFile::open(path.clone())?, demo },
-        (None, None, true) => Targets::Demo,
-        (None, None, false) => {
-            bail!("no VNC server to relay to: give --vnc HOST:PORT, --token-file PATH or --demo")
+    let targets = match (&args.vnc, &args.token_file, &args.token_redis, args.demo) {
+        (Some(vnc), None, None, false) => Targets::Fixed(Target::parse(vnc).context("--vnc")?),
+        (None, Some(path), None, demo) => Targets::Tokens { file: tokens::TokenFile::open(path.clone())?, demo },
+        (None, None, Some(src), demo) => Targets::Redis { store: token_redis::RedisTokens::new(src)?, demo },
+        (None, None, None, true) => Targets::Demo,
+        (None, None, None, false) => {
+            bail!("no VNC server to relay to: give --vnc HOST:PORT, --token-file PATH, --token-redis SOURCE or --demo")
         }
-        _ => bail!("--vnc cannot be combined with --token-file or --demo"),
+        (Some(_), ..) => bail!("--vnc cannot be combined with --token-file, --token-redis or --demo"),
+        _ => bail!("give one of --token-file and --token-redis"),
     };
     let demo = args.demo.then(|| Demo::new(args.demo_size.0, args.demo_size.1));
     let tls = match (&args.cert, &args.key) {
@@ -256,6 +266,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Targets::Tokens { .. } => {
             format!("tokens from {}", args.token_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default())
         }
+        Targets::Redis { store, .. } => format!("tokens from Redis at {}", store.place),
         Targets::Demo => "the demo desktop".to_owned(),
     };
     let (stop, _) = watch::channel(false);
