@@ -78,7 +78,24 @@ pub fn refusal_message(status: u16, reason: &str) -> Option<(String, bool)> {
         return None;
     }
     let because = format!(" ({})", trim_sentence(reason));
-    Some(if lower.contains("token") {
+    Some(if lower.contains("token store") {
+        // `oxvnc serve --token-redis` could not ask Redis: the token may be fine.
+        (
+            format!(
+                "The relay could not look up the console token{because}. This is a problem on the relay's side; \
+                 try again in a moment."
+            ),
+            true,
+        )
+    } else if lower.contains("no valid target") {
+        (
+            format!(
+                "The relay knows this console token but not which VNC server it leads to{because}. Tell the \
+                 administrator; opening the console again will not help."
+            ),
+            false,
+        )
+    } else if lower.contains("token") {
         (close_message(1008, reason, Progress::NotOpened, ""), false)
     } else if lower.contains("origin") {
         (
@@ -173,6 +190,13 @@ mod tests {
         let (m, retry) = refusal_message(503, "too many connections").unwrap();
         assert!(m.starts_with("The relay is busy (too many connections)"), "{m}");
         assert!(retry);
+        // `--token-redis`: Redis down is not a refused token, and a retry may work.
+        let (m, retry) = refusal_message(503, "token store unavailable").unwrap();
+        assert!(m.starts_with("The relay could not look up the console token (token store unavailable)"), "{m}");
+        assert!(retry);
+        let (m, retry) = refusal_message(502, "token has no valid target").unwrap();
+        assert!(m.contains("not which VNC server it leads to (token has no valid target)"), "{m}");
+        assert!(!retry);
         // Nothing to add: the handshake would pass, or the relay does not know the check.
         assert_eq!(refusal_message(200, "ok"), None);
         assert_eq!(refusal_message(404, "not found"), None);
