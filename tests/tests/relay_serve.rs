@@ -480,6 +480,16 @@ async fn static_files_without_listing_traversal_or_redirect() {
         assert_eq!((r.status, r.body.as_str()), (200, "console.log(1)"));
         assert_eq!(get("/sub/").await.status, 404, "no directory listing");
         assert_eq!(get("/missing.html").await.status, 404);
+        // noVNC's page names (what nova and others link to) open the console...
+        for path in ["/vnc.html", "/vnc_lite.html?path=%3Ftoken%3Dabc", "/vnc_auto.html?token=abc"] {
+            let r = get(path).await;
+            assert_eq!((r.status, r.body.as_str()), (200, "<h1>console</h1>"), "{path}");
+            assert!(r.header("content-type").unwrap().starts_with("text/html"), "{path}");
+        }
+        assert_eq!(get("/sub/vnc.html").await.status, 404, "only at the top, where the console's own files are");
+        // ...unless the folder has a file of that name (noVNC itself, say).
+        std::fs::write(web.join("vnc_lite.html"), "<h1>noVNC</h1>").unwrap();
+        assert_eq!(get("/vnc_lite.html").await.body, "<h1>noVNC</h1>");
         for path in
             ["/../secret.txt", "/%2e%2e/secret.txt", "/sub/..%2f..%2fsecret.txt", "/sub/%2e%2e/%2e%2e/secret.txt"]
         {

@@ -57,6 +57,14 @@ pub struct PageLocation {
     pub port: String,
 }
 
+/// Whether the page at `pathname` connects without being asked: noVNC's `vnc_lite.html` and
+/// `vnc_auto.html` do, and deployments link to them (nova's `novncproxy_base_url`, with the token
+/// as `?path=%3Ftoken%3D…`); `oxvnc serve --web` serves the console under those names too.
+pub fn autoconnects_by_name(pathname: &str) -> bool {
+    let name = pathname.rsplit('/').next().unwrap_or_default();
+    name.eq_ignore_ascii_case("vnc_lite.html") || name.eq_ignore_ascii_case("vnc_auto.html")
+}
+
 impl PageLocation {
     pub fn is_https(&self) -> bool {
         self.protocol.eq_ignore_ascii_case("https:")
@@ -347,6 +355,19 @@ mod tests {
 
     fn page(protocol: &str, host: &str, port: &str) -> PageLocation {
         PageLocation { protocol: protocol.into(), hostname: host.into(), port: port.into() }
+    }
+
+    #[test]
+    fn the_pages_novnc_links_to_connect_at_once() {
+        assert!(autoconnects_by_name("/vnc_lite.html"));
+        assert!(autoconnects_by_name("/console/vnc_auto.html"));
+        assert!(!autoconnects_by_name("/vnc.html"));
+        assert!(!autoconnects_by_name("/"));
+        assert!(!autoconnects_by_name("/vnc_lite.html/other"));
+        // nova's link: the token inside `path`, as noVNC 1.1+ takes it.
+        let s = Settings::from_query(&page("http:", "relay", "6080"), [("autoconnect", "1"), ("path", "?token=abc")]);
+        assert!(s.autoconnect);
+        assert_eq!(s.websocket_url().unwrap(), "ws://relay:6080/?token=abc");
     }
 
     #[test]

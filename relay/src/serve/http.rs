@@ -121,15 +121,24 @@ pub fn routes(state: Arc<State>, web: Option<PathBuf>) -> BoxedFilter<(Response,
     });
 
     let api = ws.or(checks).unify().or(preflights).unify().or(healthz).unify().or(metrics).unify();
+    let nosniff = |f: warp::fs::File| {
+        let mut r = f.into_response();
+        r.headers_mut().insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+        r
+    };
     let with_files = match web {
-        Some(dir) => api
-            .or(warp::fs::dir(dir).map(|f: warp::fs::File| {
-                let mut r = f.into_response();
-                r.headers_mut().insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-                r
-            }))
-            .unify()
-            .boxed(),
+        Some(dir) => {
+            // The names of noVNC's pages serve the console (when DIR has no file of that name),
+            // so links that deployments already hand out (nova's `novncproxy_base_url`) open it.
+            let index = dir.join("index.html");
+            let novnc_pages = warp::path!("vnc.html")
+                .or(warp::path!("vnc_lite.html"))
+                .unify()
+                .or(warp::path!("vnc_auto.html"))
+                .unify()
+                .and(warp::fs::file(index));
+            api.or(warp::fs::dir(dir).map(nosniff)).unify().or(novnc_pages.map(nosniff)).unify().boxed()
+        }
         None => api.boxed(),
     };
     with_files.recover(refusal).unify().boxed()

@@ -278,7 +278,12 @@ pub fn page_settings() -> Settings {
         hostname: loc.hostname().unwrap_or_default(),
         port: loc.port().unwrap_or_default(),
     };
-    let mut pairs = query_pairs(&loc.search().unwrap_or_default());
+    let mut pairs = Vec::new();
+    if crate::settings::autoconnects_by_name(&loc.pathname().unwrap_or_default()) {
+        // First, so that the query's own `autoconnect` still decides.
+        pairs.push(("autoconnect".to_owned(), "1".to_owned()));
+    }
+    pairs.extend(query_pairs(&loc.search().unwrap_or_default()));
     pairs.extend(query_pairs(&loc.hash().unwrap_or_default()));
     Settings::from_query(&page, pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
 }
