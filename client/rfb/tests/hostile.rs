@@ -11,10 +11,11 @@
 //! when the connection is dropped. A case that makes no progress for minutes is reported as a
 //! hang (a watchdog, not a timing assertion: a case takes milliseconds).
 
+#[path = "common/accounting.rs"]
+mod accounting;
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+use accounting::{live, peak, reset_peak};
 use std::io::Write;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -26,72 +27,10 @@ use oxvnc_rfb::{Config, Connection, Credentials, Encoding, Error, Event, PixelFo
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-// ---------------------------------------------------------------------------------------------
 // Allocation accounting, per thread (each test runs its cases on one worker thread).
 
-struct Counting;
-
-thread_local! {
-    static LIVE: Cell<isize> = const { Cell::new(0) };
-    static PEAK: Cell<isize> = const { Cell::new(0) };
-}
-
-fn account(delta: isize) {
-    let _ = LIVE.try_with(|live| {
-        let v = live.get() + delta;
-        live.set(v);
-        let _ = PEAK.try_with(|p| {
-            if v > p.get() {
-                p.set(v)
-            }
-        });
-    });
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            account(layout.size() as isize);
-        }
-        p
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            account(layout.size() as isize);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        account(-(layout.size() as isize));
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            account(new_size as isize - layout.size() as isize);
-        }
-        p
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
-fn live() -> isize {
-    LIVE.with(Cell::get)
-}
-
-/// Starts a new peak measurement at the current live size.
-fn reset_peak() {
-    let v = live();
-    PEAK.with(|p| p.set(v));
-}
-
-fn peak() -> isize {
-    PEAK.with(Cell::get)
-}
+static ALLOCATOR: accounting::Accounting = accounting::Accounting;
 
 /// Slack over the framebuffers a connection may hold at its peak.
 const SLACK: isize = 64 << 20;

@@ -5,80 +5,21 @@
 //! the engine, as a full wasm memory does, and the engine's large allocations — the framebuffer
 //! and a rectangle's JPEG or PNG pixels — must be the fallible kind.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+#[path = "common/accounting.rs"]
+mod accounting;
 
 use oxvnc_rfb::{Config, Connection, Error, Event, Framebuffer};
+
+#[global_allocator]
+static ALLOCATOR: accounting::Accounting = accounting::Accounting;
 
 /// The memory this binary grants a test thread while it feeds the engine: 200 MiB, a little
 /// more than a 8192x4096 framebuffer (128 MiB) and its whole-screen image buffer would need.
 const LIMIT: isize = 200 << 20;
 
-thread_local! {
-    /// Bytes this thread holds.
-    static LIVE: Cell<isize> = const { Cell::new(0) };
-    /// Whether [`LIMIT`] is enforced now (not while a test builds its input).
-    static LIMITED: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Whether `grow` more bytes may be granted to this thread.
-fn grant(grow: isize) -> bool {
-    let live = LIVE.try_with(Cell::get).unwrap_or(0);
-    !(LIMITED.try_with(Cell::get).unwrap_or(false) && grow > 0 && live + grow > LIMIT)
-}
-
-fn account(delta: isize) {
-    let _ = LIVE.try_with(|l| l.set(l.get() + delta));
-}
-
-struct Limited;
-
-unsafe impl GlobalAlloc for Limited {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if !grant(layout.size() as isize) {
-            return std::ptr::null_mut();
-        }
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            account(layout.size() as isize);
-        }
-        p
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if !grant(layout.size() as isize) {
-            return std::ptr::null_mut();
-        }
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            account(layout.size() as isize);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        account(-(layout.size() as isize));
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if !grant(new_size as isize - layout.size() as isize) {
-            return std::ptr::null_mut();
-        }
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            account(new_size as isize - layout.size() as isize);
-        }
-        p
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Limited = Limited;
-
 /// Runs `f` with [`LIMIT`] enforced on this thread.
 fn limited<T>(f: impl FnOnce() -> T) -> T {
-    LIMITED.with(|l| l.set(true));
-    let out = f();
-    LIMITED.with(|l| l.set(false));
-    out
+    accounting::limited(LIMIT, f)
 }
 
 fn out_of_memory(e: &Error) -> Option<&str> {
