@@ -559,6 +559,41 @@ fn console_asks_for_the_password_and_says_when_it_is_wrong() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Links deployments already hand out open the console and connect at once: nova's
+/// `novncproxy_base_url` (`/vnc_lite.html`, the token inside `path`) and noVNC's `vnc_auto.html`.
+#[test]
+fn novnc_page_links_open_the_console_connected() {
+    let web = web_root();
+    let tokens = servers::artifacts_dir(ARTIFACTS).join(servers::unique_name("tokens"));
+    std::fs::write(&tokens, "# only the demo token\n").expect("write the token file");
+    let relay = Relay::start(&["--demo", "--web", path_str(web), "--token-file", path_str(&tokens)]);
+    let browser = Browser::start((1400, 900), ARTIFACTS);
+    let port = relay.port();
+    let links = [
+        format!("http://127.0.0.1:{port}/vnc_lite.html?path=%3Ftoken%3Ddemo"),
+        format!("http://127.0.0.1:{port}/vnc_auto.html?path=websockify%3Ftoken%3Ddemo"),
+    ];
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let result = rt.block_on(async {
+        let client = browser.session().await;
+        let result = async {
+            for url in &links {
+                open_console(&client, url, DEMO_SIZE).await?;
+            }
+            Ok::<_, String>(())
+        }
+        .await;
+        let _ = client.close().await;
+        result
+    });
+    result.unwrap_or_else(|e| panic!("{e}\n{}\n{}", relay.server.diagnostics(), browser.diagnostics()));
+    let log = std::fs::read_to_string(relay.server.log_path()).unwrap_or_default();
+    let sessions = log.lines().filter(|l| l.contains("session open")).count();
+    assert_eq!(sessions, links.len(), "one session per link:\n{log}");
+    let _ = std::fs::remove_file(&tokens);
+}
+
 #[test]
 fn console_reconnects_when_asked() {
     let web = web_root();
