@@ -243,10 +243,14 @@ pub async fn ws_connect_with_buffers(
 ) -> Result<(Ws, tungstenite::handshake::client::Response), tungstenite::Error> {
     let mut req = url.into_client_request()?;
     for (k, v) in headers {
-        req.headers_mut().append(
-            tungstenite::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-            HeaderValue::from_str(v).unwrap(),
-        );
+        let (name, value) =
+            (tungstenite::http::HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+        // A Host given here replaces the URL's (one Host header, as a browser sends).
+        if name == tungstenite::http::header::HOST {
+            req.headers_mut().insert(name, value);
+        } else {
+            req.headers_mut().append(name, value);
+        }
     }
     let host = req.uri().host().unwrap().trim_start_matches('[').trim_end_matches(']').to_owned();
     let port = req.uri().port_u16().unwrap();

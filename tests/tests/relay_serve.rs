@@ -192,6 +192,57 @@ async fn token_file_known_unknown_missing_cookie_reload_and_unix_socket() {
     .await
 }
 
+/// `--host-token`, as websockify's: the host name the browser asked for is the token, so each
+/// console has a name of its own (vm1.consoles.example), and ?token= or a cookie do not count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_token_takes_the_token_from_the_host_header() {
+    guard(async {
+        let echo = Target::echo().await;
+        let dir = temp_dir("host-tokens");
+        let file = dir.join("tokens.conf");
+        std::fs::write(&file, format!("vm1.consoles.example: {}\n", echo.spec())).unwrap();
+        let relay = Relay::start(&["--token-file", file.to_str().unwrap(), "--host-token"]);
+        let host = format!("vm1.consoles.example:{}", relay.addr().port());
+        // A page on vm1.consoles.example: its Origin matches the Host, so it is admitted.
+        let origin = format!("http://{host}");
+        let named = [("Host", host.as_str()), ("Origin", origin.as_str())];
+
+        let (mut ws, _) = ws_connect(&relay.ws_url("/websockify"), &named).await.expect("the host name is the token");
+        roundtrip(&mut ws, b"by host name").await;
+        ws.close(None).await.unwrap();
+        let check = [("Host", host.as_str()), ("X-Oxvnc-Check", "1")];
+        let r = http_request(relay.addr(), "GET", "/websockify", &check).await;
+        assert_eq!((r.status, r.body.trim()), (200, "ok"), "the check answers as the handshake");
+
+        // Another name is another token, here an unknown one; ?token= and the cookie are not read.
+        let e = ws_connect(&relay.ws_url("/websockify?token=vm1.consoles.example"), &[]).await.expect_err("127.0.0.1");
+        assert_eq!(refused_status(&e), 404);
+        let cookie = [("Cookie", "token=vm1.consoles.example")];
+        let e = ws_connect(&relay.ws_url("/websockify"), &cookie).await.expect_err("cookie");
+        assert_eq!(refused_status(&e), 404);
+        let r = http_request(
+            relay.addr(),
+            "GET",
+            "/websockify",
+            &[("Host", "vm2.consoles.example"), ("X-Oxvnc-Check", "1")],
+        )
+        .await;
+        assert_eq!((r.status, r.body.trim()), (404, "unknown token"));
+    })
+    .await;
+
+    // It needs tokens to look the name up in.
+    let out = std::process::Command::new(oxvnc_tests::oxvnc_bin::oxvnc_path())
+        .args(["serve", "--vnc", "127.0.0.1:5900", "--host-token"])
+        .output()
+        .expect("run oxvnc serve");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--host-token needs --token-file or --token-redis"),
+        "{out:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn origin_check() {
     guard(async {

@@ -175,6 +175,15 @@ fn refuse(state: &State, peer: &str, failure: Failure, status: StatusCode, msg: 
 /// Why a handshake is refused before the upgrade: what is counted, the status, the reason.
 struct Refusal(Failure, StatusCode, &'static str);
 
+/// The host name of a Host header's value: without the port; an IPv6 address keeps its brackets.
+fn host_name(host: &str) -> &str {
+    let host = host.trim();
+    match host.rfind(':') {
+        Some(i) if !host[i..].contains(']') && (host.starts_with('[') || host[..i].find(':').is_none()) => &host[..i],
+        _ => host,
+    }
+}
+
 /// The checks of a handshake that do not depend on it being one (origin, token): the target
 /// and the token, or the refusal.
 async fn admit(state: &State, headers: &HeaderMap, query: &str) -> Result<(Target, Option<String>), Refusal> {
@@ -182,17 +191,22 @@ async fn admit(state: &State, headers: &HeaderMap, query: &str) -> Result<(Targe
     if !state.origins.allows(get(header::ORIGIN), get(header::HOST)) {
         return Err(Refusal(Failure::OriginRefused, StatusCode::FORBIDDEN, "origin not allowed"));
     }
-    let token = form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == "token")
-        .map(|(_, v)| v.into_owned())
-        .or_else(|| cookie(headers, "token"))
-        .filter(|t| !t.is_empty());
+    let token = if state.host_token {
+        get(header::HOST).map(host_name).map(str::to_owned)
+    } else {
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == "token")
+            .map(|(_, v)| v.into_owned())
+            .or_else(|| cookie(headers, "token"))
+    }
+    .filter(|t| !t.is_empty());
+    let missing = if state.host_token { "missing token (no Host header)" } else { "missing token (use ?token=)" };
     let target = match &state.targets {
         Targets::Fixed(t) => t.clone(),
         Targets::Demo => Target::Demo,
         Targets::Tokens { file, demo } => {
             let Some(token) = token.as_deref() else {
-                return Err(Refusal(Failure::MissingToken, StatusCode::FORBIDDEN, "missing token (use ?token=)"));
+                return Err(Refusal(Failure::MissingToken, StatusCode::FORBIDDEN, missing));
             };
             match file.lookup(token) {
                 Some(t) => t,
@@ -203,7 +217,7 @@ async fn admit(state: &State, headers: &HeaderMap, query: &str) -> Result<(Targe
         Targets::Redis { store, demo } => {
             use super::token_redis::LookupError;
             let Some(token) = token.as_deref() else {
-                return Err(Refusal(Failure::MissingToken, StatusCode::FORBIDDEN, "missing token (use ?token=)"));
+                return Err(Refusal(Failure::MissingToken, StatusCode::FORBIDDEN, missing));
             };
             match store.lookup(token).await {
                 Ok(Some(t)) => t,
@@ -437,6 +451,15 @@ mod tests {
         assert!(wants_websocket(&headers(&[("upgrade", "h2c, websocket")])));
         assert!(!wants_websocket(&headers(&[("upgrade", "h2c")])));
         assert!(!wants_websocket(&headers(&[])));
+    }
+
+    #[test]
+    fn host_names_without_their_port() {
+        assert_eq!(host_name("vm1.consoles.example:6080"), "vm1.consoles.example");
+        assert_eq!(host_name("vm1.consoles.example"), "vm1.consoles.example");
+        assert_eq!(host_name("[::1]:6080"), "[::1]");
+        assert_eq!(host_name("[::1]"), "[::1]");
+        assert_eq!(host_name(" 10.0.0.1:443 "), "10.0.0.1");
     }
 
     #[test]

@@ -42,7 +42,8 @@ use target::Target;
 #[command(after_help = "\
 Targets: give one of --vnc, --token-file, --token-redis or --demo (--demo also combines with \
 --token-file or --token-redis, where the token \"demo\" reaches the demo desktop). The WebSocket endpoint answers on any path \
-(/websockify by convention); the token comes from ?token= or else a \"token\" cookie. \
+(/websockify by convention); the token comes from ?token= or else a \"token\" cookie (with \
+--host-token, from the Host header). \
 Refused handshakes get an HTTP status and a short reason (403 origin or missing token, 404 \
 unknown token, 502 a Redis token whose value is not a target, 503 too many connections or \
 Redis unreachable); a plain GET with the header X-Oxvnc-Check (the \
@@ -75,6 +76,12 @@ pub struct Args {
     /// `host:port` or JSON {"host": "host:port"}; asked on every handshake
     #[arg(long, value_name = "SOURCE", env = "OXVNC_TOKEN_REDIS")]
     token_redis: Option<String>,
+    /// With --token-file or --token-redis: the token is the host name the browser asked for (the
+    /// Host header without its port), not ?token= or the cookie, as websockify's --host-token.
+    /// One name per console (vm1.consoles.example → token vm1.consoles.example), all pointing
+    /// at the relay
+    #[arg(long, env = "OXVNC_HOST_TOKEN")]
+    host_token: bool,
     /// Serve the built-in demo desktop (every session, or the token "demo" with --token-file or
     /// --token-redis)
     #[arg(long, env = "OXVNC_DEMO")]
@@ -153,6 +160,8 @@ pub struct State {
     pub targets: Targets,
     pub origins: AllowedOrigins,
     pub trust_proxy: bool,
+    /// `--host-token`: the token is the Host header's host name.
+    pub host_token: bool,
     pub metrics: Metrics,
     pub demo: Option<Arc<Demo>>,
     /// Turns true when the drain time is over: open sessions close.
@@ -215,6 +224,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         (Some(_), ..) => bail!("--vnc cannot be combined with --token-file, --token-redis or --demo"),
         _ => bail!("give one of --token-file and --token-redis"),
     };
+    if args.host_token && !matches!(targets, Targets::Tokens { .. } | Targets::Redis { .. }) {
+        bail!("--host-token needs --token-file or --token-redis, where the host name is looked up");
+    }
     let demo = args.demo.then(|| Demo::new(args.demo_size.0, args.demo_size.1));
     let tls = match (&args.cert, &args.key) {
         (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
@@ -245,6 +257,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         targets,
         origins: AllowedOrigins::new(&args.allowed_origins),
         trust_proxy: args.trust_proxy,
+        host_token: args.host_token,
         metrics: Metrics::default(),
         demo,
         shutdown,
