@@ -61,7 +61,8 @@ pub struct Args {
         default_value = "127.0.0.1:6080"
     )]
     listen: Vec<String>,
-    /// Serve the static files of DIR (the web client); `/` serves DIR/index.html
+    /// Serve the static files of DIR (the web client); `/` serves DIR/index.html, and so do
+    /// noVNC's page names /vnc.html, /vnc_lite.html and /vnc_auto.html unless DIR has such files
     #[arg(long, value_name = "DIR", env = "OXVNC_WEB")]
     web: Option<PathBuf>,
     /// Relay every session to this VNC server: HOST:PORT or unix_socket:/path
