@@ -175,13 +175,10 @@ fn refuse(state: &State, peer: &str, failure: Failure, status: StatusCode, msg: 
 /// Why a handshake is refused before the upgrade: what is counted, the status, the reason.
 struct Refusal(Failure, StatusCode, &'static str);
 
-/// The host name of a Host header's value: without the port; an IPv6 address keeps its brackets.
-fn host_name(host: &str) -> &str {
-    let host = host.trim();
-    match host.rfind(':') {
-        Some(i) if !host[i..].contains(']') && (host.starts_with('[') || host[..i].find(':').is_none()) => &host[..i],
-        _ => host,
-    }
+/// The host name of a Host header's value, parsed as the origin check parses it: without the
+/// port; an IPv6 address keeps its brackets. `None` when it is no authority.
+fn host_name(host: &str) -> Option<String> {
+    host.trim().parse::<http::uri::Authority>().ok().map(|a| a.host().to_owned())
 }
 
 /// The checks of a handshake that do not depend on it being one (origin, token): the target
@@ -192,7 +189,7 @@ async fn admit(state: &State, headers: &HeaderMap, query: &str) -> Result<(Targe
         return Err(Refusal(Failure::OriginRefused, StatusCode::FORBIDDEN, "origin not allowed"));
     }
     let token = if state.host_token {
-        get(header::HOST).map(host_name).map(str::to_owned)
+        get(header::HOST).and_then(host_name)
     } else {
         form_urlencoded::parse(query.as_bytes())
             .find(|(k, _)| k == "token")
@@ -455,11 +452,11 @@ mod tests {
 
     #[test]
     fn host_names_without_their_port() {
-        assert_eq!(host_name("vm1.consoles.example:6080"), "vm1.consoles.example");
-        assert_eq!(host_name("vm1.consoles.example"), "vm1.consoles.example");
-        assert_eq!(host_name("[::1]:6080"), "[::1]");
-        assert_eq!(host_name("[::1]"), "[::1]");
-        assert_eq!(host_name(" 10.0.0.1:443 "), "10.0.0.1");
+        assert_eq!(host_name("vm1.consoles.example:6080").as_deref(), Some("vm1.consoles.example"));
+        assert_eq!(host_name("vm1.consoles.example").as_deref(), Some("vm1.consoles.example"));
+        assert_eq!(host_name("[::1]:6080").as_deref(), Some("[::1]"));
+        assert_eq!(host_name("[::1]").as_deref(), Some("[::1]"));
+        assert_eq!(host_name(" 10.0.0.1:443 ").as_deref(), Some("10.0.0.1"));
     }
 
     #[test]
