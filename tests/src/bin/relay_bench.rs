@@ -100,9 +100,13 @@ struct Args {
     /// Simultaneous WebSocket handshakes
     #[arg(long, default_value_t = 50)]
     handshakes: usize,
-    /// Measured round trips per peer (after 2000 warm-up ones)
+    /// Measured round trips per peer and round (after 2000 warm-up ones)
     #[arg(long, default_value_t = 20_000)]
     rtt_samples: usize,
+    /// Rounds of round trips, each taking every peer in turn (the report shows the median of
+    /// each percentile over the rounds)
+    #[arg(long, default_value_t = 5)]
+    rtt_rounds: usize,
     /// Run the round-trip phase (client, target, relays, all on CPU 0) as SCHED_FIFO, so that
     /// other processes on a busy machine do not preempt it (needs root or CAP_SYS_NICE)
     #[arg(long)]
@@ -343,17 +347,17 @@ async fn run(args: Args) -> Result<()> {
     } else {
         let kinds = kinds.clone();
         let ctx = ctx.clone();
-        let samples = args.rtt_samples;
+        let (samples, rounds) = (args.rtt_samples, args.rtt_rounds);
         std::thread::Builder::new()
             .name("rtt".into())
-            .spawn(move || rtt_phase(&kinds, &ctx, samples))
+            .spawn(move || rtt_phase(&kinds, &ctx, samples, rounds))
             .context("starting the round-trip thread")?
             .join()
             .map_err(|_| anyhow!("the round-trip thread panicked"))??
     };
     for (kind, r) in rtts {
         eprintln!(
-            "relay_bench: {:<10} RTT {RTT_BYTES} B (CPU 0): p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs, \
+            "relay_bench: {:<10} RTT {RTT_BYTES} B (CPU 0, median of the rounds): p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs, \
              p99.9 {:.1} µs, mean {:.1} µs",
             kind.key(),
             r.p50_us,
@@ -741,13 +745,44 @@ struct Rtt {
     p99_us: f64,
     p999_us: f64,
     mean_us: f64,
+    /// Every round's own figures, when this is their median.
+    rounds: Vec<Rtt>,
+}
+
+impl Rtt {
+    /// Each figure the median of the rounds' (a transient stall of the machine, which a short
+    /// round cannot escape, moves one round's p99, not the median).
+    fn median_of(rounds: Vec<Rtt>) -> Rtt {
+        let m = |f: fn(&Rtt) -> f64| median(rounds.iter().map(f)).unwrap_or(f64::NAN);
+        Rtt {
+            samples: rounds.iter().map(|r| r.samples).sum(),
+            p50_us: m(|r| r.p50_us),
+            p90_us: m(|r| r.p90_us),
+            p99_us: m(|r| r.p99_us),
+            p999_us: m(|r| r.p999_us),
+            mean_us: m(|r| r.mean_us),
+            rounds,
+        }
+    }
+
+    fn json(&self) -> Value {
+        json!({
+            "samples": self.samples,
+            "p50": self.p50_us,
+            "p90": self.p90_us,
+            "p99": self.p99_us,
+            "p99.9": self.p999_us,
+            "mean": self.mean_us,
+            "rounds": self.rounds.iter().map(Rtt::json).collect::<Vec<_>>(),
+        })
+    }
 }
 
 /// Runs in its own thread pinned to CPU 0 with a single-threaded runtime; the echo target runs
 /// in another such thread (a VNC server is another process: direct round trips cross between
 /// two threads too), and the relays are pinned to CPU 0 as well (as with `taskset -c 0`), so
 /// no wake-up crosses CPUs.
-fn rtt_phase(kinds: &[PeerKind], ctx: &Ctx, samples: usize) -> Result<Vec<(PeerKind, Rtt)>> {
+fn rtt_phase(kinds: &[PeerKind], ctx: &Ctx, samples: usize, rounds: usize) -> Result<Vec<(PeerKind, Rtt)>> {
     pin_to_cpu0(0).context("pinning the round-trip thread to CPU 0")?;
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -770,19 +805,57 @@ fn rtt_phase(kinds: &[PeerKind], ctx: &Ctx, samples: usize) -> Result<Vec<(PeerK
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let result = rt.block_on(async {
-        let mut out = Vec::new();
-        for &kind in kinds {
-            let peer = Peer::start(kind, target, true, ctx, "rtt")?;
-            let r = timed(round_trips(peer.addr, kind.ws(), samples))
-                .await
-                .with_context(|| format!("{}: round trips", kind.key()))?;
-            out.push((kind, r));
+        let peers =
+            kinds.iter().map(|&kind| Peer::start(kind, target, true, ctx, "rtt")).collect::<Result<Vec<_>>>()?;
+        let mut measured: Vec<Vec<Rtt>> = vec![Vec::new(); peers.len()];
+        for round in 1..=rounds.max(1) {
+            // Every peer in turn, the first one changing from round to round.
+            for i in (0..peers.len()).map(|i| (i + round - 1) % peers.len()) {
+                let peer = &peers[i];
+                // The phases before leave work behind (1000 idle sessions and websockify's 500
+                // session processes torn down, their memory freed), and a relay that just
+                // started may still be settling: round trips on a busy CPU 0 would measure that
+                // work, not the relay. Wait until the machine is quiet first.
+                let waited = settle(Duration::from_secs(20)).await;
+                let r = timed(round_trips(peer.addr, peer.kind.ws(), samples))
+                    .await
+                    .with_context(|| format!("{}: round trips", peer.kind.key()))?;
+                eprintln!(
+                    "relay_bench: [{round}] {:<10} RTT p50 {:.1} µs, p99 {:.1} µs (started after {waited})",
+                    peer.kind.key(),
+                    r.p50_us,
+                    r.p99_us
+                );
+                measured[i].push(r);
+            }
         }
-        Ok(out)
+        Ok(peers.iter().zip(measured).map(|(p, r)| (p.kind, Rtt::median_of(r))).collect())
     });
     let _ = stop_tx.send(());
     echo.join().map_err(|_| anyhow!("the target thread panicked"))??;
     result
+}
+
+/// Waits until other processes use under a twentieth of a CPU over half a second (this
+/// process is idle meanwhile), or `limit` has passed; says how long it waited and how busy the
+/// machine still was.
+async fn settle(limit: Duration) -> String {
+    const WINDOW: Duration = Duration::from_millis(500);
+    let start = Instant::now();
+    loop {
+        let (busy0, own0) = (machine_busy_s(), self_cpu_s());
+        tokio::time::sleep(WINDOW).await;
+        let other = (machine_busy_s() - busy0) - (self_cpu_s() - own0);
+        let share = other / WINDOW.as_secs_f64();
+        if share < 0.05 || start.elapsed() >= limit {
+            return format!(
+                "{:.2} s (other processes at {:.0} % of a CPU{})",
+                start.elapsed().as_secs_f64(),
+                share.max(0.0) * 100.0,
+                if share < 0.05 { "" } else { ", still busy after the limit" }
+            );
+        }
+    }
 }
 
 async fn round_trips(addr: SocketAddr, ws: bool, samples: usize) -> Result<Rtt> {
@@ -812,6 +885,7 @@ async fn round_trips(addr: SocketAddr, ws: bool, samples: usize) -> Result<Rtt> 
         p99_us: percentile(&times, 0.99),
         p999_us: percentile(&times, 0.999),
         mean_us,
+        rounds: Vec::new(),
     })
 }
 
@@ -1929,7 +2003,7 @@ impl Report {
                         "browser_to_server": rounds_json(&p.to_server),
                         "sessions_server_to_browser": rounds_json(&p.many_to_browser),
                         "sessions_browser_to_server": rounds_json(&p.many_to_server),
-                        "rtt_us": p.rtt.as_ref().map(|x| json!({"samples": x.samples, "p50": x.p50_us, "p90": x.p90_us, "p99": x.p99_us, "p99.9": x.p999_us, "mean": x.mean_us})),
+                        "rtt_us": p.rtt.as_ref().map(Rtt::json),
                         "handshakes_ms": p.handshakes.as_ref().map(|h| json!({"n": h.n, "slowest": h.slowest_ms, "median": h.median_ms})),
                         "idle_memory": p.idle.as_ref().map(|m| json!({
                             "sessions_wanted": m.wanted,
@@ -1973,6 +2047,7 @@ impl Report {
                 "idle_sessions": args.idle,
                 "simultaneous_handshakes": args.handshakes,
                 "rtt_samples": args.rtt_samples,
+                "rtt_rounds": args.rtt_rounds,
                 "rtt_warmup": RTT_WARMUP,
                 "rtt_message_bytes": RTT_BYTES,
                 "rtt_sched_fifo": args.realtime,
