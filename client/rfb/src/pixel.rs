@@ -274,9 +274,7 @@ impl PixelTranslator {
     #[inline]
     pub fn convert_row(&self, src: &[u8], dst: &mut [u8]) {
         if self.rgbx {
-            for (d, s) in dst.chunks_exact_mut(4).zip(src.chunks_exact(4)) {
-                d.copy_from_slice(&[s[0], s[1], s[2], 255]);
-            }
+            rgbx_row(src, dst);
         } else {
             for (d, s) in dst.chunks_exact_mut(4).zip(src.chunks_exact(self.bpp)) {
                 d.copy_from_slice(&self.rgba(s));
@@ -295,6 +293,35 @@ impl PixelTranslator {
         } else {
             self.rgba(b)
         }
+    }
+}
+
+/// RGBX wire pixels (noVNC's format and the console's default: R, G, B, unused) into RGBA with
+/// opaque alpha, `dst.len() / 4` pixels: a copy that sets every fourth byte. In the browser build
+/// sixteen bytes a step with wasm SIMD (Raw rectangles are this copy alone); elsewhere a word at a
+/// time, which the compiler vectorises. Public, hidden, so that the client's in-browser tests can
+/// check the SIMD path where it is compiled.
+#[doc(hidden)]
+#[inline]
+pub fn rgbx_row(src: &[u8], dst: &mut [u8]) {
+    let n = (dst.len() / 4).min(src.len() / 4) * 4;
+    let (src, dst) = (&src[..n], &mut dst[..n]);
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    let (src, dst) = {
+        use core::arch::wasm32::*;
+        let alpha = u32x4_splat(0xff00_0000);
+        let mut d16 = dst.chunks_exact_mut(16);
+        let mut s16 = src.chunks_exact(16);
+        for (d, s) in (&mut d16).zip(&mut s16) {
+            // SAFETY: one 16-byte load from `s` and one store into `d`, both exactly 16 bytes;
+            // v128_load and v128_store need no alignment.
+            unsafe { v128_store(d.as_mut_ptr().cast::<v128>(), v128_or(v128_load(s.as_ptr().cast::<v128>()), alpha)) };
+        }
+        (s16.remainder(), d16.into_remainder())
+    };
+    for (d, s) in dst.chunks_exact_mut(4).zip(src.chunks_exact(4)) {
+        let v = u32::from_le_bytes(s.try_into().expect("4-byte chunk")) | 0xff00_0000;
+        d.copy_from_slice(&v.to_le_bytes());
     }
 }
 

@@ -274,3 +274,18 @@ fn rgb_rows_convert_the_same_in_simd() {
         assert_eq!(&got[n * 4..], &[7u8; 4], "{n} pixels: wrote past the row");
     }
 }
+
+/// Raw rectangles in the console's RGBX format are one SIMD copy with alpha set in the browser
+/// build: every length around its four-pixel step gives opaque RGBA of the same colours, and
+/// nothing past the row is written.
+#[wasm_bindgen_test]
+fn rgbx_rows_convert_the_same_in_simd() {
+    let src: Vec<u8> = (0..4 * 40u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    for n in 0..=40 {
+        let mut got = vec![7u8; n * 4 + 4];
+        oxvnc_rfb::pixel::rgbx_row(&src[..n * 4], &mut got[..n * 4]);
+        let want: Vec<u8> = src[..n * 4].chunks_exact(4).flat_map(|p| [p[0], p[1], p[2], 255]).collect();
+        assert_eq!(&got[..n * 4], &want[..], "{n} pixels");
+        assert_eq!(&got[n * 4..], &[7u8; 4], "{n} pixels: wrote past the row");
+    }
+}
