@@ -289,3 +289,29 @@ fn rgbx_rows_convert_the_same_in_simd() {
         assert_eq!(&got[n * 4..], &[7u8; 4], "{n} pixels: wrote past the row");
     }
 }
+
+/// The engine supplies `memcmp` to the browser build (eight bytes a step, then bytes); slice
+/// comparison calls it. Every length around its steps, every place of the first difference,
+/// both directions, at unaligned starts: the same order as a byte-by-byte comparison.
+#[wasm_bindgen_test]
+fn slice_comparison_through_the_engines_memcmp() {
+    let base: Vec<u8> = (0..80u8).map(|i| i.wrapping_mul(37)).collect();
+    let bytewise =
+        |a: &[u8], b: &[u8]| a.iter().zip(b).find(|(x, y)| x != y).map_or(a.len().cmp(&b.len()), |(x, y)| x.cmp(y));
+    for start in 0..3 {
+        for n in 0..=70 {
+            let a = &base[start..start + n];
+            assert_eq!(std::hint::black_box(a).cmp(std::hint::black_box(a)), std::cmp::Ordering::Equal);
+            for at in 0..n {
+                for delta in [1u8, 128, 255] {
+                    let mut b = a.to_vec();
+                    b[at] = b[at].wrapping_add(delta);
+                    let (a, b) = (std::hint::black_box(a), std::hint::black_box(&b[..]));
+                    assert_eq!(a.cmp(b), bytewise(a, b), "n {n} at {at} delta {delta}");
+                    assert_eq!(b.cmp(a), bytewise(b, a), "n {n} at {at} delta {delta}, reversed");
+                    assert!(a != b, "n {n} at {at}: unequal");
+                }
+            }
+        }
+    }
+}
