@@ -2,10 +2,11 @@
 //! recorded sessions in one headless Chromium run (see docs/benchmarks.md).
 //!
 //! Builds `client/bench` (crate `oxvnc-bench`: the engine and the console's canvas display) for
-//! wasm32 in release, runs the pinned wasm-bindgen on it into `<target>/bench/pkg`, builds the
-//! driver `client_bench` (package `oxvnc-tests`; it only serves files and drives the browser, so
-//! a debug build is enough) and runs it. Writes `<target>/bench/client.json` and `client.svg`,
-//! and copies the chart to `docs/client-bench.svg`.
+//! wasm32 as the console is built (`wasm` profile, then wasm-bindgen and wasm-opt) into
+//! `<target>/bench/pkg`, builds the driver `client_bench` (package `oxvnc-tests`; it only serves
+//! files and drives the browser, so a debug build is enough) and runs it. Writes
+//! `<target>/bench/client.json` and `client.svg`, and copies the chart to
+//! `docs/client-bench.svg`.
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
@@ -62,17 +63,17 @@ pub fn bench_client(args: &[String]) -> Result<ExitCode> {
     // noVNC (npm) under target/tools, the wasm target and wasm-bindgen-cli.
     prereqs::ensure_all()?;
 
-    // The same code generation as the console's wasm (SIMD), so the figures are the console's.
+    // Built as the console's wasm is (the `wasm` profile, SIMD, then wasm-opt -Oz), so the
+    // figures are those of the code the console ships.
     let mut build = cargo();
-    build.args(["build", "--release", "--target", prereqs::WASM_TARGET, "-p", BENCH_PACKAGE]);
+    build.args(["build", "--profile", "wasm", "--target", prereqs::WASM_TARGET, "-p", BENCH_PACKAGE]);
     run(crate::wasm_rustflags(&mut build))?;
-    let wasm = util::target_dir()
-        .join(prereqs::WASM_TARGET)
-        .join("release")
-        .join(format!("{}.wasm", BENCH_PACKAGE.replace('-', "_")));
+    let stem = BENCH_PACKAGE.replace('-', "_");
+    let wasm = util::target_dir().join(prereqs::WASM_TARGET).join("wasm").join(format!("{stem}.wasm"));
     let out = util::target_dir().join("bench");
     let pkg = out.join("pkg");
     run(Command::new("wasm-bindgen").args(["--target", "web", "--out-dir"]).arg(&pkg).arg(&wasm).current_dir(&root))?;
+    crate::optimise_wasm(&pkg.join(format!("{stem}_bg.wasm")), BENCH_PACKAGE)?;
 
     run(cargo().args(["build", "-p", TESTS_PACKAGE, "--bin", DRIVER_BIN]))?;
     let mut cmd = Command::new(util::target_dir().join("debug").join(DRIVER_BIN));

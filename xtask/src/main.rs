@@ -291,16 +291,7 @@ fn build_wasm_module(root: &std::path::Path, package: &str, out: &std::path::Pat
         .arg(out)
         .arg(&wasm)
         .current_dir(root))?;
-    let bg = out.join(format!("{stem}_bg.wasm"));
-    match prereqs::wasm_opt() {
-        Some(wasm_opt) => run(Command::new(wasm_opt)
-            .args(["-Oz", "--strip-debug", "--strip-producers"])
-            .args(WASM_FEATURES)
-            .arg(&bg)
-            .arg("-o")
-            .arg(&bg))?,
-        None => println!("xtask: wasm-opt (npm binaryen) is not available; {package} is left unoptimised"),
-    }
+    optimise_wasm(&out.join(format!("{stem}_bg.wasm")), package)?;
     // The glue is a third of the page's JavaScript in doc comments and long names: minified, it
     // is about 30% smaller gzipped. The TypeScript definitions stay in the .d.ts beside it.
     let js = out.join(format!("{stem}.js"));
@@ -312,6 +303,23 @@ fn build_wasm_module(root: &std::path::Path, package: &str, out: &std::path::Pat
         None => println!("xtask: terser (npm) is not available; {stem}.js is left as wasm-bindgen wrote it"),
     }
     Ok(())
+}
+
+/// The console's binaryen pass on a wasm-bindgen output, in place: `wasm-opt -Oz`, debug and
+/// producer sections stripped (nothing, with a note, when npm's binaryen is not installed).
+pub(crate) fn optimise_wasm(bg: &std::path::Path, package: &str) -> Result<()> {
+    match prereqs::wasm_opt() {
+        Some(wasm_opt) => run(Command::new(wasm_opt)
+            .args(["-Oz", "--strip-debug", "--strip-producers"])
+            .args(WASM_FEATURES)
+            .arg(bg)
+            .arg("-o")
+            .arg(bg)),
+        None => {
+            println!("xtask: wasm-opt (npm binaryen) is not available; {package} is left unoptimised");
+            Ok(())
+        }
+    }
 }
 
 /// Code generation for every wasm32 build (the console, its TLS module, the client benchmark):
