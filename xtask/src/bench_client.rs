@@ -65,11 +65,7 @@ pub fn bench_client(args: &[String]) -> Result<ExitCode> {
 
     // Built as the console's wasm is (the `wasm` profile, SIMD, then wasm-opt -Oz), so the
     // figures are those of the code the console ships.
-    let mut build = cargo();
-    build.args(["build", "--profile", "wasm", "--target", prereqs::WASM_TARGET, "-p", BENCH_PACKAGE]);
-    run(crate::wasm_rustflags(&mut build))?;
-    let stem = BENCH_PACKAGE.replace('-', "_");
-    let wasm = util::target_dir().join(prereqs::WASM_TARGET).join("wasm").join(format!("{stem}.wasm"));
+    let (wasm, stem) = crate::build_wasm_crate(BENCH_PACKAGE)?;
     let out = util::target_dir().join("bench");
     let pkg = out.join("pkg");
     run(Command::new("wasm-bindgen").args(["--target", "web", "--out-dir"]).arg(&pkg).arg(&wasm).current_dir(&root))?;

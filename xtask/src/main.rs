@@ -283,9 +283,7 @@ fn build_wasm_client() -> Result<()> {
 /// Builds one wasm crate with the `wasm` profile (release, optimised for size, whole-program
 /// LTO: Cargo.toml), then wasm-bindgen (`--target web`), wasm-opt -Oz and terser into `out`.
 fn build_wasm_module(root: &std::path::Path, package: &str, out: &std::path::Path) -> Result<()> {
-    run(wasm_rustflags(cargo().args(["build", "--profile", "wasm", "--target", prereqs::WASM_TARGET, "-p", package])))?;
-    let stem = package.replace('-', "_");
-    let wasm = util::target_dir().join(prereqs::WASM_TARGET).join("wasm").join(format!("{stem}.wasm"));
+    let (wasm, stem) = build_wasm_crate(package)?;
     run(Command::new("wasm-bindgen")
         .args(["--target", "web", "--remove-name-section", "--remove-producers-section", "--out-dir"])
         .arg(out)
@@ -303,6 +301,15 @@ fn build_wasm_module(root: &std::path::Path, package: &str, out: &std::path::Pat
         None => println!("xtask: terser (npm) is not available; {stem}.js is left as wasm-bindgen wrote it"),
     }
     Ok(())
+}
+
+/// Builds `package` for wasm32 as the console is built (the `wasm` profile, SIMD); returns the
+/// `.wasm` file and its stem (the crate name with underscores, which wasm-bindgen's outputs take).
+pub(crate) fn build_wasm_crate(package: &str) -> Result<(std::path::PathBuf, String)> {
+    run(wasm_rustflags(cargo().args(["build", "--profile", "wasm", "--target", prereqs::WASM_TARGET, "-p", package])))?;
+    let stem = package.replace('-', "_");
+    let wasm = util::target_dir().join(prereqs::WASM_TARGET).join("wasm").join(format!("{stem}.wasm"));
+    Ok((wasm, stem))
 }
 
 /// The console's binaryen pass on a wasm-bindgen output, in place: `wasm-opt -Oz`, debug and

@@ -847,12 +847,13 @@ async fn settle(limit: Duration) -> String {
         tokio::time::sleep(WINDOW).await;
         let other = (machine_busy_s() - busy0) - (self_cpu_s() - own0);
         let share = other / WINDOW.as_secs_f64();
-        if share < 0.05 || start.elapsed() >= limit {
+        let quiet = share < 0.05;
+        if quiet || start.elapsed() >= limit {
             return format!(
                 "{:.2} s (other processes at {:.0} % of a CPU{})",
                 start.elapsed().as_secs_f64(),
                 share.max(0.0) * 100.0,
-                if share < 0.05 { "" } else { ", still busy after the limit" }
+                if quiet { "" } else { ", still busy after the limit" }
             );
         }
     }
