@@ -111,12 +111,23 @@ pub fn server_records<'a>(records: &'a [Record<'a>]) -> impl Iterator<Item = &'a
 
 /// Everything the server sent, as one stream.
 pub fn server_stream(records: &[Record<'_>]) -> Vec<u8> {
-    records.iter().filter(|r| r.from_server).flat_map(|r| r.data.iter().copied()).collect()
+    side_stream(records, true)
 }
 
 /// Everything the client sent, as one stream.
 pub fn client_stream(records: &[Record<'_>]) -> Vec<u8> {
-    records.iter().filter(|r| !r.from_server).flat_map(|r| r.data.iter().copied()).collect()
+    side_stream(records, false)
+}
+
+/// One side's payloads joined, a record at a time (a byte-by-byte `flat_map` of the same took
+/// 10 ms of a recording's replay setup in wasm).
+fn side_stream(records: &[Record<'_>], from_server: bool) -> Vec<u8> {
+    let side = || records.iter().filter(move |r| r.from_server == from_server);
+    let mut out = Vec::with_capacity(side().map(|r| r.data.len()).sum());
+    for r in side() {
+        out.extend_from_slice(r.data);
+    }
+    out
 }
 
 /// What the handshakes and the client's messages of a recording say.
