@@ -116,19 +116,25 @@ fn listening_addr(log: &str) -> Option<SocketAddr> {
 /// Starts websockify (the Python reference relay) on a fresh loopback port, relaying to
 /// `target` (`HOST:PORT`). Returns the server and its port once it accepts connections.
 pub fn start_websockify(target: &str) -> (Server, u16) {
-    let bin = websockify_bin();
+    start_websockify_as(&websockify_bin(), &[target])
+}
+
+/// Starts `program` with websockify's command line: the options and arguments of `args`
+/// after `127.0.0.1:PORT` on a fresh port. `program` is websockify itself, or oxvnc run under
+/// that name. Returns the server and its port once it accepts connections.
+pub fn start_websockify_as(program: &Path, args: &[&str]) -> (Server, u16) {
     let mut last_error = String::new();
     for _ in 0..PORT_ATTEMPTS {
         let port = servers::free_port();
-        let mut cmd = Command::new(&bin);
-        cmd.arg(format!("127.0.0.1:{port}")).arg(target);
+        let mut cmd = clean_command(program);
+        cmd.arg(format!("127.0.0.1:{port}")).args(args);
         let mut server = Server::spawn("websockify", cmd);
         match server.wait_for_port(port, START_LIMIT) {
             Ok(()) => return (server, port),
             Err(e) => last_error = e,
         }
     }
-    panic!("websockify did not start in {PORT_ATTEMPTS} attempts; last error:\n{last_error}");
+    panic!("{} did not start in {PORT_ATTEMPTS} attempts; last error:\n{last_error}", program.display());
 }
 
 /// Xvnc showing the deterministic test picture with an xterm on top, settled.

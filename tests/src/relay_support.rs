@@ -48,12 +48,6 @@ impl Relay {
             cmd.args(["--listen", "127.0.0.1:0"]);
         }
         cmd.args(args);
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("OXVNC_") {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.env_remove("RUST_LOG");
         if one_cpu {
             use std::os::unix::process::CommandExt;
             // SAFETY: only sched_setaffinity (async-signal-safe) between fork and exec.
@@ -68,11 +62,24 @@ impl Relay {
                 });
             }
         }
+        Relay::spawn(cmd, listens.max(1))
+    }
+
+    /// Starts `cmd`, a relay's command line of any form (`oxvnc serve …`, `oxvnc websockify …`),
+    /// without the developer's `OXVNC_*` settings, and waits until it listens on `listens`
+    /// addresses.
+    pub fn spawn(mut cmd: Command, listens: usize) -> Relay {
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("OXVNC_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env_remove("RUST_LOG");
         let mut server = Server::spawn("oxvnc-serve", cmd);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let addrs = listening_addrs(&read_log(server.log_path()));
-            if addrs.len() >= listens.max(1) {
+            if addrs.len() >= listens {
                 return Relay { server, addrs };
             }
             if let Some(status) = server.exited() {

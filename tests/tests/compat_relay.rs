@@ -82,6 +82,36 @@ fn xvnc_through_websockify_is_pixel_exact() {
     );
 }
 
+/// websockify's own command line, token file and URL, given to websockify and then to oxvnc run
+/// under the name `websockify` (a link, as a package would install it in websockify's place):
+/// Xvnc comes out pixel for pixel through both.
+#[test]
+fn xvnc_through_oxvnc_named_websockify_is_pixel_exact() {
+    let mut desktop = XvncDesktop::start(SIZE, "compat-as-websockify");
+    let dir = oxvnc_tests::servers::artifacts_dir(ARTIFACTS).join(oxvnc_tests::servers::unique_name("as-websockify"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let tokens = dir.join("tokens.conf");
+    std::fs::write(&tokens, format!("# websockify's TokenFile format\ndesktop1: {}\n", desktop.vnc_addr())).unwrap();
+    let link = dir.join("websockify");
+    std::os::unix::fs::symlink(oxvnc_tests::oxvnc_bin::oxvnc_path(), &link).unwrap();
+    let source = tokens.to_str().unwrap();
+    let args = ["--token-plugin", "TokenFile", "--token-source", source];
+    // The same command line to websockify itself first: it is websockify's, not only oxvnc's.
+    for (tag, program) in [("websockify-tokens", compat::websockify_bin()), ("as-websockify", link)] {
+        let (mut relay, port) = compat::start_websockify_as(&program, &args);
+        let target = format!("ws://127.0.0.1:{port}/websockify?token=desktop1");
+        let failures = compare_every_encoding(&mut desktop, &target, tag);
+        relay.assert_running();
+        assert!(
+            failures.is_empty(),
+            "Xvnc through {} ({target}):\n{}\n{}",
+            program.display(),
+            failures.join("\n"),
+            relay.diagnostics()
+        );
+    }
+}
+
 /// Distinct colours in `img`, counting at most `cap`.
 fn distinct_colours(img: &RgbaImage, cap: usize) -> usize {
     let mut seen = HashSet::new();

@@ -1000,3 +1000,54 @@ async fn redis_tokens_as_websockify_token_redis_keeps_them() {
     })
     .await
 }
+
+/// `oxvnc websockify` takes websockify's command line: a fixed target, a token plugin, the
+/// binary run under the name `websockify`; an option oxvnc does not implement stops it at once
+/// with a message that names the option, before it listens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websockify_command_line() {
+    guard(async {
+        let echo = Target::echo().await;
+        let dir = temp_dir("websockify-cli");
+        let mut cmd = std::process::Command::new(oxvnc_tests::oxvnc_bin::oxvnc_path());
+        cmd.args(["websockify", "127.0.0.1:0", &echo.spec()]);
+        let relay = Relay::spawn(cmd, 1);
+        let (mut ws, _) = ws_connect(&relay.ws_url("/websockify"), &[]).await.expect("fixed target");
+        roundtrip(&mut ws, b"websockify's positional target").await;
+        ws.close(None).await.unwrap();
+        drop(relay);
+
+        let file = dir.join("tokens.conf");
+        std::fs::write(&file, format!("vm1: {}\n", echo.spec())).unwrap();
+        let link = dir.join("websockify");
+        std::os::unix::fs::symlink(oxvnc_tests::oxvnc_bin::oxvnc_path(), &link).unwrap();
+        let mut cmd = std::process::Command::new(&link);
+        cmd.args(["--token-plugin=TokenFile", &format!("--token-source={}", file.display()), "127.0.0.1:0"]);
+        let relay = Relay::spawn(cmd, 1);
+        let (mut ws, _) = ws_connect(&relay.ws_url("/websockify?token=vm1"), &[]).await.expect("known token");
+        roundtrip(&mut ws, b"a token from websockify's token file").await;
+        ws.close(None).await.unwrap();
+        let e = ws_connect(&relay.ws_url("/websockify?token=vm2"), &[]).await.expect_err("unknown token");
+        assert_eq!(refused_status(&e), 404);
+        drop(relay);
+
+        let target = echo.spec();
+        for (argv, says) in [
+            (vec!["--record", "/tmp/session", "127.0.0.1:0", &target], "--record is not implemented"),
+            (vec!["-D", "127.0.0.1:0", &target], "--daemon is not implemented"),
+            (
+                vec!["--ssl-only", "--cert", "/nonexistent.pem", "127.0.0.1:0", &target],
+                "SSL only and /nonexistent.pem not found",
+            ),
+            (vec!["127.0.0.1:0"], "too few arguments"),
+        ] {
+            let mut cmd = std::process::Command::new(&link);
+            cmd.args(&argv);
+            let done = oxvnc_tests::servers::run_with_limit(cmd, Duration::from_secs(20));
+            assert_eq!(done.status.code(), Some(2), "{argv:?}: {}", done.stderr);
+            assert!(done.stderr.contains(says), "{argv:?}: {}", done.stderr);
+            assert!(!done.stderr.contains("listening on"), "{argv:?}: {}", done.stderr);
+        }
+    })
+    .await
+}
