@@ -15,9 +15,9 @@ use clap::{Args as ClapArgs, Parser};
 #[derive(ClapArgs, Debug, Default)]
 #[command(after_help = "\
 Runs `oxvnc serve` with what these options mean: a source without an address listens on every \
-IPv4 interface (and IPv6 too with -6), as websockify does; TokenFile, ReadOnlyTokenFile \
-(--token-plugin, or --target-config) and TokenRedis become --token-file and --token-redis; the \
-certificate (self.pem unless --cert) is used when the file exists. Unlike websockify, oxvnc checks \
+IPv4 interface (and IPv6 too with -6), as websockify does; the token plugins TokenFile and \
+ReadOnlyTokenFile (or --target-config), TokenRedis and UnixDomainSocketDirectory become \
+--token-file, --token-redis and --token-socket-dir; the certificate (self.pem unless --cert) is used when the file exists. Unlike websockify, oxvnc checks \
 each WebSocket's Origin: pages from the relay's own host are accepted, others only when listed in \
 OXVNC_ALLOWED_ORIGINS. Options oxvnc does not implement (daemon, record, wrap and inetd modes, \
 auth plugins, syslog, TLS client certificates and cipher lists, ...) are refused with a message \
@@ -103,10 +103,11 @@ pub struct Args {
     /// token file or directory (deprecated in websockify: --token-plugin TokenFile)
     #[arg(long, value_name = "FILE")]
     target_config: Option<PathBuf>,
-    /// TokenFile, ReadOnlyTokenFile or TokenRedis (others are refused)
+    /// TokenFile, ReadOnlyTokenFile, TokenRedis or UnixDomainSocketDirectory (others are refused)
     #[arg(long, value_name = "CLASS")]
     token_plugin: Option<String>,
-    /// the token plugin's argument: the token file or directory, or the Redis source
+    /// the token plugin's argument: the token file or directory, the Redis source, or the
+    /// directory of Unix sockets
     #[arg(long, value_name = "ARG")]
     token_source: Option<String>,
     /// use the Host header as token instead of the token URL query parameter
@@ -207,9 +208,10 @@ pub fn serve_args(a: &Args, exists: impl Fn(&Path) -> bool) -> Result<Vec<String
             // only adds tokens sooner.
             "TokenFile" | "ReadOnlyTokenFile" => out.extend(["--token-file".to_string(), source]),
             "TokenRedis" => out.extend(["--token-redis".to_string(), source]),
+            "UnixDomainSocketDirectory" => out.extend(["--token-socket-dir".to_string(), source]),
             other => {
                 return Err(format!(
-                    "--token-plugin {other} is not implemented; oxvnc reads TokenFile, ReadOnlyTokenFile and TokenRedis"
+                    "--token-plugin {other} is not implemented; oxvnc reads TokenFile, ReadOnlyTokenFile, TokenRedis and UnixDomainSocketDirectory"
                 ));
             }
         }
@@ -371,6 +373,10 @@ mod tests {
         assert_eq!(
             ok(&["--unix-target", "/run/vnc.sock", "6080"]),
             "--listen 0.0.0.0:6080 --vnc unix_socket:/run/vnc.sock"
+        );
+        assert_eq!(
+            ok(&["--token-plugin", "UnixDomainSocketDirectory", "--token-source", "/run/vms", "6080"]),
+            "--listen 0.0.0.0:6080 --token-socket-dir /run/vms"
         );
         // The certificate when its file exists (the key defaults to it), --ssl-only with it.
         assert_eq!(

@@ -20,7 +20,7 @@ const PORT_ATTEMPTS: usize = 3;
 /// A running QEMU with its VNC port and monitor. Stops QEMU when dropped (through [`Server`]).
 pub struct Qemu {
     pub server: Server,
-    /// The VNC port on 127.0.0.1.
+    /// The VNC port on 127.0.0.1 (0 when VNC is on a Unix socket, see [`start_on_socket`]).
     pub port: u16,
     monitor: UnixStream,
     dir: PathBuf,
@@ -39,36 +39,59 @@ pub fn start(vnc_options: &str) -> Qemu {
                 break p;
             }
         };
-        let dir = servers::artifacts_dir("qemu");
-        let sock = dir.join(format!("{}.sock", servers::unique_name("monitor")));
-        let _ = std::fs::remove_file(&sock);
-        let mut cmd = Command::new("qemu-system-x86_64");
-        cmd.args(["-nodefaults", "-machine", "pc", "-accel", "tcg", "-m", "32"])
-            .args(["-vga", "std", "-display", "none"])
-            .arg("-vnc")
-            .arg(format!("127.0.0.1:{}{vnc_options}", port - 5900))
-            .arg("-monitor")
-            .arg(format!("unix:{},server=on,wait=off", sock.display()));
-        let mut server = Server::spawn("qemu", cmd);
-        if let Err(e) = server.wait_for_port(port, START_LIMIT) {
-            last_error = e;
-            continue;
-        }
-        let monitor = match UnixStream::connect(&sock) {
-            Ok(m) => m,
-            Err(e) => {
-                last_error = format!("QEMU monitor {}: {e}\n{}", sock.display(), server.diagnostics());
-                continue;
-            }
-        };
-        monitor.set_read_timeout(Some(MONITOR_LIMIT)).expect("monitor read timeout");
-        let mut q = Qemu { server, port, monitor, dir };
-        match q.read_prompt() {
-            Ok(_) => return q,
+        let vnc = format!("127.0.0.1:{}{vnc_options}", port - 5900);
+        match launch(&vnc, port, |server| server.wait_for_port(port, START_LIMIT)) {
+            Ok(q) => return q,
             Err(e) => last_error = e,
         }
     }
     panic!("QEMU did not start in {PORT_ATTEMPTS} attempts; last error:\n{last_error}");
+}
+
+/// Starts QEMU with its VNC server on the Unix socket `sock` (`-vnc unix:PATH`, as libvirt and
+/// other VM managers set it up), and waits until the socket accepts connections.
+pub fn start_on_socket(sock: &std::path::Path) -> Qemu {
+    let vnc = format!("unix:{}", sock.display());
+    let ready = |server: &mut Server| {
+        let deadline = Instant::now() + START_LIMIT;
+        while UnixStream::connect(sock).is_err() {
+            if let Some(status) = server.exited() {
+                return Err(format!("QEMU exited ({status})\n{}", server.diagnostics()));
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "QEMU's VNC socket {} did not accept in time\n{}",
+                    sock.display(),
+                    server.diagnostics()
+                ));
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    };
+    launch(&vnc, 0, ready).unwrap_or_else(|e| panic!("QEMU did not start: {e}"))
+}
+
+/// Starts QEMU with `-vnc VNC`, waits with `ready`, then for its monitor.
+fn launch(vnc: &str, port: u16, ready: impl FnOnce(&mut Server) -> Result<(), String>) -> Result<Qemu, String> {
+    let dir = servers::artifacts_dir("qemu");
+    let sock = dir.join(format!("{}.sock", servers::unique_name("monitor")));
+    let _ = std::fs::remove_file(&sock);
+    let mut cmd = Command::new("qemu-system-x86_64");
+    cmd.args(["-nodefaults", "-machine", "pc", "-accel", "tcg", "-m", "32"])
+        .args(["-vga", "std", "-display", "none"])
+        .arg("-vnc")
+        .arg(vnc)
+        .arg("-monitor")
+        .arg(format!("unix:{},server=on,wait=off", sock.display()));
+    let mut server = Server::spawn("qemu", cmd);
+    ready(&mut server)?;
+    let monitor = UnixStream::connect(&sock)
+        .map_err(|e| format!("QEMU monitor {}: {e}\n{}", sock.display(), server.diagnostics()))?;
+    monitor.set_read_timeout(Some(MONITOR_LIMIT)).expect("monitor read timeout");
+    let mut q = Qemu { server, port, monitor, dir };
+    q.read_prompt()?;
+    Ok(q)
 }
 
 impl Qemu {

@@ -112,6 +112,67 @@ fn xvnc_through_oxvnc_named_websockify_is_pixel_exact() {
     }
 }
 
+/// A VM manager's layout: each VM's VNC server on a Unix socket named after the VM, in one
+/// directory (QEMU's `-vnc unix:DIR/vm1`). `oxvnc serve --token-socket-dir DIR` reaches it with the
+/// VM's name as the token, and so does websockify's command line with its
+/// UnixDomainSocketDirectory plugin, given to websockify itself and to oxvnc run as websockify:
+/// the BIOS screen comes out as QEMU's own screendump through all three. A token naming anything
+/// but a socket in the directory is refused.
+#[test]
+fn qemu_on_a_unix_socket_by_its_name_as_token() {
+    let dir = oxvnc_tests::servers::artifacts_dir(ARTIFACTS).join(oxvnc_tests::servers::unique_name("vms"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("notes.txt"), "not a socket").unwrap();
+    let mut qemu = oxvnc_tests::qemu::start_on_socket(&dir.join("vm1"));
+    let truth = qemu.settle_and_stop(std::time::Duration::from_secs(3));
+    let source = dir.to_str().unwrap();
+    let mut failures = Vec::new();
+    let check = |target: String, tag: &str| {
+        let mut failures = Vec::new();
+        for encodings in ["zrle", "raw"] {
+            let name = format!("qemu-socket-{tag}-{encodings}");
+            match snapshot_ok(&target, Some(encodings), &name) {
+                Ok(shot) => {
+                    if let Err(m) = pixels::check_same(ARTIFACTS, &name, &truth, &shot) {
+                        failures.push(format!("{tag} --encodings {encodings}: {m}"));
+                    }
+                }
+                Err(e) => failures.push(format!("{tag}: {e}")),
+            }
+        }
+        failures
+    };
+
+    let mut relay = Relay::start(&["--token-socket-dir", source]);
+    failures.extend(check(relay.ws_url("websockify?token=vm1"), "serve"));
+    for token in ["vm2", "notes.txt", "..%2Fvms%2Fvm1", "%2E%2E"] {
+        let target = relay.ws_url(&format!("websockify?token={token}"));
+        match snapshot_ok(&target, Some("raw"), "qemu-socket-refused") {
+            Ok(_) => failures.push(format!("token {token:?} reached a VNC server")),
+            Err(e) if e.contains("404") => {}
+            Err(e) => failures.push(format!("token {token:?}: not refused with 404: {e}")),
+        }
+    }
+    relay.server.assert_running();
+
+    let link = dir.join("websockify");
+    std::os::unix::fs::symlink(oxvnc_tests::oxvnc_bin::oxvnc_path(), &link).unwrap();
+    let args = ["--token-plugin", "UnixDomainSocketDirectory", "--token-source", source];
+    for (tag, program) in [("websockify", compat::websockify_bin()), ("as-websockify", link)] {
+        let (mut server, port) = compat::start_websockify_as(&program, &args);
+        failures.extend(check(format!("ws://127.0.0.1:{port}/websockify?token=vm1"), tag));
+        server.assert_running();
+    }
+    let after = qemu.screendump();
+    qemu.server.assert_running();
+    assert!(
+        failures.is_empty() && after == truth,
+        "QEMU on a Unix socket through the relays:\n{}\nscreen unchanged: {}",
+        failures.join("\n"),
+        after == truth
+    );
+}
+
 /// Distinct colours in `img`, counting at most `cap`.
 fn distinct_colours(img: &RgbaImage, cap: usize) -> usize {
     let mut seen = HashSet::new();

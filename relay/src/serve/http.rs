@@ -63,6 +63,8 @@ pub enum Targets {
     Tokens { file: super::tokens::TokenFile, demo: bool },
     /// `--token-redis` (and the token `demo` with `--demo`, when Redis has no such key).
     Redis { store: super::token_redis::RedisTokens, demo: bool },
+    /// `--token-socket-dir` (and the token `demo` with `--demo`, when there is no such socket).
+    Sockets { dir: super::token_socket_dir::SocketDir, demo: bool },
     /// `--demo` alone.
     Demo,
 }
@@ -206,6 +208,16 @@ async fn admit(state: &State, headers: &HeaderMap, query: &str) -> Result<(Targe
                 return Err(Refusal(Failure::MissingToken, StatusCode::FORBIDDEN, missing));
             };
             match file.lookup(token) {
+                Some(t) => t,
+                None if *demo && token == "demo" => Target::Demo,
+                None => return Err(Refusal(Failure::UnknownToken, StatusCode::NOT_FOUND, "unknown token")),
+            }
+        }
+        Targets::Sockets { dir, demo } => {
+            let Some(token) = token.as_deref() else {
+                return Err(Refusal(Failure::MissingToken, StatusCode::FORBIDDEN, missing));
+            };
+            match dir.lookup(token) {
                 Some(t) => t,
                 None if *demo && token == "demo" => Target::Demo,
                 None => return Err(Refusal(Failure::UnknownToken, StatusCode::NOT_FOUND, "unknown token")),

@@ -14,6 +14,7 @@ mod session;
 mod target;
 mod tls;
 mod token_redis;
+mod token_socket_dir;
 mod tokens;
 mod wsout;
 
@@ -40,8 +41,8 @@ use target::Target;
 /// Command-line options of `oxvnc serve`; each can also come from its `OXVNC_*` variable.
 #[derive(ClapArgs, Debug)]
 #[command(after_help = "\
-Targets: give one of --vnc, --token-file, --token-redis or --demo (--demo also combines with \
---token-file or --token-redis, where the token \"demo\" reaches the demo desktop). The WebSocket endpoint answers on any path \
+Targets: give one of --vnc, --token-file, --token-redis, --token-socket-dir or --demo (--demo also \
+combines with the token options, where the token \"demo\" reaches the demo desktop). The WebSocket endpoint answers on any path \
 (/websockify by convention); the token comes from ?token= or else a \"token\" cookie (with \
 --host-token, from the Host header). \
 Refused handshakes get an HTTP status and a short reason (403 origin or missing token, 404 \
@@ -66,7 +67,7 @@ pub struct Args {
     #[arg(long, value_name = "DIR", env = "OXVNC_WEB")]
     web: Option<PathBuf>,
     /// Relay every session to this VNC server: HOST:PORT or unix_socket:/path
-    #[arg(long, value_name = "HOST:PORT", env = "OXVNC_VNC", conflicts_with_all = ["token_file", "token_redis", "demo"])]
+    #[arg(long, value_name = "HOST:PORT", env = "OXVNC_VNC", conflicts_with_all = ["token_file", "token_redis", "token_socket_dir", "demo"])]
     vnc: Option<String>,
     /// websockify token file, or a directory of them: `token: host:port` lines (or
     /// `token: unix_socket:/path`), `#` comments. Re-read when it changes, no restart needed
@@ -75,9 +76,14 @@ pub struct Args {
     /// Look tokens up in Redis, as websockify's TokenRedis plugin (its --token-source string):
     /// HOST[:PORT[:DB[:PASSWORD[:NAMESPACE]]]]. The key is NAMESPACE:TOKEN (or TOKEN), its value
     /// `host:port` or JSON {"host": "host:port"}; asked on every handshake
-    #[arg(long, value_name = "SOURCE", env = "OXVNC_TOKEN_REDIS")]
+    #[arg(long, value_name = "SOURCE", env = "OXVNC_TOKEN_REDIS", conflicts_with = "token_socket_dir")]
     token_redis: Option<String>,
-    /// With --token-file or --token-redis: the token is the host name the browser asked for (the
+    /// Unix sockets in DIR are the targets, as websockify's UnixDomainSocketDirectory plugin:
+    /// the token `vm1` reaches the socket DIR/vm1 (e.g. QEMU's `-vnc unix:DIR/vm1`). A token is
+    /// one plain file name (no `/`, `.` or `..`); looked up on every handshake
+    #[arg(long, value_name = "DIR", env = "OXVNC_TOKEN_SOCKET_DIR", conflicts_with = "token_file")]
+    token_socket_dir: Option<PathBuf>,
+    /// With --token-file, --token-redis or --token-socket-dir: the token is the host name the browser asked for (the
     /// Host header without its port), not ?token= or the cookie, as websockify's --host-token.
     /// One name per console (vm1.consoles.example → token vm1.consoles.example), all pointing
     /// at the relay
@@ -214,19 +220,27 @@ pub fn main(args: Args) -> ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let targets = match (&args.vnc, &args.token_file, &args.token_redis, args.demo) {
-        (Some(vnc), None, None, false) => Targets::Fixed(Target::parse(vnc).context("--vnc")?),
-        (None, Some(path), None, demo) => Targets::Tokens { file: tokens::TokenFile::open(path.clone())?, demo },
-        (None, None, Some(src), demo) => Targets::Redis { store: token_redis::RedisTokens::new(src)?, demo },
-        (None, None, None, true) => Targets::Demo,
-        (None, None, None, false) => {
-            bail!("no VNC server to relay to: give --vnc HOST:PORT, --token-file PATH, --token-redis SOURCE or --demo")
+    let tokens = [args.token_file.is_some(), args.token_redis.is_some(), args.token_socket_dir.is_some()];
+    if tokens.iter().filter(|&&given| given).count() > 1 {
+        bail!("give one of --token-file, --token-redis and --token-socket-dir");
+    }
+    let targets = match (&args.vnc, &args.token_file, &args.token_redis, &args.token_socket_dir, args.demo) {
+        (Some(vnc), None, None, None, false) => Targets::Fixed(Target::parse(vnc).context("--vnc")?),
+        (Some(_), ..) => {
+            bail!("--vnc cannot be combined with --token-file, --token-redis, --token-socket-dir or --demo")
         }
-        (Some(_), ..) => bail!("--vnc cannot be combined with --token-file, --token-redis or --demo"),
-        _ => bail!("give one of --token-file and --token-redis"),
+        (None, Some(path), _, _, demo) => Targets::Tokens { file: tokens::TokenFile::open(path.clone())?, demo },
+        (None, None, Some(src), _, demo) => Targets::Redis { store: token_redis::RedisTokens::new(src)?, demo },
+        (None, None, None, Some(dir), demo) => {
+            Targets::Sockets { dir: token_socket_dir::SocketDir::open(dir.clone())?, demo }
+        }
+        (None, None, None, None, true) => Targets::Demo,
+        (None, None, None, None, false) => bail!(
+            "no VNC server to relay to: give --vnc HOST:PORT, --token-file PATH, --token-redis SOURCE, --token-socket-dir DIR or --demo"
+        ),
     };
-    if args.host_token && !matches!(targets, Targets::Tokens { .. } | Targets::Redis { .. }) {
-        bail!("--host-token needs --token-file or --token-redis, where the host name is looked up");
+    if args.host_token && !matches!(targets, Targets::Tokens { .. } | Targets::Redis { .. } | Targets::Sockets { .. }) {
+        bail!("--host-token needs --token-file, --token-redis or --token-socket-dir, where the host name is looked up");
     }
     let demo = args.demo.then(|| Demo::new(args.demo_size.0, args.demo_size.1));
     let tls = match (&args.cert, &args.key) {
@@ -281,6 +295,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             format!("tokens from {}", args.token_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default())
         }
         Targets::Redis { store, .. } => format!("tokens from Redis at {}", store.place),
+        Targets::Sockets { dir, .. } => format!("the Unix sockets in {}", dir.dir.display()),
         Targets::Demo => "the demo desktop".to_owned(),
     };
     let (stop, _) = watch::channel(false);
