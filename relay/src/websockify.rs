@@ -122,7 +122,7 @@ pub struct Args {
     /// send a ping to the client every INTERVAL seconds
     #[arg(long, value_name = "INTERVAL")]
     heartbeat: Option<String>,
-    /// file where logs will be saved (not implemented: refused; oxvnc logs to standard error)
+    /// file where logs will be saved (appended)
     #[arg(long, value_name = "FILE")]
     log_file: Option<String>,
     /// log to syslog (not implemented: refused)
@@ -261,6 +261,9 @@ pub fn serve_args(a: &Args, exists: impl Fn(&Path) -> bool) -> Result<Vec<String
     if a.verbose {
         out.extend(["--log".to_string(), "debug".to_string()]);
     }
+    if let Some(file) = &a.log_file {
+        out.extend(["--log-file".to_string(), file.clone()]);
+    }
     Ok(out)
 }
 
@@ -287,7 +290,6 @@ fn refuse_unimplemented(a: &Args) -> Result<(), String> {
             "--auth-plugin",
             "oxvnc checks Origin itself (see --help)",
         ),
-        (a.log_file.is_some(), "--log-file", "oxvnc logs to standard error"),
         (a.syslog.is_some() || a.legacy_syslog, "--syslog", "oxvnc logs to standard error"),
     ];
     match refused.iter().find(|(given, _, _)| *given) {
@@ -392,6 +394,10 @@ mod tests {
             ok(&["-v", "--heartbeat", "15", "--file-only", "--libserver", "--ssl-version", "tlsv1_2", "6080", "h:1"]),
             "--listen 0.0.0.0:6080 --vnc h:1 --heartbeat 15 --log debug"
         );
+        assert_eq!(
+            ok(&["--log-file=/var/log/websockify.log", "6080", "h:1"]),
+            "--listen 0.0.0.0:6080 --vnc h:1 --log-file /var/log/websockify.log"
+        );
     }
 
     #[test]
@@ -414,7 +420,6 @@ mod tests {
             ("--idle-timeout", &["--idle-timeout=60", "6080", "h:1"][..]),
             ("--ssl-ciphers", &["--ssl-ciphers", "ALL", "6080", "h:1"][..]),
             ("--auth-plugin", &["--auth-plugin", "ExpectOrigin", "--auth-source", "https://a", "6080", "h:1"][..]),
-            ("--log-file", &["--log-file", "/var/log/w", "6080", "h:1"][..]),
             ("wrap mode", &["6080", "--", "x11vnc", "-rfbport", "5900"][..]),
             ("--inetd", &["--inetd", "h:1"][..]),
         ] {

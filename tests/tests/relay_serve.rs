@@ -1051,3 +1051,46 @@ async fn websockify_command_line() {
     })
     .await
 }
+
+/// `--log-file`: the log goes to the file, appended after what was there, and not to standard
+/// error; a file that cannot be opened stops the relay at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_file_is_appended_to() {
+    guard(async {
+        let echo = Target::echo().await;
+        let dir = temp_dir("log-file");
+        let log = dir.join("relay.log");
+        std::fs::write(&log, "an earlier line\n").unwrap();
+        let port = oxvnc_tests::servers::free_port();
+        let mut cmd = std::process::Command::new(oxvnc_tests::oxvnc_bin::oxvnc_path());
+        let listen = format!("127.0.0.1:{port}");
+        cmd.args(["serve", "--listen", &listen, "--vnc", &echo.spec(), "--log-file", log.to_str().unwrap()]);
+        let mut server = oxvnc_tests::servers::Server::spawn("oxvnc-serve", cmd);
+        server.wait_for_port(port, Duration::from_secs(30)).unwrap();
+        let (mut ws, _) = ws_connect(&format!("ws://{listen}/websockify"), &[]).await.expect("session");
+        roundtrip(&mut ws, b"logged").await;
+        ws.close(None).await.unwrap();
+        let mut text = String::new();
+        for _ in 0..200 {
+            text = std::fs::read_to_string(&log).unwrap();
+            if text.contains("session closed") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(text.starts_with("an earlier line\n"), "{text}");
+        assert!(text.contains("listening on") && text.contains("session closed"), "{text}");
+        assert!(!text.contains('\u{1b}'), "no terminal colours in a file: {text}");
+        let stderr = std::fs::read_to_string(server.log_path()).unwrap_or_default();
+        assert!(!stderr.contains("listening on"), "{stderr}");
+        server.stop();
+
+        let bad = dir.join("no-such-dir").join("relay.log");
+        let mut cmd = std::process::Command::new(oxvnc_tests::oxvnc_bin::oxvnc_path());
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--vnc", &echo.spec(), "--log-file", bad.to_str().unwrap()]);
+        let done = oxvnc_tests::servers::run_with_limit(cmd, Duration::from_secs(20));
+        assert_eq!(done.status.code(), Some(2), "{}", done.stderr);
+        assert!(done.stderr.contains("cannot open --log-file"), "{}", done.stderr);
+    })
+    .await
+}

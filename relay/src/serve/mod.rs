@@ -31,6 +31,7 @@ use clap::Args as ClapArgs;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Notify, watch};
 use tracing::{error, info, warn};
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 use crate::demo::Demo;
 use http::Targets;
@@ -147,6 +148,10 @@ pub struct Args {
     /// Log filter: a level (info, debug, ...) or tracing's EnvFilter directives
     #[arg(long, value_name = "FILTER", env = "OXVNC_LOG", default_value = "info")]
     log: String,
+    /// Append the log to PATH instead of writing it to standard error (created if missing;
+    /// a file that cannot be opened stops the relay at start-up)
+    #[arg(long, value_name = "PATH", env = "OXVNC_LOG_FILE")]
+    log_file: Option<PathBuf>,
 }
 
 /// Limits applied to every connection; `None` is "never".
@@ -182,11 +187,19 @@ pub fn main(args: Args) -> ExitCode {
         eprintln!("oxvnc serve: bad --log filter {:?} ({e}); using info", args.log);
         tracing_subscriber::EnvFilter::new("info")
     });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let (writer, ansi) = match &args.log_file {
+        // One line is formatted, then written with one call under the lock: lines from
+        // different threads never interleave.
+        Some(path) => match std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            Ok(file) => (BoxMakeWriter::new(std::sync::Mutex::new(file)), false),
+            Err(e) => {
+                eprintln!("oxvnc serve: cannot open --log-file {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        },
+        None => (BoxMakeWriter::new(std::io::stderr), std::io::stderr().is_terminal()),
+    };
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(ansi).init();
     // Each session takes two descriptors; the default soft limit (1024) is far too low.
     if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
         warn!("cannot raise the open-files limit: {e}");
