@@ -146,6 +146,11 @@ impl Transport {
     }
 }
 
+/// TLS for a client of web services: the web's root certificates.
+pub fn web_tls_config() -> anyhow::Result<tokio_rustls::rustls::ClientConfig> {
+    tls_config(None)
+}
+
 fn tls_config(ca: Option<&Path>) -> anyhow::Result<tokio_rustls::rustls::ClientConfig> {
     use tokio_rustls::rustls;
     let mut roots = rustls::RootCertStore::empty();

@@ -173,6 +173,77 @@ fn qemu_on_a_unix_socket_by_its_name_as_token() {
     );
 }
 
+/// A token service as websockify's JSONTokenApi plugin asks one: `GET /consoles/TOKEN` answers
+/// `{"host": …, "port": …}` for `known`, 404 otherwise. Runs until the process ends.
+fn json_token_service(known: &'static str, target: String) -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (host, port) = target.rsplit_once(':').map(|(h, p)| (h.to_string(), p.to_string())).unwrap();
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let head = String::from_utf8_lossy(&head);
+            let path = head.split_whitespace().nth(1).unwrap_or_default();
+            let (status, body) = if path == format!("/consoles/{known}") {
+                ("200 OK", format!("{{\"host\": \"{host}\", \"port\": {port}}}"))
+            } else {
+                ("404 Not Found", "{}".to_string())
+            };
+            let _ = write!(
+                s,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    addr
+}
+
+/// websockify's JSONTokenApi plugin, given to websockify itself and to oxvnc run as websockify,
+/// with one token service: Xvnc comes out pixel for pixel through both, and a token the service
+/// does not know reaches nothing.
+#[test]
+fn xvnc_by_a_json_token_service_through_both_websockifys() {
+    let mut desktop = XvncDesktop::start(SIZE, "compat-token-api");
+    let service = json_token_service("desktop1", desktop.vnc_addr());
+    let dir = oxvnc_tests::servers::artifacts_dir(ARTIFACTS).join(oxvnc_tests::servers::unique_name("token-api"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let link = dir.join("websockify");
+    std::os::unix::fs::symlink(oxvnc_tests::oxvnc_bin::oxvnc_path(), &link).unwrap();
+    let source = format!("http://{service}/consoles/%s");
+    let args = ["--token-plugin", "JSONTokenApi", "--token-source", &source];
+    let mut failures = Vec::new();
+    for (tag, program) in [("websockify-api", compat::websockify_bin()), ("as-websockify-api", link)] {
+        let (mut relay, port) = compat::start_websockify_as(&program, &args);
+        let target = format!("ws://127.0.0.1:{port}/websockify?token=desktop1");
+        match snapshot_ok(&target, Some("zrle"), tag) {
+            Ok(shot) => {
+                if let Err(m) = pixels::check_same(ARTIFACTS, tag, &desktop.screen, &shot) {
+                    failures.push(format!("{tag}: {m}"));
+                }
+            }
+            Err(e) => failures.push(format!("{tag}: {e}")),
+        }
+        let unknown = format!("ws://127.0.0.1:{port}/websockify?token=desktop2");
+        if snapshot_ok(&unknown, Some("zrle"), &format!("{tag}-unknown")).is_ok() {
+            failures.push(format!("{tag}: an unknown token reached a VNC server"));
+        }
+        relay.assert_running();
+    }
+    if let Err(e) = desktop.check_unchanged() {
+        failures.push(e);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// Distinct colours in `img`, counting at most `cap`.
 fn distinct_colours(img: &RgbaImage, cap: usize) -> usize {
     let mut seen = HashSet::new();

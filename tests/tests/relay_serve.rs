@@ -237,10 +237,7 @@ async fn host_token_takes_the_token_from_the_host_header() {
         .output()
         .expect("run oxvnc serve");
     assert_eq!(out.status.code(), Some(2), "{out:?}");
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("--host-token needs --token-file or --token-redis"),
-        "{out:?}"
-    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--host-token needs --token-file, --token-redis"), "{out:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1091,6 +1088,103 @@ async fn log_file_is_appended_to() {
         let done = oxvnc_tests::servers::run_with_limit(cmd, Duration::from_secs(20));
         assert_eq!(done.status.code(), Some(2), "{}", done.stderr);
         assert!(done.stderr.contains("cannot open --log-file"), "{}", done.stderr);
+    })
+    .await
+}
+
+/// A token service for `--token-api`: answers `GET /t/TOKEN` with `answer(TOKEN)` (status, body),
+/// or never answers when that is `None`; records every request path.
+async fn token_service(
+    answer: impl Fn(&str) -> Option<(u16, String)> + Send + Sync + 'static,
+) -> (std::net::SocketAddr, Arc<std::sync::Mutex<Vec<String>>>, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (answer, log) = (Arc::new(answer), Arc::clone(&seen));
+    let task = tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let (answer, log) = (Arc::clone(&answer), Arc::clone(&log));
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let path = head.split_whitespace().nth(1).unwrap_or_default().to_string();
+                log.lock().unwrap().push(path.clone());
+                let token = path.strip_prefix("/t/").unwrap_or_default();
+                match answer(token) {
+                    Some((status, body)) => {
+                        let reply = format!(
+                            "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                        let _ = s.write_all(reply.as_bytes()).await;
+                    }
+                    None => tokio::time::sleep(Duration::from_secs(60)).await,
+                }
+            });
+        }
+    });
+    (addr, seen, task)
+}
+
+/// `--token-api`: the target comes from an HTTP service (websockify's BaseTokenAPI and, with
+/// `--token-api-json`, JSONTokenApi); its answers map to clear refusals, and the token reaches it
+/// percent-encoded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_api_text_and_json() {
+    guard(async {
+        let echo = Target::echo().await;
+        let spec = echo.spec();
+        let port = echo.spec().rsplit_once(':').unwrap().1.to_string();
+        let (api, seen, task) = token_service(move |token| match token {
+            "vm1" => Some((200, format!("{{\"host\": \"127.0.0.1\", \"port\": {port}}}"))),
+            "plain" => Some((200, format!("{spec}\n"))),
+            "garbage" => Some((200, "{\"host\": 7}".into())),
+            "broken" => Some((500, "oops".into())),
+            "slow" => None,
+            _ => Some((404, "no such console".into())),
+        })
+        .await;
+        let url = format!("http://{api}/t/%s");
+
+        let json = Relay::start(&["--token-api", &url, "--token-api-json"]);
+        let (mut ws, _) = ws_connect(&json.ws_url("/websockify?token=vm1"), &[]).await.expect("known token");
+        roundtrip(&mut ws, b"a target from a token service").await;
+        ws.close(None).await.unwrap();
+        for (token, status, body) in [
+            ("nope", 404, "unknown token"),
+            ("garbage", 502, "token has no valid target"),
+            ("broken", 503, "token store unavailable"),
+            ("slow", 503, "token store unavailable"),
+        ] {
+            let r =
+                http_request(json.addr(), "GET", &format!("/websockify?token={token}"), &upgrade_headers(&[])).await;
+            assert_eq!((r.status, r.body.trim()), (status, body), "token {token}");
+        }
+        // The token is percent-encoded into the URL: it cannot add a path or a query.
+        let r = http_request(json.addr(), "GET", "/websockify?token=a%2F..%3Fx%3D1%26y", &upgrade_headers(&[])).await;
+        assert_eq!(r.status, 404);
+        assert!(seen.lock().unwrap().iter().any(|p| p == "/t/a%2F..%3Fx%3D1%26y"), "{:?}", seen.lock().unwrap());
+
+        let text = Relay::start(&["--token-api", &url]);
+        let (mut ws, _) = ws_connect(&text.ws_url("/websockify?token=plain"), &[]).await.expect("text answer");
+        roundtrip(&mut ws, b"host:port as text").await;
+        ws.close(None).await.unwrap();
+        let r = http_request(text.addr(), "GET", "/websockify?token=vm1", &upgrade_headers(&[])).await;
+        assert_eq!((r.status, r.body.trim()), (502, "token has no valid target"), "JSON where text is expected");
+
+        // The service gone: refused at once, not a hang.
+        task.abort();
+        let _ = task.await;
+        let r = http_request(text.addr(), "GET", "/websockify?token=plain", &upgrade_headers(&[])).await;
+        assert_eq!((r.status, r.body.trim()), (503, "token store unavailable"));
+        assert!(json.log().contains("token lookup failed"), "{}", json.log());
     })
     .await
 }

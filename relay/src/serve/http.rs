@@ -63,6 +63,8 @@ pub enum Targets {
     Tokens { file: super::tokens::TokenFile, demo: bool },
     /// `--token-redis` (and the token `demo` with `--demo`, when Redis has no such key).
     Redis { store: super::token_redis::RedisTokens, demo: bool },
+    /// `--token-api` (and the token `demo` with `--demo`, when the service does not know it).
+    Api { api: super::token_api::TokenApi, demo: bool },
     /// `--token-socket-dir` (and the token `demo` with `--demo`, when there is no such socket).
     Sockets { dir: super::token_socket_dir::SocketDir, demo: bool },
     /// `--demo` alone.
@@ -183,6 +185,29 @@ fn host_name(host: &str) -> Option<String> {
     host.trim().parse::<http::uri::Authority>().ok().map(|a| a.host().to_owned())
 }
 
+/// A token store's answer (Redis, a token service at `place`) as a target or a refusal.
+fn from_store(
+    answer: Result<Option<Target>, super::token_redis::LookupError>,
+    demo: bool,
+    token: &str,
+    place: &str,
+) -> Result<Target, Refusal> {
+    use super::token_redis::LookupError;
+    match answer {
+        Ok(Some(t)) => Ok(t),
+        Ok(None) if demo && token == "demo" => Ok(Target::Demo),
+        Ok(None) => Err(Refusal(Failure::UnknownToken, StatusCode::NOT_FOUND, "unknown token")),
+        Err(LookupError::Unavailable(e)) => {
+            warn!(store = %place, "token lookup failed: {e}");
+            Err(Refusal(Failure::TokenStore, StatusCode::SERVICE_UNAVAILABLE, "token store unavailable"))
+        }
+        Err(LookupError::BadValue(e)) => {
+            warn!(store = %place, token = %session::redact(token), "the token's value is not a target: {e}");
+            Err(Refusal(Failure::TokenStore, StatusCode::BAD_GATEWAY, "token has no valid target"))
+        }
+    }
+}
+
 /// The checks of a handshake that do not depend on it being one (origin, token): the target
 /// and the token, or the refusal.
 async fn admit(state: &State, headers: &HeaderMap, query: &str) -> Result<(Target, Option<String>), Refusal> {
@@ -224,27 +249,16 @@ async fn admit(state: &State, headers: &HeaderMap, query: &str) -> Result<(Targe
             }
         }
         Targets::Redis { store, demo } => {
-            use super::token_redis::LookupError;
             let Some(token) = token.as_deref() else {
                 return Err(Refusal(Failure::MissingToken, StatusCode::FORBIDDEN, missing));
             };
-            match store.lookup(token).await {
-                Ok(Some(t)) => t,
-                Ok(None) if *demo && token == "demo" => Target::Demo,
-                Ok(None) => return Err(Refusal(Failure::UnknownToken, StatusCode::NOT_FOUND, "unknown token")),
-                Err(LookupError::Unavailable(e)) => {
-                    warn!(redis = %store.place, "token lookup failed: {e}");
-                    return Err(Refusal(
-                        Failure::TokenStore,
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "token store unavailable",
-                    ));
-                }
-                Err(LookupError::BadValue(e)) => {
-                    warn!(redis = %store.place, token = %session::redact(token), "the token's value is not a target: {e}");
-                    return Err(Refusal(Failure::TokenStore, StatusCode::BAD_GATEWAY, "token has no valid target"));
-                }
-            }
+            from_store(store.lookup(token).await, *demo, token, &store.place)?
+        }
+        Targets::Api { api, demo } => {
+            let Some(token) = token.as_deref() else {
+                return Err(Refusal(Failure::MissingToken, StatusCode::FORBIDDEN, missing));
+            };
+            from_store(api.lookup(token).await, *demo, token, &api.place)?
         }
     };
     Ok((target, token))

@@ -13,6 +13,7 @@ mod origin;
 mod session;
 mod target;
 mod tls;
+mod token_api;
 mod token_redis;
 mod token_socket_dir;
 mod tokens;
@@ -42,8 +43,8 @@ use target::Target;
 /// Command-line options of `oxvnc serve`; each can also come from its `OXVNC_*` variable.
 #[derive(ClapArgs, Debug)]
 #[command(after_help = "\
-Targets: give one of --vnc, --token-file, --token-redis, --token-socket-dir or --demo (--demo also \
-combines with the token options, where the token \"demo\" reaches the demo desktop). The WebSocket endpoint answers on any path \
+Targets: give one of --vnc, --token-file, --token-redis, --token-socket-dir, --token-api or --demo \
+(--demo also combines with the token options, where the token \"demo\" reaches the demo desktop). The WebSocket endpoint answers on any path \
 (/websockify by convention); the token comes from ?token= or else a \"token\" cookie (with \
 --host-token, from the Host header). \
 Refused handshakes get an HTTP status and a short reason (403 origin or missing token, 404 \
@@ -68,7 +69,7 @@ pub struct Args {
     #[arg(long, value_name = "DIR", env = "OXVNC_WEB")]
     web: Option<PathBuf>,
     /// Relay every session to this VNC server: HOST:PORT or unix_socket:/path
-    #[arg(long, value_name = "HOST:PORT", env = "OXVNC_VNC", conflicts_with_all = ["token_file", "token_redis", "token_socket_dir", "demo"])]
+    #[arg(long, value_name = "HOST:PORT", env = "OXVNC_VNC", conflicts_with_all = ["token_file", "token_redis", "token_socket_dir", "token_api", "demo"])]
     vnc: Option<String>,
     /// websockify token file, or a directory of them: `token: host:port` lines (or
     /// `token: unix_socket:/path`), `#` comments. Re-read when it changes, no restart needed
@@ -84,7 +85,17 @@ pub struct Args {
     /// one plain file name (no `/`, `.` or `..`); looked up on every handshake
     #[arg(long, value_name = "DIR", env = "OXVNC_TOKEN_SOCKET_DIR", conflicts_with = "token_file")]
     token_socket_dir: Option<PathBuf>,
-    /// With --token-file, --token-redis or --token-socket-dir: the token is the host name the browser asked for (the
+    /// Ask an HTTP service for each token, as websockify's BaseTokenAPI plugin: URL is http:// or
+    /// https:// with %s where the (percent-encoded) token goes, e.g.
+    /// http://api.internal/consoles/%s; a 2xx answer is `host:port` (or `unix_socket:/path`), a
+    /// 4xx one an unknown token. Asked on every handshake, within 5 seconds
+    #[arg(long, value_name = "URL", env = "OXVNC_TOKEN_API", conflicts_with_all = ["token_file", "token_redis", "token_socket_dir"])]
+    token_api: Option<String>,
+    /// With --token-api: the answer is JSON {"host": "h", "port": 5900}, as websockify's
+    /// JSONTokenApi plugin (the host "unix_socket" makes the port a socket path)
+    #[arg(long, env = "OXVNC_TOKEN_API_JSON", requires = "token_api")]
+    token_api_json: bool,
+    /// With a token option (--token-file, --token-redis, ...): the token is the host name the browser asked for (the
     /// Host header without its port), not ?token= or the cookie, as websockify's --host-token.
     /// One name per console (vm1.consoles.example → token vm1.consoles.example), all pointing
     /// at the relay
@@ -233,27 +244,38 @@ pub fn main(args: Args) -> ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let tokens = [args.token_file.is_some(), args.token_redis.is_some(), args.token_socket_dir.is_some()];
+    let tokens = [
+        args.token_file.is_some(),
+        args.token_redis.is_some(),
+        args.token_socket_dir.is_some(),
+        args.token_api.is_some(),
+    ];
+    let token_options = "--token-file, --token-redis, --token-socket-dir or --token-api";
     if tokens.iter().filter(|&&given| given).count() > 1 {
-        bail!("give one of --token-file, --token-redis and --token-socket-dir");
+        bail!("give only one of {token_options}");
     }
-    let targets = match (&args.vnc, &args.token_file, &args.token_redis, &args.token_socket_dir, args.demo) {
-        (Some(vnc), None, None, None, false) => Targets::Fixed(Target::parse(vnc).context("--vnc")?),
-        (Some(_), ..) => {
-            bail!("--vnc cannot be combined with --token-file, --token-redis, --token-socket-dir or --demo")
+    let demo = args.demo;
+    let targets = if let Some(vnc) = &args.vnc {
+        if tokens.contains(&true) || demo {
+            bail!("--vnc cannot be combined with {token_options} or --demo");
         }
-        (None, Some(path), _, _, demo) => Targets::Tokens { file: tokens::TokenFile::open(path.clone())?, demo },
-        (None, None, Some(src), _, demo) => Targets::Redis { store: token_redis::RedisTokens::new(src)?, demo },
-        (None, None, None, Some(dir), demo) => {
-            Targets::Sockets { dir: token_socket_dir::SocketDir::open(dir.clone())?, demo }
-        }
-        (None, None, None, None, true) => Targets::Demo,
-        (None, None, None, None, false) => bail!(
-            "no VNC server to relay to: give --vnc HOST:PORT, --token-file PATH, --token-redis SOURCE, --token-socket-dir DIR or --demo"
-        ),
+        Targets::Fixed(Target::parse(vnc).context("--vnc")?)
+    } else if let Some(path) = &args.token_file {
+        Targets::Tokens { file: tokens::TokenFile::open(path.clone())?, demo }
+    } else if let Some(src) = &args.token_redis {
+        Targets::Redis { store: token_redis::RedisTokens::new(src)?, demo }
+    } else if let Some(dir) = &args.token_socket_dir {
+        Targets::Sockets { dir: token_socket_dir::SocketDir::open(dir.clone())?, demo }
+    } else if let Some(url) = &args.token_api {
+        let format = if args.token_api_json { token_api::Format::Json } else { token_api::Format::Text };
+        Targets::Api { api: token_api::TokenApi::new(url, format)?, demo }
+    } else if demo {
+        Targets::Demo
+    } else {
+        bail!("no VNC server to relay to: give --vnc HOST:PORT, {token_options}, or --demo");
     };
-    if args.host_token && !matches!(targets, Targets::Tokens { .. } | Targets::Redis { .. } | Targets::Sockets { .. }) {
-        bail!("--host-token needs --token-file, --token-redis or --token-socket-dir, where the host name is looked up");
+    if args.host_token && matches!(targets, Targets::Fixed(_) | Targets::Demo) {
+        bail!("--host-token needs {token_options}, where the host name is looked up");
     }
     let demo = args.demo.then(|| Demo::new(args.demo_size.0, args.demo_size.1));
     let tls = match (&args.cert, &args.key) {
@@ -309,6 +331,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
         Targets::Redis { store, .. } => format!("tokens from Redis at {}", store.place),
         Targets::Sockets { dir, .. } => format!("the Unix sockets in {}", dir.dir.display()),
+        Targets::Api { api, .. } => format!("tokens from {}", api.place),
         Targets::Demo => "the demo desktop".to_owned(),
     };
     let (stop, _) = watch::channel(false);
