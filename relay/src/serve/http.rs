@@ -185,7 +185,8 @@ fn host_name(host: &str) -> Option<String> {
     host.trim().parse::<http::uri::Authority>().ok().map(|a| a.host().to_owned())
 }
 
-/// A token store's answer (Redis, a token service at `place`) as a target or a refusal.
+/// A token source's answer (the token file, the socket directory, Redis, a token service;
+/// `place` names it in logs) as a target or a refusal.
 fn from_store(
     answer: Result<Option<Target>, super::token_redis::LookupError>,
     demo: bool,
@@ -225,39 +226,24 @@ async fn admit(state: &State, headers: &HeaderMap, query: &str) -> Result<(Targe
     }
     .filter(|t| !t.is_empty());
     let missing = if state.host_token { "missing token (no Host header)" } else { "missing token (use ?token=)" };
+    let token_or_refusal = || token.as_deref().ok_or(Refusal(Failure::MissingToken, StatusCode::FORBIDDEN, missing));
     let target = match &state.targets {
         Targets::Fixed(t) => t.clone(),
         Targets::Demo => Target::Demo,
         Targets::Tokens { file, demo } => {
-            let Some(token) = token.as_deref() else {
-                return Err(Refusal(Failure::MissingToken, StatusCode::FORBIDDEN, missing));
-            };
-            match file.lookup(token) {
-                Some(t) => t,
-                None if *demo && token == "demo" => Target::Demo,
-                None => return Err(Refusal(Failure::UnknownToken, StatusCode::NOT_FOUND, "unknown token")),
-            }
+            let token = token_or_refusal()?;
+            from_store(Ok(file.lookup(token)), *demo, token, "the token file")?
         }
         Targets::Sockets { dir, demo } => {
-            let Some(token) = token.as_deref() else {
-                return Err(Refusal(Failure::MissingToken, StatusCode::FORBIDDEN, missing));
-            };
-            match dir.lookup(token) {
-                Some(t) => t,
-                None if *demo && token == "demo" => Target::Demo,
-                None => return Err(Refusal(Failure::UnknownToken, StatusCode::NOT_FOUND, "unknown token")),
-            }
+            let token = token_or_refusal()?;
+            from_store(Ok(dir.lookup(token)), *demo, token, "the socket directory")?
         }
         Targets::Redis { store, demo } => {
-            let Some(token) = token.as_deref() else {
-                return Err(Refusal(Failure::MissingToken, StatusCode::FORBIDDEN, missing));
-            };
+            let token = token_or_refusal()?;
             from_store(store.lookup(token).await, *demo, token, &store.place)?
         }
         Targets::Api { api, demo } => {
-            let Some(token) = token.as_deref() else {
-                return Err(Refusal(Failure::MissingToken, StatusCode::FORBIDDEN, missing));
-            };
+            let token = token_or_refusal()?;
             from_store(api.lookup(token).await, *demo, token, &api.place)?
         }
     };
