@@ -74,10 +74,10 @@ pub struct Args {
     /// cipher list (not implemented: refused; rustls offers only its own safe suites)
     #[arg(long, value_name = "SSL_CIPHERS")]
     ssl_ciphers: Option<String>,
-    /// listen to unix socket (not implemented: refused)
+    /// listen to unix socket (then no [source_addr:]source_port is given)
     #[arg(long, value_name = "FILE")]
     unix_listen: Option<String>,
-    /// mode of --unix-listen's socket (not implemented: refused)
+    /// mode of --unix-listen's socket, octal (default 600)
     #[arg(long, value_name = "UNIX_LISTEN_MODE")]
     unix_listen_mode: Option<String>,
     /// connect to unix socket target
@@ -176,9 +176,17 @@ pub fn serve_args(a: &Args, exists: impl Fn(&Path) -> bool) -> Result<Vec<String
     refuse_unimplemented(a)?;
     let mut out = Vec::new();
     let mut addrs = a.addrs.iter();
-    let source = addrs.next().ok_or("too few arguments: give [source_addr:]source_port")?;
-    for listen in listen_specs(source, a.prefer_ipv6)? {
-        out.extend(["--listen".to_string(), listen]);
+    if let Some(socket) = &a.unix_listen {
+        out.extend(["--listen".to_string(), format!("unix:{socket}")]);
+        out.extend(["--unix-mode".to_string(), a.unix_listen_mode.clone().unwrap_or_else(|| "600".into())]);
+    } else {
+        if a.unix_listen_mode.is_some() {
+            return Err("--unix-listen-mode needs --unix-listen".into());
+        }
+        let source = addrs.next().ok_or("too few arguments: give [source_addr:]source_port")?;
+        for listen in listen_specs(source, a.prefer_ipv6)? {
+            out.extend(["--listen".to_string(), listen]);
+        }
     }
     if let Some(web) = &a.web {
         out.extend(["--web".to_string(), path_arg(web)?]);
@@ -286,7 +294,6 @@ fn refuse_unimplemented(a: &Args) -> Result<(), String> {
         (a.verify_client, "--verify-client", ""),
         (a.cafile.is_some(), "--cafile", ""),
         (a.ssl_ciphers.is_some(), "--ssl-ciphers", "rustls offers only its own safe cipher suites"),
-        (a.unix_listen.is_some() || a.unix_listen_mode.is_some(), "--unix-listen", ""),
         (a.inetd, "--inetd", ""),
         (a.web_auth, "--web-auth", ""),
         (a.wrap_mode.is_some() || !a.wrap.is_empty(), "wrap mode (-- COMMAND)", ""),
@@ -407,6 +414,15 @@ mod tests {
             ok(&["-v", "--heartbeat", "15", "--file-only", "--libserver", "--ssl-version", "tlsv1_2", "6080", "h:1"]),
             "--listen 0.0.0.0:6080 --vnc h:1 --heartbeat 15 --log debug"
         );
+        // A Unix socket to listen on takes the source's place.
+        assert_eq!(
+            ok(&["--unix-listen", "/run/ws.sock", "h:1"]),
+            "--listen unix:/run/ws.sock --unix-mode 600 --vnc h:1"
+        );
+        assert_eq!(
+            ok(&["--unix-listen=/run/ws.sock", "--unix-listen-mode=660", "--target-config", "/etc/t"]),
+            "--listen unix:/run/ws.sock --unix-mode 660 --token-file /etc/t"
+        );
         assert_eq!(
             ok(&["--log-file=/var/log/websockify.log", "6080", "h:1"]),
             "--listen 0.0.0.0:6080 --vnc h:1 --log-file /var/log/websockify.log"
@@ -427,6 +443,8 @@ mod tests {
         assert!(err(&["x6080", "h:1"]).contains("listen port"));
         assert!(err(&["6080", "h"]).contains("target"));
         assert!(err(&["6080", "h:x"]).contains("target port"));
+        assert!(err(&["--unix-listen-mode", "660", "6080", "h:1"]).contains("needs --unix-listen"));
+        assert!(err(&["--unix-listen", "/run/ws.sock", "6080", "h:1"]).contains("too many"));
         for (option, argv) in [
             ("--record", &["--record", "/tmp/r", "6080", "h:1"][..]),
             ("--daemon", &["-D", "6080", "h:1"][..]),

@@ -137,6 +137,36 @@ pub fn start_websockify_as(program: &Path, args: &[&str]) -> (Server, u16) {
     panic!("{} did not start in {PORT_ATTEMPTS} attempts; last error:\n{last_error}", program.display());
 }
 
+/// Starts `program` with websockify's command line `args`, which name `socket` with
+/// `--unix-listen`, and returns once that socket accepts connections.
+pub fn start_websockify_on_unix(program: &Path, socket: &Path, args: &[&str]) -> Server {
+    let mut cmd = clean_command(program);
+    cmd.args(args);
+    let mut server = Server::spawn("websockify", cmd);
+    let deadline = Instant::now() + START_LIMIT;
+    loop {
+        if let Some(status) = server.exited() {
+            panic!(
+                "{} exited ({status}) before listening on {}\n{}",
+                program.display(),
+                socket.display(),
+                server.diagnostics()
+            );
+        }
+        if std::os::unix::net::UnixStream::connect(socket).is_ok() {
+            return server;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} did not listen on {} within {START_LIMIT:?}\n{}",
+            program.display(),
+            socket.display(),
+            server.diagnostics()
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Xvnc showing the deterministic test picture with an xterm on top, settled.
 /// Fields drop in order: the xterm goes before its X server.
 pub struct XvncDesktop {

@@ -41,10 +41,13 @@ impl Relay {
     }
 
     fn start_with(args: &[&str], one_cpu: bool) -> Relay {
-        let listens = args.iter().filter(|a| **a == "--listen").count();
+        // Unix sockets (`--listen unix:PATH`) have no address in the log to wait for; they are
+        // bound before any "listening on" line is written.
+        let any_listen = args.contains(&"--listen");
+        let listens = args.windows(2).filter(|w| w[0] == "--listen" && !w[1].starts_with("unix:")).count();
         let mut cmd = Command::new(oxvnc_path());
         cmd.arg("serve");
-        if listens == 0 {
+        if !any_listen {
             cmd.args(["--listen", "127.0.0.1:0"]);
         }
         cmd.args(args);
@@ -62,7 +65,7 @@ impl Relay {
                 });
             }
         }
-        Relay::spawn(cmd, listens.max(1))
+        Relay::spawn(cmd, if any_listen { listens } else { 1 })
     }
 
     /// Starts `cmd`, a relay's command line of any form (`oxvnc serve …`, `oxvnc websockify …`),

@@ -244,6 +244,58 @@ fn xvnc_by_a_json_token_service_through_both_websockifys() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// websockify's `--unix-listen` (the reverse proxy in front reaches the relay through a Unix
+/// socket), given to websockify itself and to oxvnc run as websockify: both create the socket
+/// with `--unix-listen-mode`'s permissions, and Xvnc's greeting and security types come through
+/// both, byte for byte.
+#[test]
+fn unix_listen_as_websockify_does() {
+    use std::os::unix::fs::PermissionsExt;
+    use tungstenite::Message;
+    let (_x, port) = oxvnc_tests::x11::start_xvnc((320, 240), &["-SecurityTypes", "None"]);
+    let dir = oxvnc_tests::servers::artifacts_dir(ARTIFACTS).join(oxvnc_tests::servers::unique_name("unix-listen"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let link = dir.join("websockify");
+    std::os::unix::fs::symlink(oxvnc_tests::oxvnc_bin::oxvnc_path(), &link).unwrap();
+    let target = format!("127.0.0.1:{port}");
+    let mut answers = Vec::new();
+    for (tag, program) in [("websockify", compat::websockify_bin()), ("as-websockify", link)] {
+        let sock = dir.join(format!("{tag}.sock"));
+        let sock_arg = sock.to_str().unwrap();
+        let args = ["--unix-listen", sock_arg, "--unix-listen-mode", "660", &target];
+        let mut relay = compat::start_websockify_on_unix(&program, &sock, &args);
+        let mode = std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o660, "{tag}: socket mode {mode:o}");
+
+        let stream = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        let mut req = tungstenite::client::IntoClientRequest::into_client_request("ws://localhost/websockify").unwrap();
+        req.headers_mut().insert("Sec-WebSocket-Protocol", "binary".parse().unwrap());
+        let (mut ws, _) = tungstenite::client::client(req, stream)
+            .unwrap_or_else(|e| panic!("{tag}: handshake: {e}\n{}", relay.diagnostics()));
+        let read = |ws: &mut tungstenite::WebSocket<_>, n: usize| {
+            let mut got = Vec::new();
+            while got.len() < n {
+                match ws.read() {
+                    Ok(Message::Binary(b)) => got.extend_from_slice(&b),
+                    Ok(Message::Ping(_) | Message::Pong(_)) => {}
+                    other => panic!("{tag}: {other:?}"),
+                }
+            }
+            got
+        };
+        let greeting = read(&mut ws, 12);
+        assert_eq!(greeting, b"RFB 003.008\n", "{tag}");
+        ws.send(Message::binary(&b"RFB 003.008\n"[..])).unwrap();
+        let types = read(&mut ws, 2);
+        answers.push((greeting, types));
+        let _ = ws.close(None);
+        relay.assert_running();
+    }
+    assert_eq!(answers[0], answers[1], "websockify and oxvnc as websockify relayed different bytes");
+    assert_eq!(answers[1].1, [1, 1], "one security type, None");
+}
+
 /// Distinct colours in `img`, counting at most `cap`.
 fn distinct_colours(img: &RgbaImage, cap: usize) -> usize {
     let mut seen = HashSet::new();

@@ -1092,6 +1092,80 @@ async fn log_file_is_appended_to() {
     .await
 }
 
+/// `--listen unix:PATH`, for a reverse proxy on the same machine: the socket gets `--unix-mode`,
+/// sessions through it are relayed, the client's address comes from X-Forwarded-For with
+/// `--trust-proxy`; a stale socket file is replaced, while a live socket or another file at the
+/// path stops a second relay without touching them; the file goes away when the relay stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unix_socket_listener_for_a_reverse_proxy() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    guard(async {
+        let echo = Target::echo().await;
+        let dir = temp_dir("unix-listen");
+        let sock = dir.join("relay.sock");
+        // What a relay killed with SIGKILL leaves behind: a socket file nobody accepts on.
+        drop(std::os::unix::net::UnixListener::bind(&sock).unwrap());
+        assert!(std::fs::symlink_metadata(&sock).unwrap().file_type().is_socket());
+        let listen = format!("unix:{}", sock.display());
+        let mut relay = Relay::start(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--listen",
+            &listen,
+            "--unix-mode",
+            "660",
+            "--vnc",
+            &echo.spec(),
+            "--trust-proxy",
+        ]);
+        assert!(relay.log().contains(&format!("listening on http://{listen} ")), "{}", relay.log());
+        let meta = std::fs::symlink_metadata(&sock).unwrap();
+        assert!(meta.file_type().is_socket());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+
+        for (forwarded, peer) in [(Some("203.0.113.9"), "peer=203.0.113.9 "), (None, "peer=unix-socket ")] {
+            let stream = tokio::net::UnixStream::connect(&sock).await.expect("connect to the relay's socket");
+            let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+                "ws://console.example/websockify",
+            )
+            .unwrap();
+            if let Some(ip) = forwarded {
+                req.headers_mut().insert("X-Forwarded-For", ip.parse().unwrap());
+            }
+            let (mut ws, _) = tokio_tungstenite::client_async(req, stream).await.expect("handshake over the socket");
+            ws.send(Message::binary(&b"through a unix socket"[..])).await.unwrap();
+            match timeout(Duration::from_secs(10), ws.next()).await.expect("echo within 10 s") {
+                Some(Ok(Message::Binary(b))) => assert_eq!(&b[..], b"through a unix socket"),
+                other => panic!("expected the echo, got {other:?}"),
+            }
+            ws.close(None).await.unwrap();
+            let n = if forwarded.is_some() { 1 } else { 2 };
+            let log = relay.wait_log("session closed", n, Duration::from_secs(10)).await;
+            let line = log.lines().filter(|l| l.contains("session closed")).nth(n - 1).unwrap();
+            assert!(line.contains(peer), "{line}");
+        }
+
+        // A second relay on the live socket, or on a path holding a file, stops and leaves them be.
+        let other = dir.join("not-a-socket");
+        std::fs::write(&other, "keep me").unwrap();
+        for (path, says) in [(&sock, "another process is listening"), (&other, "not a socket")] {
+            let mut cmd = std::process::Command::new(oxvnc_tests::oxvnc_bin::oxvnc_path());
+            cmd.args(["serve", "--listen", &format!("unix:{}", path.display()), "--vnc", &echo.spec()]);
+            let done = oxvnc_tests::servers::run_with_limit(cmd, Duration::from_secs(20));
+            assert_eq!(done.status.code(), Some(2), "{}", done.stderr);
+            assert!(done.stderr.contains(says), "{}", done.stderr);
+        }
+        assert_eq!(std::fs::read_to_string(&other).unwrap(), "keep me");
+        assert!(tokio::net::UnixStream::connect(&sock).await.is_ok(), "the first relay still accepts");
+
+        // SAFETY: kill(2) on the PID of a child we own that has not been waited for.
+        unsafe { libc::kill(relay.pid() as libc::pid_t, libc::SIGTERM) };
+        assert!(wait_exit(&mut relay).await.success());
+        assert!(!sock.exists(), "the socket file outlived the relay");
+    })
+    .await
+}
+
 /// A token service for `--token-api`: answers `GET /t/TOKEN` with `answer(TOKEN)` (status, body),
 /// or never answers when that is `None`; records every request path.
 async fn token_service(

@@ -30,7 +30,24 @@ use super::target::Target;
 /// The accepted connection a request came on (a request extension set by our hyper service).
 #[derive(Clone, Copy, Debug)]
 pub struct ConnInfo {
-    pub peer: SocketAddr,
+    pub peer: Peer,
+}
+
+/// Who connected: a TCP peer, or someone on a `--listen unix:` socket (a reverse proxy on this
+/// machine, whose X-Forwarded-For `--trust-proxy` reads).
+#[derive(Clone, Copy, Debug)]
+pub enum Peer {
+    Tcp(SocketAddr),
+    Unix,
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Peer::Tcp(addr) => addr.fmt(f),
+            Peer::Unix => f.write_str("unix-socket"),
+        }
+    }
 }
 
 /// The upgrade handle of a request that asks for a WebSocket (a request extension).
@@ -426,7 +443,7 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// The client's address for logs: the socket peer, or with `--trust-proxy` the address our proxy
 /// put last in X-Forwarded-For (entries before it are whatever the client claimed).
-fn client_address(state: &State, headers: &HeaderMap, peer: SocketAddr) -> String {
+fn client_address(state: &State, headers: &HeaderMap, peer: Peer) -> String {
     if state.trust_proxy {
         let forwarded = headers
             .get_all("x-forwarded-for")

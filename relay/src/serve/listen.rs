@@ -8,6 +8,8 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -17,8 +19,8 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite, Interest};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
@@ -26,7 +28,7 @@ use warp::filters::BoxedFilter;
 use warp::reply::Response;
 
 use super::State;
-use super::http::{ConnInfo, UpgradeSlot, wants_websocket};
+use super::http::{ConnInfo, Peer, UpgradeSlot, wants_websocket};
 use super::metrics::Failure;
 
 /// Listen backlog: enough for a few thousand clients connecting at the same instant.
@@ -54,6 +56,60 @@ pub fn bind(addr: SocketAddr, socket_buffer: Option<u32>) -> io::Result<TcpListe
     TcpListener::from_std(socket.into())
 }
 
+/// Binds a Unix socket at `path` (for a reverse proxy on the same machine) with permissions
+/// `mode`. A socket file left there by a relay that is gone is replaced; a live one (something
+/// accepts on it) or a file that is not a socket is an error, never removed.
+pub fn bind_unix(path: &Path, mode: u32) -> io::Result<UnixListener> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => match std::os::unix::net::UnixStream::connect(path) {
+            Ok(_) => {
+                return Err(io::Error::new(io::ErrorKind::AddrInUse, "another process is listening on this socket"));
+            }
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => std::fs::remove_file(path)?,
+            Err(e) => return Err(e),
+        },
+        Ok(_) => return Err(io::Error::new(io::ErrorKind::AlreadyExists, "the path exists and is not a socket")),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&socket2::SockAddr::unix(path)?)?;
+    // Created with the umask's permissions (never more than 0777 & !umask), then narrowed or
+    // widened to `mode` before anyone is accepted.
+    if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)) {
+        let _ = std::fs::remove_file(path);
+        return Err(e);
+    }
+    socket.listen(BACKLOG)?;
+    UnixListener::from_std(socket.into())
+}
+
+/// A bound listener: TCP, or a Unix socket whose file is removed when the listener is dropped.
+pub enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener, RemoveOnDrop),
+}
+
+impl Listener {
+    /// Where it listens, for the log: `127.0.0.1:6080` or `unix:/run/oxvnc.sock`.
+    pub fn describe(&self) -> String {
+        match self {
+            Listener::Tcp(l) => l.local_addr().map_or_else(|e| format!("? ({e})"), |a| a.to_string()),
+            Listener::Unix(_, path) => format!("unix:{}", path.0.display()),
+        }
+    }
+}
+
+/// Removes the Unix socket file we bound, when the listener goes away.
+pub struct RemoveOnDrop(pub PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// How connections on a listener are served.
 #[derive(Clone)]
 pub struct Server {
@@ -65,17 +121,25 @@ pub struct Server {
 }
 
 /// Accepts until `stop` turns true.
-pub async fn accept_loop(listener: TcpListener, server: Server, mut stop: watch::Receiver<bool>) {
+pub async fn accept_loop(listener: Listener, server: Server, mut stop: watch::Receiver<bool>) {
     loop {
         let accepted = tokio::select! {
-            r = listener.accept() => r,
+            r = accept(&listener) => r,
             _ = stop.wait_for(|s| *s) => break,
         };
         match accepted {
-            Ok((sock, peer)) => {
+            Ok(sock) => {
                 server.state.metrics.http_connections_total.fetch_add(1, Relaxed);
                 let server = server.clone();
-                tokio::spawn(async move { server.connection(sock, peer).await });
+                tokio::spawn(async move {
+                    match sock {
+                        Accepted::Tcp(sock, peer) => {
+                            let _ = sock.set_nodelay(true);
+                            server.connection(sock, Peer::Tcp(peer)).await
+                        }
+                        Accepted::Unix(sock) => server.connection(sock, Peer::Unix).await,
+                    }
+                });
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
@@ -86,19 +150,62 @@ pub async fn accept_loop(listener: TcpListener, server: Server, mut stop: watch:
     }
 }
 
+enum Accepted {
+    Tcp(TcpStream, SocketAddr),
+    Unix(UnixStream),
+}
+
+async fn accept(listener: &Listener) -> io::Result<Accepted> {
+    match listener {
+        Listener::Tcp(l) => l.accept().await.map(|(s, peer)| Accepted::Tcp(s, peer)),
+        Listener::Unix(l, _) => l.accept().await.map(|(s, _)| Accepted::Unix(s)),
+    }
+}
+
+/// A stream whose first byte can be looked at without taking it (to tell TLS from plain HTTP).
+trait PeekFirst: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    fn peek_first(&self) -> impl Future<Output = io::Result<u8>> + Send;
+}
+
+impl PeekFirst for TcpStream {
+    async fn peek_first(&self) -> io::Result<u8> {
+        let mut first = [0u8; 1];
+        match self.peek(&mut first).await? {
+            0 => Err(io::ErrorKind::UnexpectedEof.into()),
+            _ => Ok(first[0]),
+        }
+    }
+}
+
+impl PeekFirst for UnixStream {
+    async fn peek_first(&self) -> io::Result<u8> {
+        use std::os::fd::AsRawFd;
+        let fd = self.as_raw_fd();
+        self.async_io(Interest::READABLE, || {
+            let mut first = 0u8;
+            // SAFETY: a one-byte buffer we own, on a socket this stream owns.
+            let n = unsafe { libc::recv(fd, (&raw mut first).cast(), 1, libc::MSG_PEEK) };
+            match n {
+                1 => Ok(first),
+                0 => Err(io::ErrorKind::UnexpectedEof.into()),
+                _ => Err(io::Error::last_os_error()),
+            }
+        })
+        .await
+    }
+}
+
 impl Server {
-    async fn connection(self, sock: TcpStream, peer: SocketAddr) {
-        let _ = sock.set_nodelay(true);
+    async fn connection(self, sock: impl PeekFirst, peer: Peer) {
         let timeout = self.state.limits.handshake_timeout;
         let conn = ConnInfo { peer };
         let Some(acceptor) = self.tls.clone() else {
             return self.http(sock, conn).await;
         };
         if !self.ssl_only {
-            let mut first = [0u8; 1];
-            match tokio::time::timeout(timeout, sock.peek(&mut first)).await {
-                Ok(Ok(1)) if first[0] != TLS_HANDSHAKE => return self.http(sock, conn).await,
-                Ok(Ok(1)) => {}
+            match tokio::time::timeout(timeout, sock.peek_first()).await {
+                Ok(Ok(first)) if first != TLS_HANDSHAKE => return self.http(sock, conn).await,
+                Ok(Ok(_)) => {}
                 _ => return,
             }
         }

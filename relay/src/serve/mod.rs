@@ -55,7 +55,10 @@ or \"ok\", also from pages of other origins (CORS; with their cookies from origi
 GET /healthz answers \"ok\"; GET /metrics has Prometheus metrics. SIGTERM or SIGINT stops \
 accepting and lets sessions finish for --drain-timeout seconds.")]
 pub struct Args {
-    /// Address to listen on, HOST:PORT; repeatable (IPv6 as [::1]:6080; port 0 picks a free one)
+    /// Address to listen on, HOST:PORT; repeatable (IPv6 as [::1]:6080; port 0 picks a free one).
+    /// unix:/PATH listens on a Unix socket instead, e.g. behind a reverse proxy on this machine
+    /// (with --trust-proxy for the client's address): a stale socket file there is replaced, a
+    /// live one or any other file is an error, and the file is removed at exit
     #[arg(
         long = "listen",
         value_name = "ADDR",
@@ -64,6 +67,10 @@ pub struct Args {
         default_value = "127.0.0.1:6080"
     )]
     listen: Vec<String>,
+    /// Permissions of the --listen unix: sockets, octal (600: only this user may connect; 660
+    /// adds the group, e.g. the reverse proxy's)
+    #[arg(long, value_name = "MODE", env = "OXVNC_UNIX_MODE", default_value = "600", value_parser = parse_mode)]
+    unix_mode: u32,
     /// Serve the static files of DIR (the web client); `/` serves DIR/index.html, and so do
     /// noVNC's page names /vnc.html, /vnc_lite.html and /vnc_auto.html unless DIR has such files
     #[arg(long, value_name = "DIR", env = "OXVNC_WEB")]
@@ -316,9 +323,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     let mut listeners = Vec::new();
     for spec in &args.listen {
+        if let Some(path) = spec.trim().strip_prefix("unix:") {
+            if path.is_empty() {
+                bail!("--listen unix: needs a path, e.g. unix:/run/oxvnc/oxvnc.sock");
+            }
+            let path = PathBuf::from(path);
+            let l = listen::bind_unix(&path, args.unix_mode)
+                .with_context(|| format!("cannot listen on unix:{}", path.display()))?;
+            listeners.push(listen::Listener::Unix(l, listen::RemoveOnDrop(path)));
+            continue;
+        }
         for addr in resolve(spec)? {
             let l = listen::bind(addr, socket_buffer).with_context(|| format!("cannot listen on {addr}"))?;
-            listeners.push(l);
+            listeners.push(listen::Listener::Tcp(l));
         }
     }
     let routes = http::routes(Arc::clone(&state), args.web.clone());
@@ -337,8 +354,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let (stop, _) = watch::channel(false);
     let mut loops = Vec::new();
     for l in listeners {
-        let addr = l.local_addr()?;
-        info!("listening on {scheme}://{addr} (relaying to {target})");
+        info!("listening on {scheme}://{} (relaying to {target})", l.describe());
         loops.push(tokio::spawn(listen::accept_loop(l, server.clone(), stop.subscribe())));
     }
 
@@ -433,6 +449,13 @@ fn parse_bytes_or_zero(s: &str) -> Result<usize, String> {
     if s.trim() == "0" { Ok(0) } else { parse_bytes(s) }
 }
 
+fn parse_mode(s: &str) -> Result<u32, String> {
+    u32::from_str_radix(s.trim(), 8)
+        .ok()
+        .filter(|m| *m <= 0o777)
+        .ok_or_else(|| format!("{s:?} is not an octal permission mode such as 600 or 660"))
+}
+
 fn parse_size(s: &str) -> Result<(u16, u16), String> {
     let (w, h) = s.trim().split_once(['x', 'X']).ok_or_else(|| format!("{s:?} is not WIDTHxHEIGHT"))?;
     let w: u16 = w.parse().map_err(|_| format!("{s:?}: bad width"))?;
@@ -458,6 +481,10 @@ mod tests {
         assert!(parse_bytes("0").is_err());
         assert!(parse_bytes("3 parsecs").is_err());
         assert_eq!(parse_size("1280x720"), Ok((1280, 720)));
+        assert_eq!(parse_mode("660"), Ok(0o660));
+        assert_eq!(parse_mode("0600"), Ok(0o600));
+        assert!(parse_mode("800").is_err());
+        assert!(parse_mode("7777").is_err());
         assert!(parse_size("0x720").is_err());
         assert!(resolve("6080").is_err());
         assert_eq!(resolve("[::1]:6080").unwrap(), vec!["[::1]:6080".parse().unwrap()]);
