@@ -244,6 +244,88 @@ fn xvnc_by_a_json_token_service_through_both_websockifys() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// Runs `openssl ARGS`, panicking on failure.
+fn openssl(args: &[&str]) {
+    let mut cmd = std::process::Command::new("openssl");
+    cmd.args(args);
+    let done = oxvnc_tests::servers::run_with_limit(cmd, std::time::Duration::from_secs(60));
+    assert!(done.status.success(), "openssl {args:?}: {}", done.stderr);
+}
+
+/// websockify's JWTTokenApi plugin (with jwcrypto), given to websockify itself and to oxvnc run
+/// as websockify, with the same key files — an RSA public key, an EC P-256 public key, an HMAC
+/// secret as a JWK oct key's "k" — and the same tokens: a token naming Xvnc comes out pixel for
+/// pixel through both, and tokens that are expired, not yet valid or signed with another key
+/// reach nothing through either.
+#[test]
+fn xvnc_by_json_web_tokens_through_both_websockifys() {
+    use base64::Engine;
+    use jsonwebtoken::{Algorithm, EncodingKey};
+    let mut desktop = XvncDesktop::start(SIZE, "compat-jwt");
+    let dir = oxvnc_tests::servers::artifacts_dir(ARTIFACTS).join(oxvnc_tests::servers::unique_name("jwt"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    openssl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", &f("rsa.pem")]);
+    openssl(&["pkey", "-in", &f("rsa.pem"), "-pubout", "-out", &f("rsa.pub.pem")]);
+    openssl(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", &f("ec.pem")]);
+    openssl(&["pkey", "-in", &f("ec.pem"), "-pubout", "-out", &f("ec.pub.pem")]);
+    openssl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", &f("other.pem")]);
+    let secret = b"a secret shared by the dashboard and the relay";
+    std::fs::write(f("secret.k"), base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret)).unwrap();
+    let rsa = EncodingKey::from_rsa_pem(&std::fs::read(f("rsa.pem")).unwrap()).unwrap();
+    let ec = EncodingKey::from_ec_pem(&std::fs::read(f("ec.pem")).unwrap()).unwrap();
+    let other = EncodingKey::from_rsa_pem(&std::fs::read(f("other.pem")).unwrap()).unwrap();
+    let hmac = EncodingKey::from_secret(secret);
+
+    let (host, port) =
+        desktop.vnc_addr().rsplit_once(':').map(|(h, p)| (h.to_string(), p.parse::<u16>().unwrap())).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let sign = |alg, claims: serde_json::Value, key: &EncodingKey| {
+        jsonwebtoken::encode(&jsonwebtoken::Header::new(alg), &claims, key).unwrap()
+    };
+    let target = serde_json::json!({"host": host, "port": port, "nbf": now - 60, "exp": now + 600});
+    let keys = [
+        ("rsa", f("rsa.pub.pem"), sign(Algorithm::RS256, target.clone(), &rsa), Algorithm::RS256, &rsa),
+        ("ec", f("ec.pub.pem"), sign(Algorithm::ES256, target.clone(), &ec), Algorithm::ES256, &ec),
+        ("hmac", f("secret.k"), sign(Algorithm::HS256, target.clone(), &hmac), Algorithm::HS256, &hmac),
+    ];
+    let link = dir.join("websockify");
+    std::os::unix::fs::symlink(oxvnc_tests::oxvnc_bin::oxvnc_path(), &link).unwrap();
+    let mut failures = Vec::new();
+    for (key_name, key_file, good, alg, key) in &keys {
+        let bad = [
+            ("expired", sign(*alg, serde_json::json!({"host": host, "port": port, "exp": now - 60}), key)),
+            ("not-yet", sign(*alg, serde_json::json!({"host": host, "port": port, "nbf": now + 600}), key)),
+            ("other-key", sign(Algorithm::RS256, target.clone(), &other)),
+        ];
+        let args = ["--token-plugin", "JWTTokenApi", "--token-source", key_file];
+        for (relay_name, program) in [("websockify", compat::websockify_bin()), ("as-websockify", link.clone())] {
+            let tag = format!("jwt-{key_name}-{relay_name}");
+            let (mut relay, ws_port) = compat::start_websockify_as(&program, &args);
+            let url = format!("ws://127.0.0.1:{ws_port}/websockify?token={good}");
+            match snapshot_ok(&url, Some("zrle"), &tag) {
+                Ok(shot) => {
+                    if let Err(m) = pixels::check_same(ARTIFACTS, &tag, &desktop.screen, &shot) {
+                        failures.push(format!("{tag}: {m}"));
+                    }
+                }
+                Err(e) => failures.push(format!("{tag}: {e}\n{}", relay.diagnostics())),
+            }
+            for (why, token) in &bad {
+                let url = format!("ws://127.0.0.1:{ws_port}/websockify?token={token}");
+                if snapshot_ok(&url, Some("zrle"), &format!("{tag}-{why}")).is_ok() {
+                    failures.push(format!("{tag}: a token {why} reached the VNC server"));
+                }
+            }
+            relay.assert_running();
+        }
+    }
+    if let Err(e) = desktop.check_unchanged() {
+        failures.push(e);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// websockify's `--unix-listen` (the reverse proxy in front reaches the relay through a Unix
 /// socket), given to websockify itself and to oxvnc run as websockify: both create the socket
 /// with `--unix-listen-mode`'s permissions, and Xvnc's greeting and security types come through

@@ -1262,3 +1262,145 @@ async fn token_api_text_and_json() {
     })
     .await
 }
+
+/// Runs `openssl ARGS` (key and certificate files for the JWT tests), panicking on failure.
+fn openssl(args: &[&str]) {
+    let mut cmd = std::process::Command::new("openssl");
+    cmd.args(args);
+    let done = oxvnc_tests::servers::run_with_limit(cmd, Duration::from_secs(60));
+    assert!(done.status.success(), "openssl {args:?}: {}", done.stderr);
+}
+
+/// A JSON Web Token with `claims`, signed with `key`.
+fn jwt(alg: jsonwebtoken::Algorithm, claims: serde_json::Value, key: &jsonwebtoken::EncodingKey) -> String {
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(alg), &claims, key).unwrap()
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+/// `--token-jwt`, websockify's JWTTokenApi: a token signed with the key names its own target.
+/// An RSA public key, a certificate holding it and the private key itself all verify RS and PS
+/// tokens; expired, not-yet-valid, forged, wrongly signed, encrypted and malformed tokens are
+/// refused with 403 and their reason, claims without a target with 502; an HMAC secret file is
+/// re-read when it changes (key rotation without a restart), and a key file that cannot be used
+/// is 503 while the relay runs and a clear error at start-up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_web_tokens_name_their_target() {
+    use jsonwebtoken::{Algorithm, EncodingKey};
+    use serde_json::json;
+    guard(async {
+        let echo = Target::echo().await;
+        let (host, port) =
+            echo.spec().rsplit_once(':').map(|(h, p)| (h.to_string(), p.parse::<u16>().unwrap())).unwrap();
+        let dir = temp_dir("jwt");
+        let f = |name: &str| dir.join(name).to_str().unwrap().to_string();
+        openssl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", &f("rsa.pem")]);
+        openssl(&["pkey", "-in", &f("rsa.pem"), "-pubout", "-out", &f("rsa.pub.pem")]);
+        openssl(&[
+            "req",
+            "-x509",
+            "-key",
+            &f("rsa.pem"),
+            "-subj",
+            "/CN=oxvnc jwt",
+            "-days",
+            "1",
+            "-out",
+            &f("rsa.crt"),
+        ]);
+        openssl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", &f("other.pem")]);
+        let rsa = EncodingKey::from_rsa_pem(&std::fs::read(f("rsa.pem")).unwrap()).unwrap();
+        let other = EncodingKey::from_rsa_pem(&std::fs::read(f("other.pem")).unwrap()).unwrap();
+        let now = unix_now();
+        let target = json!({"host": host, "port": port, "exp": now + 600});
+        let good = jwt(Algorithm::RS256, target.clone(), &rsa);
+
+        let check = |relay: &Relay, token: String, want: (u16, &'static str)| {
+            let addr = relay.addr();
+            async move {
+                let r = http_request(addr, "GET", &format!("/websockify?token={token}"), &upgrade_headers(&[])).await;
+                assert_eq!((r.status, r.body.trim()), want, "token {token}");
+            }
+        };
+        for key in ["rsa.pub.pem", "rsa.crt", "rsa.pem"] {
+            let relay = Relay::start(&["--token-jwt", &f(key)]);
+            let (mut ws, _) = ws_connect(&relay.ws_url(&format!("/websockify?token={good}")), &[])
+                .await
+                .unwrap_or_else(|e| panic!("{key}: {e}\n{}", relay.log()));
+            roundtrip(&mut ws, b"a target from a signed token").await;
+            ws.close(None).await.unwrap();
+        }
+
+        let relay = Relay::start(&["--token-jwt", &f("rsa.pub.pem")]);
+        let ps = jwt(Algorithm::PS384, json!({"host": host, "port": port.to_string()}), &rsa);
+        let (mut ws, _) = ws_connect(&relay.ws_url(&format!("/websockify?token={ps}")), &[]).await.expect("PS384");
+        roundtrip(&mut ws, b"port as a string, no exp").await;
+        ws.close(None).await.unwrap();
+
+        let forged = {
+            let mut parts: Vec<String> = good.split('.').map(str::to_string).collect();
+            use base64::Engine;
+            parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
+                r#"{{"host":"{host}","port":{},"exp":{}}}"#,
+                port + 1,
+                now + 600
+            ));
+            parts.join(".")
+        };
+        let pem_as_secret = EncodingKey::from_secret(&std::fs::read(f("rsa.pub.pem")).unwrap());
+        let refused = [
+            (jwt(Algorithm::RS256, json!({"host": host, "port": port, "exp": now - 5}), &rsa), (403, "token expired")),
+            (
+                jwt(Algorithm::RS256, json!({"host": host, "port": port, "nbf": now + 600}), &rsa),
+                (403, "token not valid yet"),
+            ),
+            (jwt(Algorithm::RS256, target.clone(), &other), (403, "invalid token")),
+            (jwt(Algorithm::HS256, target.clone(), &pem_as_secret), (403, "invalid token")),
+            (forged, (403, "invalid token")),
+            ("not.a.jwt".to_string(), (403, "invalid token")),
+            ("eyJhbGciOiJSU0EtT0FFUCJ9.a.b.c.d".to_string(), (403, "invalid token")),
+            (jwt(Algorithm::RS256, json!({"host": host}), &rsa), (502, "token has no valid target")),
+        ];
+        for (token, want) in refused {
+            check(&relay, token, want).await;
+        }
+        let r = http_request(relay.addr(), "GET", "/websockify", &upgrade_headers(&[])).await;
+        assert_eq!(r.status, 403);
+        assert_eq!(relay.metric("oxvnc_failures_total{reason=\"invalid_token\"}").await, 7.0);
+        assert!(relay.log().contains("encrypted token (JWE)"), "{}", relay.log());
+        assert!(!relay.log().contains(&good[good.len() - 20..]), "a token in the log");
+
+        // An HMAC secret (base64url, as a JWK oct key's "k"), replaced while the relay runs.
+        use base64::Engine;
+        let b64 = |s: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        std::fs::write(f("secret"), format!("{}\n", b64(b"first secret of the relay"))).unwrap();
+        let relay = Relay::start(&["--token-jwt", &f("secret")]);
+        let first = jwt(Algorithm::HS256, target.clone(), &EncodingKey::from_secret(b"first secret of the relay"));
+        let second = jwt(Algorithm::HS512, target.clone(), &EncodingKey::from_secret(b"the second, longer secret"));
+        let (mut ws, _) = ws_connect(&relay.ws_url(&format!("/websockify?token={first}")), &[]).await.expect("HS256");
+        roundtrip(&mut ws, b"hmac").await;
+        ws.close(None).await.unwrap();
+        check(&relay, second.clone(), (403, "invalid token")).await;
+        std::fs::write(f("secret"), b64(b"the second, longer secret")).unwrap();
+        check(&relay, first.clone(), (403, "invalid token")).await;
+        let (mut ws, _) =
+            ws_connect(&relay.ws_url(&format!("/websockify?token={second}")), &[]).await.expect("rotated");
+        roundtrip(&mut ws, b"rotated").await;
+        ws.close(None).await.unwrap();
+        std::fs::write(f("secret"), "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n").unwrap();
+        check(&relay, second.clone(), (503, "token store unavailable")).await;
+        assert!(relay.log().contains("token key unusable"), "{}", relay.log());
+
+        // At start-up, a key that cannot be used stops the relay with the reason.
+        for (file, says) in [("secret", "SEC1"), ("missing", "cannot read --token-jwt")] {
+            let mut cmd = std::process::Command::new(oxvnc_tests::oxvnc_bin::oxvnc_path());
+            cmd.args(["serve", "--listen", "127.0.0.1:0", "--token-jwt", &f(file)]);
+            let done = oxvnc_tests::servers::run_with_limit(cmd, Duration::from_secs(20));
+            assert_eq!(done.status.code(), Some(2), "{}", done.stderr);
+            assert!(done.stderr.contains(says), "{}", done.stderr);
+        }
+    })
+    .await
+}

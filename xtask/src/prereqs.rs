@@ -33,6 +33,7 @@ pub const APT_PACKAGES: &[&str] = &[
     "xdotool",
     "clang",
     "redis-server",
+    "openssl",
 ];
 
 /// npm packages the tests need, as `name` or `name@version`, installed into
@@ -43,8 +44,9 @@ pub const NPM_PACKAGES: &[&str] = &["@novnc/novnc@1.7.0", "binaryen@132.0.0", "t
 
 /// PyPI requirements the tests need (pip syntax, e.g. `websockify==0.12.0`), installed into the
 /// venv `target/tools/venv`: websockify (with numpy, as deployments run it), the reference relay
-/// for compatibility tests and the relay benchmark.
-pub const PIP_PACKAGES: &[&str] = &["websockify==0.13.0", "numpy"];
+/// for compatibility tests and the relay benchmark, and jwcrypto, which its JWTTokenApi plugin
+/// needs.
+pub const PIP_PACKAGES: &[&str] = &["websockify==0.13.0", "numpy", "jwcrypto==1.6.1"];
 
 /// Everything `cargo xtask test` needs.
 pub fn ensure_all() -> Result<()> {

@@ -82,6 +82,8 @@ pub enum Targets {
     Redis { store: super::token_redis::RedisTokens, demo: bool },
     /// `--token-api` (and the token `demo` with `--demo`, when the service does not know it).
     Api { api: super::token_api::TokenApi, demo: bool },
+    /// `--token-jwt` (and the token `demo` with `--demo`).
+    Jwt { keys: super::token_jwt::JwtKeys, demo: bool },
     /// `--token-socket-dir` (and the token `demo` with `--demo`, when there is no such socket).
     Sockets { dir: super::token_socket_dir::SocketDir, demo: bool },
     /// `--demo` alone.
@@ -226,6 +228,32 @@ fn from_store(
     }
 }
 
+/// A `--token-jwt` token's target, or why it is refused (the details go to the log).
+fn from_jwt(keys: &super::token_jwt::JwtKeys, demo: bool, token: &str) -> Result<Target, Refusal> {
+    use super::token_jwt::JwtError;
+    if demo && token == "demo" {
+        return Ok(Target::Demo);
+    }
+    let invalid = |msg| Err(Refusal(Failure::InvalidToken, StatusCode::FORBIDDEN, msg));
+    match keys.lookup(token) {
+        Ok(t) => Ok(t),
+        Err(JwtError::Expired) => invalid("token expired"),
+        Err(JwtError::NotYet) => invalid("token not valid yet"),
+        Err(JwtError::Invalid(e)) => {
+            warn!(token = %session::redact(token), "invalid token: {e}");
+            invalid("invalid token")
+        }
+        Err(JwtError::Unavailable(e)) => {
+            warn!(key = %keys.path.display(), "token key unusable: {e}");
+            Err(Refusal(Failure::TokenStore, StatusCode::SERVICE_UNAVAILABLE, "token store unavailable"))
+        }
+        Err(JwtError::BadValue(e)) => {
+            warn!(token = %session::redact(token), "the token's claims name no target: {e}");
+            Err(Refusal(Failure::TokenStore, StatusCode::BAD_GATEWAY, "token has no valid target"))
+        }
+    }
+}
+
 /// The checks of a handshake that do not depend on it being one (origin, token): the target
 /// and the token, or the refusal.
 async fn admit(state: &State, headers: &HeaderMap, query: &str) -> Result<(Target, Option<String>), Refusal> {
@@ -262,6 +290,10 @@ async fn admit(state: &State, headers: &HeaderMap, query: &str) -> Result<(Targe
         Targets::Api { api, demo } => {
             let token = token_or_refusal()?;
             from_store(api.lookup(token).await, *demo, token, &api.place)?
+        }
+        Targets::Jwt { keys, demo } => {
+            let token = token_or_refusal()?;
+            from_jwt(keys, *demo, token)?
         }
     };
     Ok((target, token))

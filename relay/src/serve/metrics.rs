@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 pub enum Failure {
     MissingToken,
     UnknownToken,
+    InvalidToken,
     OriginRefused,
     BadHandshake,
     TooManyConnections,
@@ -19,9 +20,10 @@ pub enum Failure {
 }
 
 impl Failure {
-    pub const ALL: [Failure; 10] = [
+    pub const ALL: [Failure; 11] = [
         Failure::MissingToken,
         Failure::UnknownToken,
+        Failure::InvalidToken,
         Failure::OriginRefused,
         Failure::BadHandshake,
         Failure::TooManyConnections,
@@ -36,6 +38,7 @@ impl Failure {
         match self {
             Failure::MissingToken => "missing_token",
             Failure::UnknownToken => "unknown_token",
+            Failure::InvalidToken => "invalid_token",
             Failure::OriginRefused => "origin_refused",
             Failure::BadHandshake => "bad_handshake",
             Failure::TooManyConnections => "too_many_connections",

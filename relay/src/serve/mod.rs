@@ -14,6 +14,7 @@ mod session;
 mod target;
 mod tls;
 mod token_api;
+mod token_jwt;
 mod token_redis;
 mod token_socket_dir;
 mod tokens;
@@ -43,7 +44,7 @@ use target::Target;
 /// Command-line options of `oxvnc serve`; each can also come from its `OXVNC_*` variable.
 #[derive(ClapArgs, Debug)]
 #[command(after_help = "\
-Targets: give one of --vnc, --token-file, --token-redis, --token-socket-dir, --token-api or --demo \
+Targets: give one of --vnc, --token-file, --token-redis, --token-socket-dir, --token-api, --token-jwt or --demo \
 (--demo also combines with the token options, where the token \"demo\" reaches the demo desktop). The WebSocket endpoint answers on any path \
 (/websockify by convention); the token comes from ?token= or else a \"token\" cookie (with \
 --host-token, from the Host header). \
@@ -76,7 +77,7 @@ pub struct Args {
     #[arg(long, value_name = "DIR", env = "OXVNC_WEB")]
     web: Option<PathBuf>,
     /// Relay every session to this VNC server: HOST:PORT or unix_socket:/path
-    #[arg(long, value_name = "HOST:PORT", env = "OXVNC_VNC", conflicts_with_all = ["token_file", "token_redis", "token_socket_dir", "token_api", "demo"])]
+    #[arg(long, value_name = "HOST:PORT", env = "OXVNC_VNC", conflicts_with_all = ["token_file", "token_redis", "token_socket_dir", "token_api", "token_jwt", "demo"])]
     vnc: Option<String>,
     /// websockify token file, or a directory of them: `token: host:port` lines (or
     /// `token: unix_socket:/path`), `#` comments. Re-read when it changes, no restart needed
@@ -102,6 +103,13 @@ pub struct Args {
     /// JSONTokenApi plugin (the host "unix_socket" makes the port a socket path)
     #[arg(long, env = "OXVNC_TOKEN_API_JSON", requires = "token_api")]
     token_api_json: bool,
+    /// The token is a signed JSON Web Token naming its target, as websockify's JWTTokenApi
+    /// plugin: claims "host" and "port" (host "unix_socket": the port is a socket path), with
+    /// "nbf" and "exp" checked. KEYFILE is a PEM public key (RSA, EC P-256/P-384, Ed25519; a
+    /// PKCS#8 private key works too) or an HMAC secret in base64url (a JWK oct key's "k").
+    /// Re-read when it changes; encrypted tokens (JWE) are refused
+    #[arg(long, value_name = "KEYFILE", env = "OXVNC_TOKEN_JWT")]
+    token_jwt: Option<PathBuf>,
     /// With a token option (--token-file, --token-redis, ...): the token is the host name the browser asked for (the
     /// Host header without its port), not ?token= or the cookie, as websockify's --host-token.
     /// One name per console (vm1.consoles.example → token vm1.consoles.example), all pointing
@@ -256,8 +264,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         args.token_redis.is_some(),
         args.token_socket_dir.is_some(),
         args.token_api.is_some(),
+        args.token_jwt.is_some(),
     ];
-    let token_options = "--token-file, --token-redis, --token-socket-dir or --token-api";
+    let token_options = "--token-file, --token-redis, --token-socket-dir, --token-api or --token-jwt";
     if tokens.iter().filter(|&&given| given).count() > 1 {
         bail!("give only one of {token_options}");
     }
@@ -276,6 +285,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     } else if let Some(url) = &args.token_api {
         let format = if args.token_api_json { token_api::Format::Json } else { token_api::Format::Text };
         Targets::Api { api: token_api::TokenApi::new(url, format)?, demo }
+    } else if let Some(path) = &args.token_jwt {
+        Targets::Jwt { keys: token_jwt::JwtKeys::open(path.clone())?, demo }
     } else if demo {
         Targets::Demo
     } else {
@@ -349,6 +360,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Targets::Redis { store, .. } => format!("tokens from Redis at {}", store.place),
         Targets::Sockets { dir, .. } => format!("the Unix sockets in {}", dir.dir.display()),
         Targets::Api { api, .. } => format!("tokens from {}", api.place),
+        Targets::Jwt { keys, .. } => format!("JSON Web Tokens signed with the key in {}", keys.path.display()),
         Targets::Demo => "the demo desktop".to_owned(),
     };
     let (stop, _) = watch::channel(false);

@@ -145,22 +145,29 @@ fn parse_answer(body: &[u8], format: Format) -> Result<Target, String> {
         Format::Json => {
             let v: serde_json::Value =
                 serde_json::from_str(text).map_err(|e| format!("the answer is not JSON: {e}"))?;
-            let host = v.get("host").and_then(|h| h.as_str()).ok_or("no \"host\" string in the answer")?;
-            let port = match v.get("port") {
-                Some(serde_json::Value::Number(n)) => n.to_string(),
-                Some(serde_json::Value::String(s)) => s.clone(),
-                _ => return Err("no \"port\" number or string in the answer".into()),
-            };
-            let spec = if host == "unix_socket" {
-                format!("unix_socket:{port}")
-            } else if host.contains(':') && !host.starts_with('[') {
-                format!("[{host}]:{port}")
-            } else {
-                format!("{host}:{port}")
-            };
-            Target::parse(&spec).map_err(|e| e.to_string())
+            target_from_json(&v)
         }
     }
+}
+
+/// The target of a JSON object `{"host": "h", "port": 5900}` (the port a number or a string;
+/// the host `unix_socket` makes the port a socket path), as JSONTokenApi's answers and
+/// JWTTokenApi's claims name it.
+pub fn target_from_json(v: &serde_json::Value) -> Result<Target, String> {
+    let host = v.get("host").and_then(|h| h.as_str()).ok_or("no \"host\" string")?;
+    let port = match v.get("port") {
+        Some(serde_json::Value::Number(n)) => n.to_string(),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        _ => return Err("no \"port\" number or string".into()),
+    };
+    let spec = if host == "unix_socket" {
+        format!("unix_socket:{port}")
+    } else if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    Target::parse(&spec).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
