@@ -16,9 +16,9 @@ use clap::{Args as ClapArgs, Parser};
 #[command(after_help = "\
 Runs `oxvnc serve` with what these options mean: a source without an address listens on every \
 IPv4 interface (and IPv6 too with -6), as websockify does; the token plugins TokenFile and \
-ReadOnlyTokenFile (or --target-config), TokenRedis, UnixDomainSocketDirectory and \
-BaseTokenAPI / JSONTokenApi and JWTTokenApi become --token-file, --token-redis, --token-socket-dir, \
---token-api and --token-jwt (signed tokens only: encrypted JWTs are refused); the certificate (self.pem unless --cert) is used when the file exists. Unlike websockify, oxvnc checks \
+ReadOnlyTokenFile (or --target-config), TokenFileName, TokenRedis, UnixDomainSocketDirectory, \
+BaseTokenAPI / JSONTokenApi and JWTTokenApi become --token-file, --token-dir, --token-redis, \
+--token-socket-dir, --token-api and --token-jwt (signed tokens only: encrypted JWTs are refused); the certificate (self.pem unless --cert) is used when the file exists. Unlike websockify, oxvnc checks \
 each WebSocket's Origin: pages from the relay's own host are accepted, others only when listed in \
 OXVNC_ALLOWED_ORIGINS. Options oxvnc does not implement (daemon, record, wrap and inetd modes, \
 auth plugins, syslog, TLS client certificates and cipher lists, ...) are refused with a message \
@@ -104,12 +104,13 @@ pub struct Args {
     /// token file or directory (deprecated in websockify: --token-plugin TokenFile)
     #[arg(long, value_name = "FILE")]
     target_config: Option<PathBuf>,
-    /// TokenFile, ReadOnlyTokenFile, TokenRedis, UnixDomainSocketDirectory, BaseTokenAPI,
-    /// JSONTokenApi or JWTTokenApi (others are refused)
+    /// TokenFile, ReadOnlyTokenFile, TokenFileName, TokenRedis, UnixDomainSocketDirectory,
+    /// BaseTokenAPI, JSONTokenApi or JWTTokenApi (others are refused)
     #[arg(long, value_name = "CLASS")]
     token_plugin: Option<String>,
     /// the token plugin's argument: the token file or directory, the Redis source, the
-    /// directory of Unix sockets, the token service's URL with %s, or the JWT key file
+    /// directory of Unix sockets or of token files, the token service's URL with %s, or the JWT
+    /// key file
     #[arg(long, value_name = "ARG")]
     token_source: Option<String>,
     /// use the Host header as token instead of the token URL query parameter
@@ -219,13 +220,15 @@ pub fn serve_args(a: &Args, exists: impl Fn(&Path) -> bool) -> Result<Vec<String
             "TokenFile" | "ReadOnlyTokenFile" => out.extend(["--token-file".to_string(), source]),
             "TokenRedis" => out.extend(["--token-redis".to_string(), source]),
             "UnixDomainSocketDirectory" => out.extend(["--token-socket-dir".to_string(), source]),
+            "TokenFileName" => out.extend(["--token-dir".to_string(), source]),
             "BaseTokenAPI" => out.extend(["--token-api".to_string(), source]),
             "JSONTokenApi" => out.extend(["--token-api".to_string(), source, "--token-api-json".to_string()]),
             "JWTTokenApi" => out.extend(["--token-jwt".to_string(), source]),
             other => {
                 return Err(format!(
                     "--token-plugin {other} is not implemented; oxvnc reads TokenFile, ReadOnlyTokenFile, \
-                     TokenRedis, UnixDomainSocketDirectory, BaseTokenAPI, JSONTokenApi and JWTTokenApi"
+                     TokenFileName, TokenRedis, UnixDomainSocketDirectory, BaseTokenAPI, JSONTokenApi and \
+                     JWTTokenApi"
                 ));
             }
         }
@@ -396,6 +399,10 @@ mod tests {
         assert_eq!(
             ok(&["--token-plugin", "JSONTokenApi", "--token-source", "http://api/t/%s", "6080"]),
             "--listen 0.0.0.0:6080 --token-api http://api/t/%s --token-api-json"
+        );
+        assert_eq!(
+            ok(&["--token-plugin", "TokenFileName", "--token-source", "/etc/tokens.d", "6080"]),
+            "--listen 0.0.0.0:6080 --token-dir /etc/tokens.d"
         );
         assert_eq!(
             ok(&["--token-plugin", "websockify.token_plugins.JWTTokenApi", "--token-source", "/etc/jwt.pem", "6080"]),

@@ -244,6 +244,48 @@ fn xvnc_by_a_json_token_service_through_both_websockifys() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// websockify's TokenFileName plugin (a file per token, holding its target), given to websockify
+/// itself and to oxvnc run as websockify with one directory: Xvnc comes out pixel for pixel
+/// through both for a token added while they run, and a token with no file reaches nothing.
+#[test]
+fn xvnc_by_token_file_names_through_both_websockifys() {
+    let mut desktop = XvncDesktop::start(SIZE, "compat-token-dir");
+    let dir = oxvnc_tests::servers::artifacts_dir(ARTIFACTS).join(oxvnc_tests::servers::unique_name("token-dir"));
+    let tokens = dir.join("tokens");
+    std::fs::create_dir_all(&tokens).unwrap();
+    std::fs::write(tokens.join("other"), "127.0.0.1:1\n").unwrap();
+    let link = dir.join("websockify");
+    std::os::unix::fs::symlink(oxvnc_tests::oxvnc_bin::oxvnc_path(), &link).unwrap();
+    let args = ["--token-plugin", "TokenFileName", "--token-source", tokens.to_str().unwrap()];
+    let mut failures = Vec::new();
+    let mut relays = Vec::new();
+    for (tag, program) in [("websockify-dir", compat::websockify_bin()), ("as-websockify-dir", link)] {
+        relays.push((tag, compat::start_websockify_as(&program, &args)));
+    }
+    // Added after both started: neither reads the directory ahead of a handshake.
+    std::fs::write(tokens.join("desktop1"), format!("{}\n", desktop.vnc_addr())).unwrap();
+    for (tag, (relay, port)) in &mut relays {
+        let target = format!("ws://127.0.0.1:{port}/websockify?token=desktop1");
+        match snapshot_ok(&target, Some("zrle"), tag) {
+            Ok(shot) => {
+                if let Err(m) = pixels::check_same(ARTIFACTS, tag, &desktop.screen, &shot) {
+                    failures.push(format!("{tag}: {m}"));
+                }
+            }
+            Err(e) => failures.push(format!("{tag}: {e}")),
+        }
+        let unknown = format!("ws://127.0.0.1:{port}/websockify?token=desktop2");
+        if snapshot_ok(&unknown, Some("zrle"), &format!("{tag}-unknown")).is_ok() {
+            failures.push(format!("{tag}: an unknown token reached a VNC server"));
+        }
+        relay.assert_running();
+    }
+    if let Err(e) = desktop.check_unchanged() {
+        failures.push(e);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// Runs `openssl ARGS`, panicking on failure.
 fn openssl(args: &[&str]) {
     let mut cmd = std::process::Command::new("openssl");

@@ -86,6 +86,8 @@ pub enum Targets {
     Jwt { keys: super::token_jwt::JwtKeys, demo: bool },
     /// `--token-socket-dir` (and the token `demo` with `--demo`, when there is no such socket).
     Sockets { dir: super::token_socket_dir::SocketDir, demo: bool },
+    /// `--token-dir` (and the token `demo` with `--demo`, when there is no such file).
+    Files { dir: super::token_socket_dir::FileNameDir, demo: bool },
     /// `--demo` alone.
     Demo,
 }
@@ -282,6 +284,10 @@ async fn admit(state: &State, headers: &HeaderMap, query: &str) -> Result<(Targe
         Targets::Sockets { dir, demo } => {
             let token = token_or_refusal()?;
             from_store(Ok(dir.lookup(token)), *demo, token, "the socket directory")?
+        }
+        Targets::Files { dir, demo } => {
+            let token = token_or_refusal()?;
+            from_store(dir.lookup(token), *demo, token, "the token directory")?
         }
         Targets::Redis { store, demo } => {
             let token = token_or_refusal()?;

@@ -44,7 +44,7 @@ use target::Target;
 /// Command-line options of `oxvnc serve`; each can also come from its `OXVNC_*` variable.
 #[derive(ClapArgs, Debug)]
 #[command(after_help = "\
-Targets: give one of --vnc, --token-file, --token-redis, --token-socket-dir, --token-api, --token-jwt or --demo \
+Targets: give one of --vnc, --token-file, --token-redis, --token-socket-dir, --token-dir, --token-api, --token-jwt or --demo \
 (--demo also combines with the token options, where the token \"demo\" reaches the demo desktop). The WebSocket endpoint answers on any path \
 (/websockify by convention); the token comes from ?token= or else a \"token\" cookie (with \
 --host-token, from the Host header). \
@@ -77,7 +77,7 @@ pub struct Args {
     #[arg(long, value_name = "DIR", env = "OXVNC_WEB")]
     web: Option<PathBuf>,
     /// Relay every session to this VNC server: HOST:PORT or unix_socket:/path
-    #[arg(long, value_name = "HOST:PORT", env = "OXVNC_VNC", conflicts_with_all = ["token_file", "token_redis", "token_socket_dir", "token_api", "token_jwt", "demo"])]
+    #[arg(long, value_name = "HOST:PORT", env = "OXVNC_VNC", conflicts_with_all = ["token_file", "token_redis", "token_socket_dir", "token_dir", "token_api", "token_jwt", "demo"])]
     vnc: Option<String>,
     /// websockify token file, or a directory of them: `token: host:port` lines (or
     /// `token: unix_socket:/path`), `#` comments. Re-read when it changes, no restart needed
@@ -93,6 +93,11 @@ pub struct Args {
     /// one plain file name (no `/`, `.` or `..`); looked up on every handshake
     #[arg(long, value_name = "DIR", env = "OXVNC_TOKEN_SOCKET_DIR", conflicts_with = "token_file")]
     token_socket_dir: Option<PathBuf>,
+    /// One file per token in DIR, as websockify's TokenFileName plugin: the token `vm1` reads
+    /// DIR/vm1, which holds `host:port` (or `unix_socket:/path`). A token is one plain file
+    /// name; read on every handshake
+    #[arg(long, value_name = "DIR", env = "OXVNC_TOKEN_DIR")]
+    token_dir: Option<PathBuf>,
     /// Ask an HTTP service for each token, as websockify's BaseTokenAPI plugin: URL is http:// or
     /// https:// with %s where the (percent-encoded) token goes, e.g.
     /// http://api.internal/consoles/%s; a 2xx answer is `host:port` (or `unix_socket:/path`), a
@@ -263,10 +268,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         args.token_file.is_some(),
         args.token_redis.is_some(),
         args.token_socket_dir.is_some(),
+        args.token_dir.is_some(),
         args.token_api.is_some(),
         args.token_jwt.is_some(),
     ];
-    let token_options = "--token-file, --token-redis, --token-socket-dir, --token-api or --token-jwt";
+    let token_options = "--token-file, --token-redis, --token-socket-dir, --token-dir, --token-api or --token-jwt";
     if tokens.iter().filter(|&&given| given).count() > 1 {
         bail!("give only one of {token_options}");
     }
@@ -282,6 +288,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Targets::Redis { store: token_redis::RedisTokens::new(src)?, demo }
     } else if let Some(dir) = &args.token_socket_dir {
         Targets::Sockets { dir: token_socket_dir::SocketDir::open(dir.clone())?, demo }
+    } else if let Some(dir) = &args.token_dir {
+        Targets::Files { dir: token_socket_dir::FileNameDir::open(dir.clone())?, demo }
     } else if let Some(url) = &args.token_api {
         let format = if args.token_api_json { token_api::Format::Json } else { token_api::Format::Text };
         Targets::Api { api: token_api::TokenApi::new(url, format)?, demo }
@@ -359,6 +367,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
         Targets::Redis { store, .. } => format!("tokens from Redis at {}", store.place),
         Targets::Sockets { dir, .. } => format!("the Unix sockets in {}", dir.dir.display()),
+        Targets::Files { dir, .. } => format!("the token files in {}", dir.dir.display()),
         Targets::Api { api, .. } => format!("tokens from {}", api.place),
         Targets::Jwt { keys, .. } => format!("JSON Web Tokens signed with the key in {}", keys.path.display()),
         Targets::Demo => "the demo desktop".to_owned(),
