@@ -21,7 +21,7 @@ BaseTokenAPI / JSONTokenApi and JWTTokenApi become --token-file, --token-dir, --
 --token-socket-dir, --token-api and --token-jwt (signed tokens only: encrypted JWTs are refused); the certificate (self.pem unless --cert) is used when the file exists. Unlike websockify, oxvnc checks \
 each WebSocket's Origin: pages from the relay's own host are accepted, others only when listed in \
 OXVNC_ALLOWED_ORIGINS. Options oxvnc does not implement (daemon, record, wrap and inetd modes, \
-auth plugins, syslog, TLS client certificates and cipher lists, ...) are refused with a message \
+the ClientCertCNAuth plugin, syslog, TLS client certificates and cipher lists, ...) are refused with a message \
 rather than ignored. See `oxvnc serve --help` for the relay itself.")]
 pub struct Args {
     /// verbose messages (oxvnc's debug log)
@@ -89,7 +89,7 @@ pub struct Args {
     /// run webserver on same port. Serve files from DIR
     #[arg(long, value_name = "DIR")]
     web: Option<PathBuf>,
-    /// require authentication to access webserver (not implemented: refused)
+    /// require authentication to access webserver (with BasicHTTPAuth)
     #[arg(long)]
     web_auth: bool,
     /// action when the wrapped program exits (not implemented: refused)
@@ -116,10 +116,10 @@ pub struct Args {
     /// use the Host header as token instead of the token URL query parameter
     #[arg(long)]
     host_token: bool,
-    /// auth plugin (not implemented: refused)
+    /// auth plugin: BasicHTTPAuth or ExpectOrigin (others are refused)
     #[arg(long, value_name = "CLASS")]
     auth_plugin: Option<String>,
-    /// the auth plugin's argument (not implemented: refused)
+    /// the auth plugin's argument: USER:PASSWORD, or the allowed origins separated by spaces
     #[arg(long, value_name = "ARG")]
     auth_source: Option<String>,
     /// send a ping to the client every INTERVAL seconds
@@ -192,6 +192,7 @@ pub fn serve_args(a: &Args, exists: impl Fn(&Path) -> bool) -> Result<Vec<String
     if let Some(web) = &a.web {
         out.extend(["--web".to_string(), path_arg(web)?]);
     }
+    out.extend(auth_args(a)?);
 
     // The target: a token plugin, a unix socket, or target_addr:target_port.
     let plugin = match (&a.token_plugin, &a.target_config) {
@@ -284,6 +285,54 @@ pub fn serve_args(a: &Args, exists: impl Fn(&Path) -> bool) -> Result<Vec<String
     Ok(out)
 }
 
+/// websockify's auth plugins BasicHTTPAuth (`--auth-source USER:PASSWORD`) and ExpectOrigin
+/// (`--auth-source "ORIGIN ..."`), and `--web-auth`, as `oxvnc serve` options.
+fn auth_args(a: &Args) -> Result<Vec<String>, String> {
+    let plugin = a.auth_plugin.as_deref().map(|p| p.rsplit('.').next().unwrap_or(p));
+    if a.auth_source.is_some() && plugin.is_none() {
+        return Err("--auth-source needs --auth-plugin".into());
+    }
+    if a.web_auth && plugin.is_none() {
+        return Err("--web-auth needs --auth-plugin".into());
+    }
+    if a.web_auth && a.web.is_none() {
+        return Err("--web-auth needs --web".into());
+    }
+    let mut out = Vec::new();
+    match plugin {
+        None => {}
+        Some("BasicHTTPAuth") => {
+            let source =
+                a.auth_source.as_deref().ok_or("--auth-plugin BasicHTTPAuth needs --auth-source USER:PASSWORD")?;
+            out.extend(["--basic-auth".to_string(), source.to_string()]);
+            if a.web_auth {
+                out.push("--web-auth".into());
+            }
+        }
+        Some("ExpectOrigin") => {
+            if a.web_auth {
+                return Err("--web-auth with ExpectOrigin is not implemented by oxvnc (browsers send no Origin \
+                            when they load a page, so it would refuse them)"
+                    .into());
+            }
+            let origins: Vec<&str> = a.auth_source.as_deref().unwrap_or_default().split_whitespace().collect();
+            if origins.is_empty() {
+                return Err("--auth-plugin ExpectOrigin needs --auth-source with the allowed origins".into());
+            }
+            for origin in origins {
+                out.extend(["--allowed-origin".to_string(), origin.to_string()]);
+            }
+            out.push("--require-origin".into());
+        }
+        Some(other) => {
+            return Err(format!(
+                "--auth-plugin {other} is not implemented by oxvnc; it reads BasicHTTPAuth and ExpectOrigin"
+            ));
+        }
+    }
+    Ok(out)
+}
+
 /// The options oxvnc does not implement, each refused by name.
 fn refuse_unimplemented(a: &Args) -> Result<(), String> {
     let refused: &[(bool, &str, &str)] = &[
@@ -299,13 +348,7 @@ fn refuse_unimplemented(a: &Args) -> Result<(), String> {
         (a.cafile.is_some(), "--cafile", ""),
         (a.ssl_ciphers.is_some(), "--ssl-ciphers", "rustls offers only its own safe cipher suites"),
         (a.inetd, "--inetd", ""),
-        (a.web_auth, "--web-auth", ""),
         (a.wrap_mode.is_some() || !a.wrap.is_empty(), "wrap mode (-- COMMAND)", ""),
-        (
-            a.auth_plugin.is_some() || a.auth_source.is_some(),
-            "--auth-plugin",
-            "oxvnc checks Origin itself (see --help)",
-        ),
         (a.syslog.is_some() || a.legacy_syslog, "--syslog", "oxvnc logs to standard error"),
     ];
     match refused.iter().find(|(given, _, _)| *given) {
@@ -401,6 +444,31 @@ mod tests {
             "--listen 0.0.0.0:6080 --token-api http://api/t/%s --token-api-json"
         );
         assert_eq!(
+            ok(&[
+                "--auth-plugin",
+                "BasicHTTPAuth",
+                "--auth-source",
+                "u:p:w",
+                "--web",
+                "/w",
+                "--web-auth",
+                "6080",
+                "h:1"
+            ]),
+            "--listen 0.0.0.0:6080 --web /w --basic-auth u:p:w --web-auth --vnc h:1"
+        );
+        assert_eq!(
+            ok(&[
+                "--auth-plugin",
+                "websockify.auth_plugins.ExpectOrigin",
+                "--auth-source",
+                "https://a http://b:8",
+                "6080",
+                "h:1"
+            ]),
+            "--listen 0.0.0.0:6080 --allowed-origin https://a --allowed-origin http://b:8 --require-origin --vnc h:1"
+        );
+        assert_eq!(
             ok(&["--token-plugin", "TokenFileName", "--token-source", "/etc/tokens.d", "6080"]),
             "--listen 0.0.0.0:6080 --token-dir /etc/tokens.d"
         );
@@ -456,13 +524,20 @@ mod tests {
         assert!(err(&["6080", "h"]).contains("target"));
         assert!(err(&["6080", "h:x"]).contains("target port"));
         assert!(err(&["--unix-listen-mode", "660", "6080", "h:1"]).contains("needs --unix-listen"));
+        assert!(err(&["--auth-source", "u:p", "6080", "h:1"]).contains("needs --auth-plugin"));
+        assert!(err(&["--auth-plugin", "BasicHTTPAuth", "6080", "h:1"]).contains("needs --auth-source"));
+        assert!(
+            err(&["--auth-plugin", "BasicHTTPAuth", "--auth-source", "u:p", "--web-auth", "6080", "h:1"])
+                .contains("needs --web")
+        );
+        assert!(err(&["--auth-plugin", "ExpectOrigin", "6080", "h:1"]).contains("allowed origins"));
         assert!(err(&["--unix-listen", "/run/ws.sock", "6080", "h:1"]).contains("too many"));
         for (option, argv) in [
             ("--record", &["--record", "/tmp/r", "6080", "h:1"][..]),
             ("--daemon", &["-D", "6080", "h:1"][..]),
             ("--idle-timeout", &["--idle-timeout=60", "6080", "h:1"][..]),
             ("--ssl-ciphers", &["--ssl-ciphers", "ALL", "6080", "h:1"][..]),
-            ("--auth-plugin", &["--auth-plugin", "ExpectOrigin", "--auth-source", "https://a", "6080", "h:1"][..]),
+            ("--auth-plugin", &["--auth-plugin", "ClientCertCNAuth", "--auth-source", "cn", "6080", "h:1"][..]),
             ("wrap mode", &["6080", "--", "x11vnc", "-rfbport", "5900"][..]),
             ("--inetd", &["--inetd", "h:1"][..]),
         ] {

@@ -286,6 +286,107 @@ fn xvnc_by_token_file_names_through_both_websockifys() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// The status code of one HTTP/1.1 request to `port` on loopback (a handshake when `upgrade`),
+/// with `headers` added.
+fn http_status(port: u16, path: &str, upgrade: bool, headers: &[(&str, &str)]) -> u16 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n");
+    if upgrade {
+        req.push_str(
+            "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: binary\r\n",
+        );
+    }
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut head = Vec::new();
+    let mut buf = [0u8; 512];
+    while !head.windows(2).any(|w| w == b"\r\n") {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let line = String::from_utf8_lossy(&head);
+    line.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("no status line: {line:?}"))
+}
+
+/// websockify's auth plugins BasicHTTPAuth (with `--web-auth`) and ExpectOrigin, given to
+/// websockify itself and to oxvnc run as websockify: every request gets the same status from
+/// both — handshakes and files without credentials, with wrong ones or with a header that is not
+/// Basic, and with the right ones; handshakes from a listed origin, another one, or none.
+#[test]
+fn auth_plugins_answer_as_websockify_does() {
+    use base64::Engine;
+    let (_x, vnc_port) = oxvnc_tests::x11::start_xvnc((320, 240), &["-SecurityTypes", "None"]);
+    let dir = oxvnc_tests::servers::artifacts_dir(ARTIFACTS).join(oxvnc_tests::servers::unique_name("auth-plugins"));
+    let web = dir.join("web");
+    std::fs::create_dir_all(&web).unwrap();
+    std::fs::write(web.join("index.html"), "<h1>console</h1>").unwrap();
+    let link = dir.join("websockify");
+    std::os::unix::fs::symlink(oxvnc_tests::oxvnc_bin::oxvnc_path(), &link).unwrap();
+    let target = format!("127.0.0.1:{vnc_port}");
+    let b64 = |s: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(s));
+    let (good, wrong) = (b64("admin:pa:ss"), b64("admin:pa"));
+    let basic = [
+        "--auth-plugin",
+        "BasicHTTPAuth",
+        "--auth-source",
+        "admin:pa:ss",
+        "--web",
+        web.to_str().unwrap(),
+        "--web-auth",
+        &target,
+    ];
+    let origin =
+        ["--auth-plugin", "ExpectOrigin", "--auth-source", "https://dash.example https://other.example", &target];
+    let mut answers: Vec<Vec<(String, u16)>> = Vec::new();
+    for (tag, program) in [("websockify", compat::websockify_bin()), ("as-websockify", link)] {
+        let mut seen = Vec::new();
+        let (mut relay, port) = compat::start_websockify_as(&program, &basic);
+        for (what, path, upgrade, auth) in [
+            ("handshake, no credentials", "/websockify", true, None),
+            ("handshake, wrong credentials", "/websockify", true, Some(wrong.as_str())),
+            ("handshake, not Basic", "/websockify", true, Some("Bearer abc")),
+            ("handshake, right credentials", "/websockify", true, Some(good.as_str())),
+            ("file, no credentials", "/index.html", false, None),
+            ("file, wrong credentials", "/index.html", false, Some(wrong.as_str())),
+            ("file, right credentials", "/index.html", false, Some(good.as_str())),
+        ] {
+            let headers: Vec<(&str, &str)> = auth.map(|a| ("Authorization", a)).into_iter().collect();
+            seen.push((what.to_string(), http_status(port, path, upgrade, &headers)));
+        }
+        relay.assert_running();
+        drop(relay);
+        let (mut relay, port) = compat::start_websockify_as(&program, &origin);
+        for (what, origin) in [
+            ("listed origin", Some("https://other.example")),
+            ("another origin", Some("https://evil.example")),
+            // The Host the requests name (oxvnc alone would take it without --require-origin).
+            ("own origin", Some("http://127.0.0.1")),
+            ("no origin", None),
+        ] {
+            let headers: Vec<(&str, &str)> = origin.map(|o| ("Origin", o)).into_iter().collect();
+            seen.push((what.to_string(), http_status(port, "/websockify", true, &headers)));
+        }
+        relay.assert_running();
+        eprintln!("{tag}: {seen:?}");
+        answers.push(seen);
+    }
+    assert_eq!(answers[0], answers[1], "websockify (left) and oxvnc as websockify (right) answered differently");
+    let status = |what: &str| answers[1].iter().find(|(w, _)| w == what).unwrap().1;
+    assert_eq!(status("handshake, right credentials"), 101);
+    assert_eq!(status("handshake, no credentials"), 401);
+    assert_eq!(status("file, right credentials"), 200);
+    assert_eq!(status("listed origin"), 101);
+    assert_eq!(status("no origin"), 403);
+}
+
 /// Runs `openssl ARGS`, panicking on failure.
 fn openssl(args: &[&str]) {
     let mut cmd = std::process::Command::new("openssl");

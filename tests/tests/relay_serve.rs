@@ -1404,3 +1404,98 @@ async fn json_web_tokens_name_their_target() {
     })
     .await
 }
+
+/// `--basic-auth` (websockify's BasicHTTPAuth): handshakes need the credentials (401 with a
+/// Basic challenge without them or with wrong ones, 403 for a header that is not Basic
+/// credentials); `--web-auth` puts the files and /metrics behind them too, never /healthz.
+/// `--require-origin` (websockify's ExpectOrigin) admits only the listed origins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn basic_auth_web_auth_and_required_origins() {
+    use base64::Engine;
+    guard(async {
+        let echo = Target::echo().await;
+        let web = temp_dir("basic-auth");
+        std::fs::write(web.join("index.html"), "<h1>console</h1>").unwrap();
+        let b64 = |s: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(s));
+        let good = b64("admin:pass:word");
+        let relay = Relay::start(&[
+            "--vnc",
+            &echo.spec(),
+            "--web",
+            web.to_str().unwrap(),
+            "--basic-auth",
+            "admin:pass:word",
+            "--web-auth",
+        ]);
+        let wrong = b64("admin:pass");
+        for (auth, status, body) in [
+            (None, 401, "authentication required"),
+            (Some(wrong.as_str()), 401, "authentication required"),
+            (Some("Bearer abc"), 403, "bad Authorization header"),
+            (Some("Basic %%%"), 403, "bad Authorization header"),
+        ] {
+            let mut headers = upgrade_headers(&[]);
+            headers.extend(auth.map(|a| ("Authorization", a)));
+            let r = http_request(relay.addr(), "GET", "/websockify", &headers).await;
+            assert_eq!((r.status, r.body.trim()), (status, body), "{auth:?}");
+            if status == 401 {
+                assert!(r.header("www-authenticate").is_some_and(|c| c.starts_with("Basic realm=")), "{:?}", r.headers);
+            }
+        }
+        let (mut ws, _) =
+            ws_connect(&relay.ws_url("/websockify"), &[("Authorization", &good)]).await.expect("with credentials");
+        roundtrip(&mut ws, b"authenticated").await;
+        ws.close(None).await.unwrap();
+
+        let get = |path: &'static str, auth: Option<&str>| {
+            let auth = auth.map(str::to_string);
+            let addr = relay.addr();
+            async move {
+                let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+                http_request(addr, "GET", path, &headers).await
+            }
+        };
+        assert_eq!(get("/index.html", None).await.status, 401);
+        assert_eq!(get("/vnc.html", None).await.status, 401);
+        assert_eq!(get("/index.html", Some(&wrong)).await.status, 401);
+        let r = get("/index.html", Some(&good)).await;
+        assert_eq!((r.status, r.body.as_str()), (200, "<h1>console</h1>"));
+        assert_eq!(get("/metrics", None).await.status, 401);
+        assert_eq!(get("/healthz", None).await.status, 200);
+        let r = get("/metrics", Some(&good)).await;
+        assert_eq!(r.status, 200);
+        assert!(r.body.contains("oxvnc_failures_total{reason=\"unauthorized\"} 4"), "{}", r.body);
+
+        // Without --web-auth only the handshakes are guarded.
+        let relay = Relay::start(&["--vnc", &echo.spec(), "--web", web.to_str().unwrap(), "--basic-auth", "u:p"]);
+        assert_eq!(http_request(relay.addr(), "GET", "/index.html", &[]).await.status, 200);
+        assert_eq!(http_request(relay.addr(), "GET", "/websockify", &upgrade_headers(&[])).await.status, 401);
+
+        // --require-origin: the list only, and an Origin is needed.
+        let relay =
+            Relay::start(&["--vnc", &echo.spec(), "--allowed-origin", "https://dash.example", "--require-origin"]);
+        let own = format!("http://{}", relay.addr());
+        for (origin, status) in [(None, 403), (Some(own.as_str()), 403), (Some("https://evil.example"), 403)] {
+            let mut headers = upgrade_headers(&[]);
+            headers.extend(origin.map(|o| ("Origin", o)));
+            let r = http_request(relay.addr(), "GET", "/websockify", &headers).await;
+            assert_eq!((r.status, r.body.trim()), (status, "origin not allowed"), "{origin:?}");
+        }
+        let (mut ws, _) = ws_connect(&relay.ws_url("/websockify"), &[("Origin", "https://dash.example")])
+            .await
+            .expect("listed origin");
+        roundtrip(&mut ws, b"from the dashboard").await;
+        ws.close(None).await.unwrap();
+
+        for (args, says) in
+            [(&["--require-origin"][..], "--allowed-origin"), (&["--basic-auth", "nocolon"][..], "USER:PASSWORD")]
+        {
+            let mut cmd = std::process::Command::new(oxvnc_tests::oxvnc_bin::oxvnc_path());
+            cmd.args(["serve", "--listen", "127.0.0.1:0", "--vnc", &echo.spec()]).args(args);
+            let done = oxvnc_tests::servers::run_with_limit(cmd, Duration::from_secs(20));
+            assert_eq!(done.status.code(), Some(2), "{}", done.stderr);
+            assert!(done.stderr.contains(says), "{}", done.stderr);
+        }
+    })
+    .await
+}

@@ -87,6 +87,16 @@ pub fn refusal_message(status: u16, reason: &str) -> Option<(String, bool)> {
             ),
             true,
         )
+    } else if status == 401 || lower.contains("authorization") || lower.contains("authentication") {
+        // `oxvnc serve --basic-auth` (websockify's BasicHTTPAuth): browsers send the credentials
+        // they used for the page itself, so the page must have asked for them.
+        (
+            format!(
+                "The relay asks for a user name and password{because}. Open the console page from the relay \
+                 so the browser asks for them (or sign in again), then connect."
+            ),
+            false,
+        )
     } else if lower.contains("no valid target") {
         (
             format!(
@@ -184,6 +194,11 @@ mod tests {
         let (m, retry) = refusal_message(404, "unknown token\n").unwrap();
         assert!(m.starts_with("The relay refused the console token (unknown token)"), "{m}");
         assert!(!retry);
+        let (m, retry) = refusal_message(401, "authentication required\n").unwrap();
+        assert!(m.starts_with("The relay asks for a user name and password (authentication required)"), "{m}");
+        assert!(!retry);
+        let (m, _) = refusal_message(403, "bad Authorization header").unwrap();
+        assert!(m.contains("user name and password"), "{m}");
         let (m, retry) = refusal_message(403, "origin not allowed").unwrap();
         assert!(m.contains("refused to serve a console to this page (origin not allowed)"), "{m}");
         assert!(!retry);

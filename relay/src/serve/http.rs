@@ -138,7 +138,7 @@ pub fn routes(state: Arc<State>, web: Option<PathBuf>) -> BoxedFilter<(Response,
     let healthz = warp::path!("healthz").and(warp::get().or(warp::head()).unify()).map(|| text(StatusCode::OK, "ok"));
 
     let st = Arc::clone(&state);
-    let metrics = warp::path!("metrics").and(warp::get()).map(move || {
+    let metrics = warp::path!("metrics").and(warp::get()).and(web_auth(Arc::clone(&state))).map(move || {
         let mut r = st.metrics.render().into_response();
         r.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
@@ -162,7 +162,9 @@ pub fn routes(state: Arc<State>, web: Option<PathBuf>) -> BoxedFilter<(Response,
                 .or(warp::path!("vnc_auto.html"))
                 .unify()
                 .and(warp::fs::file(index));
-            api.or(warp::fs::dir(dir).map(nosniff)).unify().or(novnc_pages.map(nosniff)).unify().boxed()
+            let files =
+                web_auth(Arc::clone(&state)).and(warp::fs::dir(dir).map(nosniff).or(novnc_pages.map(nosniff)).unify());
+            api.or(files).unify().boxed()
         }
         None => api.boxed(),
     };
@@ -171,7 +173,9 @@ pub fn routes(state: Arc<State>, web: Option<PathBuf>) -> BoxedFilter<(Response,
 
 /// Rejections (no route, wrong method, bad header) as short plain-text errors.
 async fn refusal(rej: Rejection) -> Result<Response, Infallible> {
-    Ok(if rej.is_not_found() {
+    Ok(if let Some(WebAuthRefused(Refusal(_, status, msg))) = rej.find::<WebAuthRefused>() {
+        text(*status, msg)
+    } else if rej.is_not_found() {
         text(StatusCode::NOT_FOUND, "not found")
     } else if rej.find::<warp::reject::MethodNotAllowed>().is_some() {
         text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
@@ -187,6 +191,10 @@ fn text(status: StatusCode, msg: &'static str) -> Response {
     let mut r = format!("{msg}\n").into_response();
     *r.status_mut() = status;
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    if status == StatusCode::UNAUTHORIZED {
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"oxvnc\", charset=\"UTF-8\""));
+    }
     r
 }
 
@@ -198,6 +206,7 @@ fn refuse(state: &State, peer: &str, failure: Failure, status: StatusCode, msg: 
 }
 
 /// Why a handshake is refused before the upgrade: what is counted, the status, the reason.
+#[derive(Debug)]
 struct Refusal(Failure, StatusCode, &'static str);
 
 /// The host name of a Host header's value, parsed as the origin check parses it: without the
@@ -230,6 +239,42 @@ fn from_store(
     }
 }
 
+/// What a request without the `--basic-auth` credentials is told.
+fn auth_refusal(denied: super::basic_auth::Denied) -> Refusal {
+    use super::basic_auth::Denied;
+    match denied {
+        Denied::Missing | Denied::Wrong => {
+            Refusal(Failure::Unauthorized, StatusCode::UNAUTHORIZED, "authentication required")
+        }
+        Denied::Malformed => Refusal(Failure::Unauthorized, StatusCode::FORBIDDEN, "bad Authorization header"),
+    }
+}
+
+/// `--web-auth`: files and metrics only with the `--basic-auth` credentials (nothing to check
+/// without `--web-auth`).
+fn web_auth(state: Arc<State>) -> BoxedFilter<()> {
+    warp::header::headers_cloned()
+        .and_then(move |h: HeaderMap| {
+            let st = Arc::clone(&state);
+            async move {
+                match &st.basic_auth {
+                    Some(auth) if st.web_auth => {
+                        auth.check(&h).map_err(|d| warp::reject::custom(WebAuthRefused(auth_refusal(d))))
+                    }
+                    _ => Ok(()),
+                }
+            }
+        })
+        .untuple_one()
+        .boxed()
+}
+
+/// A file or metrics request refused by [`web_auth`].
+#[derive(Debug)]
+struct WebAuthRefused(Refusal);
+
+impl warp::reject::Reject for WebAuthRefused {}
+
 /// A `--token-jwt` token's target, or why it is refused (the details go to the log).
 fn from_jwt(keys: &super::token_jwt::JwtKeys, demo: bool, token: &str) -> Result<Target, Refusal> {
     use super::token_jwt::JwtError;
@@ -260,6 +305,9 @@ fn from_jwt(keys: &super::token_jwt::JwtKeys, demo: bool, token: &str) -> Result
 /// and the token, or the refusal.
 async fn admit(state: &State, headers: &HeaderMap, query: &str) -> Result<(Target, Option<String>), Refusal> {
     let get = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(auth) = &state.basic_auth {
+        auth.check(headers).map_err(auth_refusal)?;
+    }
     if !state.origins.allows(get(header::ORIGIN), get(header::HOST)) {
         return Err(Refusal(Failure::OriginRefused, StatusCode::FORBIDDEN, "origin not allowed"));
     }

@@ -9,6 +9,7 @@ pub enum Failure {
     MissingToken,
     UnknownToken,
     InvalidToken,
+    Unauthorized,
     OriginRefused,
     BadHandshake,
     TooManyConnections,
@@ -20,10 +21,11 @@ pub enum Failure {
 }
 
 impl Failure {
-    pub const ALL: [Failure; 11] = [
+    pub const ALL: [Failure; 12] = [
         Failure::MissingToken,
         Failure::UnknownToken,
         Failure::InvalidToken,
+        Failure::Unauthorized,
         Failure::OriginRefused,
         Failure::BadHandshake,
         Failure::TooManyConnections,
@@ -39,6 +41,7 @@ impl Failure {
             Failure::MissingToken => "missing_token",
             Failure::UnknownToken => "unknown_token",
             Failure::InvalidToken => "invalid_token",
+            Failure::Unauthorized => "unauthorized",
             Failure::OriginRefused => "origin_refused",
             Failure::BadHandshake => "bad_handshake",
             Failure::TooManyConnections => "too_many_connections",

@@ -5,6 +5,7 @@
 //! - [`session`]: one relayed session, both directions at once, with limits;
 //! - [`tokens`], [`target`], [`origin`], [`metrics`], [`tls`]: the pieces they use.
 
+mod basic_auth;
 mod http;
 mod io;
 mod listen;
@@ -132,6 +133,20 @@ pub struct Args {
     /// host, or * for any. Pages served from the relay's own host are always accepted
     #[arg(long = "allowed-origin", value_name = "ORIGIN", env = "OXVNC_ALLOWED_ORIGINS", value_delimiter = ',')]
     allowed_origins: Vec<String>,
+    /// Admit only WebSocket handshakes whose Origin is in --allowed-origin: not the relay's own
+    /// pages, not clients that send no Origin (websockify's ExpectOrigin plugin)
+    #[arg(long, env = "OXVNC_REQUIRE_ORIGIN")]
+    require_origin: bool,
+    /// Require HTTP Basic authentication with these credentials for WebSocket handshakes
+    /// (websockify's BasicHTTPAuth plugin); give it in the environment to keep the password out
+    /// of the process list. Browsers send the credentials they used for the page, so serve the
+    /// page with --web-auth (or behind a proxy asking for the same)
+    #[arg(long, value_name = "USER:PASSWORD", env = "OXVNC_BASIC_AUTH", hide_env_values = true)]
+    basic_auth: Option<String>,
+    /// With --basic-auth: the files (--web) and /metrics need the credentials too; /healthz stays
+    /// open for load balancers
+    #[arg(long, env = "OXVNC_WEB_AUTH", requires = "basic_auth")]
+    web_auth: bool,
     /// TLS certificate chain, PEM; with --key the listeners serve https and wss
     #[arg(long, value_name = "PEM", env = "OXVNC_CERT", requires = "key")]
     cert: Option<PathBuf>,
@@ -202,6 +217,9 @@ pub struct State {
     pub limits: Limits,
     pub targets: Targets,
     pub origins: AllowedOrigins,
+    /// `--basic-auth`, and whether `--web-auth` extends it to files and metrics.
+    pub basic_auth: Option<basic_auth::BasicAuth>,
+    pub web_auth: bool,
     pub trust_proxy: bool,
     /// `--host-token`: the token is the Host header's host name.
     pub host_token: bool,
@@ -300,6 +318,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     } else {
         bail!("no VNC server to relay to: give --vnc HOST:PORT, {token_options}, or --demo");
     };
+    if args.require_origin && args.allowed_origins.is_empty() {
+        bail!("--require-origin admits only the origins of --allowed-origin: give at least one");
+    }
     if args.host_token && matches!(targets, Targets::Fixed(_) | Targets::Demo) {
         bail!("--host-token needs {token_options}, where the host name is looked up");
     }
@@ -331,7 +352,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
             socket_buffer,
         },
         targets,
-        origins: AllowedOrigins::new(&args.allowed_origins),
+        origins: AllowedOrigins::new(&args.allowed_origins, args.require_origin),
+        basic_auth: args
+            .basic_auth
+            .as_deref()
+            .map(basic_auth::BasicAuth::new)
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
+        web_auth: args.web_auth,
         trust_proxy: args.trust_proxy,
         host_token: args.host_token,
         metrics: Metrics::default(),
