@@ -3,7 +3,8 @@
 //! `{"host": …, "port": …}`, where the host `unix_socket` makes the port a socket path) plugins
 //! ask it, so a deployment with such a service switches relays without changing it.
 //!
-//! - The URL holds `%s` where the token goes (`http://api.internal/consoles/%s`); the token is
+//! - The URL holds `%s` where the token goes (`http://api.internal/consoles/%s`; `%%` is a
+//!   literal `%`, as in websockify's Python formatting); the token is
 //!   percent-encoded there (websockify pastes it raw, so `?`, `&` or `/` in a token would change
 //!   the request).
 //! - Every handshake asks (a new connection each time, `http://` or `https://` with the web's
@@ -51,10 +52,10 @@ pub struct TokenApi {
 impl TokenApi {
     /// Checks the URL template (an `http://` or `https://` URL with `%s` for the token).
     pub fn new(template: &str, format: Format) -> anyhow::Result<TokenApi> {
-        if !template.contains("%s") {
-            bail!("--token-api {template:?}: the URL needs %s where the token goes");
-        }
-        let uri: Uri = template.replace("%s", "token").parse().with_context(|| format!("--token-api {template:?}"))?;
+        let uri: Uri = fill(template, "token")
+            .map_err(|e| anyhow::anyhow!("--token-api {template:?}: {e}"))?
+            .parse()
+            .with_context(|| format!("--token-api {template:?}"))?;
         let tls = match uri.scheme_str() {
             Some("http") => None,
             Some("https") => Some(tokio_rustls::TlsConnector::from(Arc::new(crate::transport::web_tls_config()?))),
@@ -79,7 +80,8 @@ impl TokenApi {
         let encoded: String = form_urlencoded::byte_serialize(token.as_bytes()).collect();
         // `+` is a space only in query strings; %20 means a space everywhere.
         let encoded = encoded.replace('+', "%20");
-        let uri: Uri = self.template.replace("%s", &encoded).parse().map_err(|e| unavailable(&e))?;
+        let uri: Uri =
+            fill(&self.template, &encoded).map_err(|e| unavailable(&e))?.parse().map_err(|e| unavailable(&e))?;
         let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string();
         let port = uri.port_u16().unwrap_or(if self.tls.is_some() { 443 } else { 80 });
         let tcp = TcpStream::connect((host.as_str(), port)).await.map_err(|e| unavailable(&e))?;
@@ -99,6 +101,39 @@ impl TokenApi {
             return Err(LookupError::Unavailable(format!("the service answered {status}")));
         }
         parse_answer(&body, self.format).map(Some).map_err(LookupError::BadValue)
+    }
+}
+
+/// The URL template with the token in place of its one `%s`, and `%%` as `%`: websockify fills
+/// it with Python's `%` operator, so that is how a literal `%` is written there. Any other `%`
+/// is kept as it is (a percent-encoded byte such as `%2F`).
+fn fill(template: &str, token: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(template.len() + token.len());
+    let mut filled = 0;
+    let mut rest = template;
+    while let Some(i) = rest.find('%') {
+        out.push_str(&rest[..i]);
+        match rest.as_bytes().get(i + 1) {
+            Some(b's') => {
+                out.push_str(token);
+                filled += 1;
+                rest = &rest[i + 2..];
+            }
+            Some(b'%') => {
+                out.push('%');
+                rest = &rest[i + 2..];
+            }
+            _ => {
+                out.push('%');
+                rest = &rest[i + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    match filled {
+        1 => Ok(out),
+        0 => Err("the URL needs %s where the token goes".into()),
+        _ => Err("the URL has %s more than once (write a literal % as %%)".into()),
     }
 }
 
@@ -201,5 +236,18 @@ mod tests {
         assert!(TokenApi::new("http://127.0.0.1:8000/t/", Format::Json).is_err());
         assert!(TokenApi::new("ftp://h/%s", Format::Json).is_err());
         assert!(TokenApi::new("/t/%s", Format::Json).is_err());
+        assert!(TokenApi::new("http://h/%s/%s", Format::Json).is_err());
+        assert!(TokenApi::new("http://h/%%s", Format::Json).is_err());
+    }
+
+    #[test]
+    fn templates_are_filled_as_python_fills_them() {
+        assert_eq!(fill("http://h/t/%s", "vm1"), Ok("http://h/t/vm1".into()));
+        assert_eq!(fill("http://h/t?id=%s&q=a%%20b", "vm1"), Ok("http://h/t?id=vm1&q=a%20b".into()));
+        assert_eq!(fill("http://h/a%2Fb/%s", "x"), Ok("http://h/a%2Fb/x".into()));
+        assert_eq!(fill("http://h/%%%s", "x"), Ok("http://h/%x".into()));
+        assert_eq!(fill("http://h/%s%", "x"), Ok("http://h/x%".into()));
+        assert!(fill("http://h/", "x").is_err());
+        assert!(fill("http://h/%%s", "x").is_err());
     }
 }
