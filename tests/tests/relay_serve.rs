@@ -228,6 +228,21 @@ async fn host_token_takes_the_token_from_the_host_header() {
         )
         .await;
         assert_eq!((r.status, r.body.trim()), (404, "unknown token"));
+
+        // Behind a proxy that sends its upstream's name as Host: with --trust-proxy the name the
+        // browser asked for comes from X-Forwarded-Host (the proxy's own entry, the last), for
+        // the token and for the Origin check; without it, X-Forwarded-Host is not read.
+        let proxied = Relay::start(&["--token-file", file.to_str().unwrap(), "--host-token", "--trust-proxy"]);
+        let forwarded = [
+            ("Host", "relay-upstream:6080"),
+            ("X-Forwarded-Host", "spoofed.example, vm1.consoles.example"),
+            ("Origin", "https://vm1.consoles.example"),
+        ];
+        let (mut ws, _) = ws_connect(&proxied.ws_url("/websockify"), &forwarded).await.expect("X-Forwarded-Host");
+        roundtrip(&mut ws, b"through a proxy").await;
+        ws.close(None).await.unwrap();
+        let e = ws_connect(&relay.ws_url("/websockify"), &forwarded).await.expect_err("not trusted");
+        assert_eq!(refused_status(&e), 403, "the Origin is not the Host's without --trust-proxy");
     })
     .await;
 

@@ -239,6 +239,20 @@ fn from_store(
     }
 }
 
+/// The host the browser asked for: the Host header, or with `--trust-proxy` the last
+/// X-Forwarded-Host (what our proxy saw), when the proxy sent one, for proxies that pass their
+/// own upstream name as Host. The Origin check and `--host-token` both use it.
+fn requested_host<'a>(state: &State, headers: &'a HeaderMap) -> Option<&'a str> {
+    let get = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    if state.trust_proxy
+        && let Some(forwarded) = get("x-forwarded-host")
+        && let Some(last) = forwarded.rsplit(',').next().map(str::trim).filter(|h| !h.is_empty())
+    {
+        return Some(last);
+    }
+    get(header::HOST.as_str())
+}
+
 /// What a request without the `--basic-auth` credentials is told.
 fn auth_refusal(denied: super::basic_auth::Denied) -> Refusal {
     use super::basic_auth::Denied;
@@ -308,11 +322,12 @@ async fn admit(state: &State, headers: &HeaderMap, query: &str) -> Result<(Targe
     if let Some(auth) = &state.basic_auth {
         auth.check(headers).map_err(auth_refusal)?;
     }
-    if !state.origins.allows(get(header::ORIGIN), get(header::HOST)) {
+    let host = requested_host(state, headers);
+    if !state.origins.allows(get(header::ORIGIN), host) {
         return Err(Refusal(Failure::OriginRefused, StatusCode::FORBIDDEN, "origin not allowed"));
     }
     let token = if state.host_token {
-        get(header::HOST).and_then(host_name)
+        host.and_then(host_name)
     } else {
         form_urlencoded::parse(query.as_bytes())
             .find(|(k, _)| k == "token")
@@ -406,7 +421,7 @@ fn check_preflight(state: &State, headers: &HeaderMap) -> Option<Response> {
 /// origin is only told "origin not allowed", and gets no answer to a request with cookies.
 fn allow_origin(state: &State, r: &mut Response, request: &HeaderMap) {
     let Some(origin) = request.get(header::ORIGIN) else { return };
-    let host = request.get(header::HOST).and_then(|v| v.to_str().ok());
+    let host = requested_host(state, request);
     let admitted = origin.to_str().is_ok_and(|o| state.origins.allows(Some(o), host));
     let h = r.headers_mut();
     h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());

@@ -188,7 +188,9 @@ pub struct Args {
     /// kernel's autotuning
     #[arg(long, value_name = "BYTES", env = "OXVNC_SOCKET_BUFFER", default_value = "0", value_parser = parse_bytes_or_zero)]
     socket_buffer: usize,
-    /// Log the client address from X-Forwarded-For (only behind a reverse proxy you run)
+    /// Behind a reverse proxy you run: log the client address from X-Forwarded-For, and take the
+    /// host the browser asked for (Origin check, --host-token) from X-Forwarded-Host when the
+    /// proxy sends one
     #[arg(long, env = "OXVNC_TRUST_PROXY")]
     trust_proxy: bool,
     /// Log filter: a level (info, debug, ...) or tracing's EnvFilter directives
