@@ -31,6 +31,42 @@ fn snapshot_ok(target: &str, encodings: Option<&str>, name: &str) -> Result<Rgba
     pixels::load_opaque_rgba_png(&png).map_err(|e| format!("{name}: {e:#}"))
 }
 
+/// A fresh artifacts folder named after `name`, and in it `websockify`: a link to oxvnc, which
+/// then runs as websockify does.
+fn folder_with_websockify_link(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = oxvnc_tests::servers::artifacts_dir(ARTIFACTS).join(oxvnc_tests::servers::unique_name(name));
+    std::fs::create_dir_all(&dir).unwrap();
+    let link = dir.join("websockify");
+    std::os::unix::fs::symlink(oxvnc_tests::oxvnc_bin::oxvnc_path(), &link).unwrap();
+    (dir, link)
+}
+
+/// Through the relay on `port`: `?token=good` must show the desktop pixel for pixel, and none of
+/// `bad` (why, token) may reach a VNC server. What fails goes to `failures`, tagged.
+fn check_tokens(
+    failures: &mut Vec<String>,
+    desktop: &XvncDesktop,
+    port: u16,
+    tag: &str,
+    good: &str,
+    bad: &[(&str, String)],
+) {
+    let url = |token: &str| format!("ws://127.0.0.1:{port}/websockify?token={token}");
+    match snapshot_ok(&url(good), Some("zrle"), tag) {
+        Ok(shot) => {
+            if let Err(m) = pixels::check_same(ARTIFACTS, tag, &desktop.screen, &shot) {
+                failures.push(format!("{tag}: {m}"));
+            }
+        }
+        Err(e) => failures.push(format!("{tag}: {e}")),
+    }
+    for (why, token) in bad {
+        if snapshot_ok(&url(token), Some("zrle"), &format!("{tag}-{why}")).is_ok() {
+            failures.push(format!("{tag}: a token ({why}) reached a VNC server"));
+        }
+    }
+}
+
 /// Snapshots `target` once per encoding list and compares each with the desktop's capture;
 /// returns the failures.
 fn compare_every_encoding(desktop: &mut XvncDesktop, target: &str, tag: &str) -> Vec<String> {
@@ -214,28 +250,13 @@ fn json_token_service(known: &'static str, target: String) -> std::net::SocketAd
 fn xvnc_by_a_json_token_service_through_both_websockifys() {
     let mut desktop = XvncDesktop::start(SIZE, "compat-token-api");
     let service = json_token_service("desktop1", desktop.vnc_addr());
-    let dir = oxvnc_tests::servers::artifacts_dir(ARTIFACTS).join(oxvnc_tests::servers::unique_name("token-api"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let link = dir.join("websockify");
-    std::os::unix::fs::symlink(oxvnc_tests::oxvnc_bin::oxvnc_path(), &link).unwrap();
+    let (_dir, link) = folder_with_websockify_link("token-api");
     let source = format!("http://{service}/consoles/%s");
     let args = ["--token-plugin", "JSONTokenApi", "--token-source", &source];
     let mut failures = Vec::new();
     for (tag, program) in [("websockify-api", compat::websockify_bin()), ("as-websockify-api", link)] {
         let (mut relay, port) = compat::start_websockify_as(&program, &args);
-        let target = format!("ws://127.0.0.1:{port}/websockify?token=desktop1");
-        match snapshot_ok(&target, Some("zrle"), tag) {
-            Ok(shot) => {
-                if let Err(m) = pixels::check_same(ARTIFACTS, tag, &desktop.screen, &shot) {
-                    failures.push(format!("{tag}: {m}"));
-                }
-            }
-            Err(e) => failures.push(format!("{tag}: {e}")),
-        }
-        let unknown = format!("ws://127.0.0.1:{port}/websockify?token=desktop2");
-        if snapshot_ok(&unknown, Some("zrle"), &format!("{tag}-unknown")).is_ok() {
-            failures.push(format!("{tag}: an unknown token reached a VNC server"));
-        }
+        check_tokens(&mut failures, &desktop, port, tag, "desktop1", &[("unknown", "desktop2".into())]);
         relay.assert_running();
     }
     if let Err(e) = desktop.check_unchanged() {
@@ -250,12 +271,10 @@ fn xvnc_by_a_json_token_service_through_both_websockifys() {
 #[test]
 fn xvnc_by_token_file_names_through_both_websockifys() {
     let mut desktop = XvncDesktop::start(SIZE, "compat-token-dir");
-    let dir = oxvnc_tests::servers::artifacts_dir(ARTIFACTS).join(oxvnc_tests::servers::unique_name("token-dir"));
+    let (dir, link) = folder_with_websockify_link("token-dir");
     let tokens = dir.join("tokens");
     std::fs::create_dir_all(&tokens).unwrap();
     std::fs::write(tokens.join("other"), "127.0.0.1:1\n").unwrap();
-    let link = dir.join("websockify");
-    std::os::unix::fs::symlink(oxvnc_tests::oxvnc_bin::oxvnc_path(), &link).unwrap();
     let args = ["--token-plugin", "TokenFileName", "--token-source", tokens.to_str().unwrap()];
     let mut failures = Vec::new();
     let mut relays = Vec::new();
@@ -265,19 +284,7 @@ fn xvnc_by_token_file_names_through_both_websockifys() {
     // Added after both started: neither reads the directory ahead of a handshake.
     std::fs::write(tokens.join("desktop1"), format!("{}\n", desktop.vnc_addr())).unwrap();
     for (tag, (relay, port)) in &mut relays {
-        let target = format!("ws://127.0.0.1:{port}/websockify?token=desktop1");
-        match snapshot_ok(&target, Some("zrle"), tag) {
-            Ok(shot) => {
-                if let Err(m) = pixels::check_same(ARTIFACTS, tag, &desktop.screen, &shot) {
-                    failures.push(format!("{tag}: {m}"));
-                }
-            }
-            Err(e) => failures.push(format!("{tag}: {e}")),
-        }
-        let unknown = format!("ws://127.0.0.1:{port}/websockify?token=desktop2");
-        if snapshot_ok(&unknown, Some("zrle"), &format!("{tag}-unknown")).is_ok() {
-            failures.push(format!("{tag}: an unknown token reached a VNC server"));
-        }
+        check_tokens(&mut failures, &desktop, *port, tag, "desktop1", &[("no file", "desktop2".into())]);
         relay.assert_running();
     }
     if let Err(e) = desktop.check_unchanged() {
@@ -324,12 +331,10 @@ fn http_status(port: u16, path: &str, upgrade: bool, headers: &[(&str, &str)]) -
 fn auth_plugins_answer_as_websockify_does() {
     use base64::Engine;
     let (_x, vnc_port) = oxvnc_tests::x11::start_xvnc((320, 240), &["-SecurityTypes", "None"]);
-    let dir = oxvnc_tests::servers::artifacts_dir(ARTIFACTS).join(oxvnc_tests::servers::unique_name("auth-plugins"));
+    let (dir, link) = folder_with_websockify_link("auth-plugins");
     let web = dir.join("web");
     std::fs::create_dir_all(&web).unwrap();
     std::fs::write(web.join("index.html"), "<h1>console</h1>").unwrap();
-    let link = dir.join("websockify");
-    std::os::unix::fs::symlink(oxvnc_tests::oxvnc_bin::oxvnc_path(), &link).unwrap();
     let target = format!("127.0.0.1:{vnc_port}");
     let b64 = |s: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(s));
     let (good, wrong) = (b64("admin:pa:ss"), b64("admin:pa"));
@@ -405,8 +410,7 @@ fn xvnc_by_json_web_tokens_through_both_websockifys() {
     use base64::Engine;
     use jsonwebtoken::{Algorithm, EncodingKey};
     let mut desktop = XvncDesktop::start(SIZE, "compat-jwt");
-    let dir = oxvnc_tests::servers::artifacts_dir(ARTIFACTS).join(oxvnc_tests::servers::unique_name("jwt"));
-    std::fs::create_dir_all(&dir).unwrap();
+    let (dir, link) = folder_with_websockify_link("jwt");
     let f = |name: &str| dir.join(name).to_str().unwrap().to_string();
     openssl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", &f("rsa.pem")]);
     openssl(&["pkey", "-in", &f("rsa.pem"), "-pubout", "-out", &f("rsa.pub.pem")]);
@@ -432,8 +436,6 @@ fn xvnc_by_json_web_tokens_through_both_websockifys() {
         ("ec", f("ec.pub.pem"), sign(Algorithm::ES256, target.clone(), &ec), Algorithm::ES256, &ec),
         ("hmac", f("secret.k"), sign(Algorithm::HS256, target.clone(), &hmac), Algorithm::HS256, &hmac),
     ];
-    let link = dir.join("websockify");
-    std::os::unix::fs::symlink(oxvnc_tests::oxvnc_bin::oxvnc_path(), &link).unwrap();
     let mut failures = Vec::new();
     for (key_name, key_file, good, alg, key) in &keys {
         let bad = [
@@ -445,21 +447,7 @@ fn xvnc_by_json_web_tokens_through_both_websockifys() {
         for (relay_name, program) in [("websockify", compat::websockify_bin()), ("as-websockify", link.clone())] {
             let tag = format!("jwt-{key_name}-{relay_name}");
             let (mut relay, ws_port) = compat::start_websockify_as(&program, &args);
-            let url = format!("ws://127.0.0.1:{ws_port}/websockify?token={good}");
-            match snapshot_ok(&url, Some("zrle"), &tag) {
-                Ok(shot) => {
-                    if let Err(m) = pixels::check_same(ARTIFACTS, &tag, &desktop.screen, &shot) {
-                        failures.push(format!("{tag}: {m}"));
-                    }
-                }
-                Err(e) => failures.push(format!("{tag}: {e}\n{}", relay.diagnostics())),
-            }
-            for (why, token) in &bad {
-                let url = format!("ws://127.0.0.1:{ws_port}/websockify?token={token}");
-                if snapshot_ok(&url, Some("zrle"), &format!("{tag}-{why}")).is_ok() {
-                    failures.push(format!("{tag}: a token {why} reached the VNC server"));
-                }
-            }
+            check_tokens(&mut failures, &desktop, ws_port, &tag, good, &bad);
             relay.assert_running();
         }
     }
@@ -478,10 +466,7 @@ fn unix_listen_as_websockify_does() {
     use std::os::unix::fs::PermissionsExt;
     use tungstenite::Message;
     let (_x, port) = oxvnc_tests::x11::start_xvnc((320, 240), &["-SecurityTypes", "None"]);
-    let dir = oxvnc_tests::servers::artifacts_dir(ARTIFACTS).join(oxvnc_tests::servers::unique_name("unix-listen"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let link = dir.join("websockify");
-    std::os::unix::fs::symlink(oxvnc_tests::oxvnc_bin::oxvnc_path(), &link).unwrap();
+    let (dir, link) = folder_with_websockify_link("unix-listen");
     let target = format!("127.0.0.1:{port}");
     let mut answers = Vec::new();
     for (tag, program) in [("websockify", compat::websockify_bin()), ("as-websockify", link)] {
