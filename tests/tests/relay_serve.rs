@@ -17,7 +17,10 @@ use tokio_tungstenite::tungstenite::Message;
 /// Hang guard for one whole test.
 const TEST_LIMIT: Duration = Duration::from_secs(90);
 
-async fn roundtrip(ws: &mut Ws, data: &[u8]) {
+async fn roundtrip<S>(ws: &mut tokio_tungstenite::WebSocketStream<S>, data: &[u8])
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     ws.send(Message::binary(data.to_vec())).await.expect("send");
     let mut got = Vec::new();
     while got.len() < data.len() {
@@ -1511,6 +1514,68 @@ async fn basic_auth_web_auth_and_required_origins() {
             assert_eq!(done.status.code(), Some(2), "{}", done.stderr);
             assert!(done.stderr.contains(says), "{}", done.stderr);
         }
+    })
+    .await
+}
+
+/// Socket activation, as systemd starts services: `systemd-socket-activate` holds a TCP port
+/// and a Unix socket and starts the relay on the first connection with both (LISTEN_FDS). The
+/// relay serves that first, waiting connection and later ones on both sockets, does not add its
+/// default listener, and leaves the service manager's socket file in place when it stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sockets_from_a_service_manager() {
+    guard(async {
+        let echo = Target::echo().await;
+        let dir = temp_dir("socket-activation");
+        let sock = dir.join("relay.sock");
+        let port = closed_port_addr().port();
+        let tcp = format!("127.0.0.1:{port}");
+        let mut cmd = std::process::Command::new("systemd-socket-activate");
+        cmd.args(["-l", &tcp, "-l", sock.to_str().unwrap()]);
+        cmd.arg(oxvnc_tests::oxvnc_bin::oxvnc_path()).args(["serve", "--vnc", &echo.spec()]);
+        cmd.env_remove("RUST_LOG");
+        let mut activator = oxvnc_tests::servers::Server::spawn("socket-activate", cmd);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(&tcp).await.is_err() || !sock.exists() {
+            assert!(std::time::Instant::now() < deadline, "not listening\n{}", activator.diagnostics());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+
+        // The first connection starts the relay, which takes it from the inherited socket.
+        let (mut ws, _) = ws_connect(&format!("ws://{tcp}/websockify"), &[])
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", activator.diagnostics()));
+        roundtrip(&mut ws, b"the connection that started the relay").await;
+        ws.close(None).await.unwrap();
+        let stream = tokio::net::UnixStream::connect(&sock).await.expect("the inherited Unix socket");
+        let req =
+            tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request("ws://relay/websockify")
+                .unwrap();
+        let (mut ws, _) = tokio_tungstenite::client_async(req, stream).await.expect("handshake over the Unix socket");
+        roundtrip(&mut ws, b"through the service manager's Unix socket").await;
+        ws.close(None).await.unwrap();
+
+        let log = std::fs::read_to_string(activator.log_path()).unwrap();
+        assert!(log.contains(&format!("listening on http://{tcp} ")), "{log}");
+        assert!(
+            log.contains(&format!("listening on http://unix:{} (from the service manager)", sock.display())),
+            "{log}"
+        );
+        assert!(!log.contains("127.0.0.1:6080"), "the default listener was added: {log}");
+
+        // SAFETY: kill(2) on the PID of a child we own (systemd-socket-activate exec'd the relay
+        // in place) that has not been waited for.
+        unsafe { libc::kill(activator.pid() as libc::pid_t, libc::SIGTERM) };
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = activator.exited() {
+                break status;
+            }
+            assert!(std::time::Instant::now() < deadline, "still running after SIGTERM");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert!(status.success(), "{status}\n{}", activator.diagnostics());
+        assert!(sock.exists(), "the relay removed a socket file it did not create");
     })
     .await
 }

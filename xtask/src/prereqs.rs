@@ -34,6 +34,8 @@ pub const APT_PACKAGES: &[&str] = &[
     "clang",
     "redis-server",
     "openssl",
+    // systemd-socket-activate: the relay started with sockets from a service manager
+    "systemd",
 ];
 
 /// npm packages the tests need, as `name` or `name@version`, installed into

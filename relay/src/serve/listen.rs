@@ -85,10 +85,54 @@ pub fn bind_unix(path: &Path, mode: u32) -> io::Result<UnixListener> {
     UnixListener::from_std(socket.into())
 }
 
-/// A bound listener: TCP, or a Unix socket whose file is removed when the listener is dropped.
+/// A bound listener: TCP, or a Unix socket whose file is removed when the listener is dropped
+/// (when we made it: a service manager's socket stays).
 pub enum Listener {
     Tcp(TcpListener),
-    Unix(UnixListener, RemoveOnDrop),
+    Unix(UnixListener, Option<RemoveOnDrop>),
+}
+
+/// A listening socket passed by a service manager (systemd socket activation: LISTEN_FDS).
+pub enum Inherited {
+    Tcp(std::net::TcpListener),
+    Unix(std::os::unix::net::UnixListener),
+}
+
+/// The listening sockets a service manager passed (none without LISTEN_FDS for this process).
+/// Call before starting threads: it clears LISTEN_FDS and LISTEN_PID, as sd_listen_fds does.
+pub fn inherited_listeners() -> anyhow::Result<Vec<Inherited>> {
+    let mut fds = listenfd::ListenFd::from_env();
+    let mut out = Vec::new();
+    for i in 0..fds.len() {
+        if let Ok(Some(l)) = fds.take_tcp_listener(i) {
+            out.push(Inherited::Tcp(l));
+        } else if let Ok(Some(l)) = fds.take_unix_listener(i) {
+            out.push(Inherited::Unix(l));
+        } else {
+            anyhow::bail!(
+                "socket {} of the {} the service manager passed (LISTEN_FDS) is not a TCP or Unix stream socket",
+                i + 1,
+                fds.len()
+            );
+        }
+    }
+    Ok(out)
+}
+
+impl Inherited {
+    /// As a listener of ours (non-blocking, on the runtime).
+    pub fn into_listener(self) -> io::Result<Listener> {
+        match self {
+            Inherited::Tcp(l) => {
+                l.set_nonblocking(true)?;
+                TcpListener::from_std(l).map(Listener::Tcp)
+            }
+            Inherited::Unix(l) => {
+                l.set_nonblocking(true)?;
+                UnixListener::from_std(l).map(|l| Listener::Unix(l, None))
+            }
+        }
+    }
 }
 
 impl Listener {
@@ -96,7 +140,13 @@ impl Listener {
     pub fn describe(&self) -> String {
         match self {
             Listener::Tcp(l) => l.local_addr().map_or_else(|e| format!("? ({e})"), |a| a.to_string()),
-            Listener::Unix(_, path) => format!("unix:{}", path.0.display()),
+            Listener::Unix(_, Some(path)) => format!("unix:{}", path.0.display()),
+            Listener::Unix(l, None) => {
+                match l.local_addr().ok().and_then(|a| a.as_pathname().map(|p| p.display().to_string())) {
+                    Some(path) => format!("unix:{path} (from the service manager)"),
+                    None => "unix: (from the service manager)".into(),
+                }
+            }
         }
     }
 }

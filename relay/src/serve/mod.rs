@@ -60,14 +60,10 @@ pub struct Args {
     /// Address to listen on, HOST:PORT; repeatable (IPv6 as [::1]:6080; port 0 picks a free one).
     /// unix:/PATH listens on a Unix socket instead, e.g. behind a reverse proxy on this machine
     /// (with --trust-proxy for the client's address): a stale socket file there is replaced, a
-    /// live one or any other file is an error, and the file is removed at exit
-    #[arg(
-        long = "listen",
-        value_name = "ADDR",
-        env = "OXVNC_LISTEN",
-        value_delimiter = ',',
-        default_value = "127.0.0.1:6080"
-    )]
+    /// live one or any other file is an error, and the file is removed at exit. Default
+    /// 127.0.0.1:6080, unless a service manager passes listening sockets (systemd socket
+    /// activation, LISTEN_FDS): then those, and --listen only adds more
+    #[arg(long = "listen", value_name = "ADDR", env = "OXVNC_LISTEN", value_delimiter = ',')]
     listen: Vec<String>,
     /// Permissions of the --listen unix: sockets, octal (600: only this user may connect; 660
     /// adds the group, e.g. the reverse proxy's)
@@ -273,7 +269,16 @@ pub fn main(args: Args) -> ExitCode {
     if one_cpu {
         info!("one CPU available: sessions run on one thread");
     }
-    match runtime.block_on(run(args)) {
+    // Before any other thread exists: taking them clears LISTEN_FDS / LISTEN_PID.
+    let inherited = match listen::inherited_listeners() {
+        Ok(l) => l,
+        Err(e) => {
+            error!("{e:#}");
+            eprintln!("oxvnc serve: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(args, inherited)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e:#}");
@@ -283,7 +288,7 @@ pub fn main(args: Args) -> ExitCode {
     }
 }
 
-async fn run(args: Args) -> anyhow::Result<()> {
+async fn run(args: Args, inherited: Vec<listen::Inherited>) -> anyhow::Result<()> {
     let tokens = [
         args.token_file.is_some(),
         args.token_redis.is_some(),
@@ -371,7 +376,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     });
 
     let mut listeners = Vec::new();
-    for spec in &args.listen {
+    for l in inherited {
+        listeners.push(l.into_listener()?);
+    }
+    let default_listen = ["127.0.0.1:6080".to_string()];
+    let specs = if args.listen.is_empty() && listeners.is_empty() { &default_listen[..] } else { &args.listen[..] };
+    for spec in specs {
         if let Some(path) = spec.trim().strip_prefix("unix:") {
             if path.is_empty() {
                 bail!("--listen unix: needs a path, e.g. unix:/run/oxvnc/oxvnc.sock");
@@ -379,7 +389,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             let path = PathBuf::from(path);
             let l = listen::bind_unix(&path, args.unix_mode)
                 .with_context(|| format!("cannot listen on unix:{}", path.display()))?;
-            listeners.push(listen::Listener::Unix(l, listen::RemoveOnDrop(path)));
+            listeners.push(listen::Listener::Unix(l, Some(listen::RemoveOnDrop(path))));
             continue;
         }
         for addr in resolve(spec)? {
