@@ -49,9 +49,10 @@ Targets: give one of --vnc, --token-file, --token-redis, --token-socket-dir, --t
 (--demo also combines with the token options, where the token \"demo\" reaches the demo desktop). The WebSocket endpoint answers on any path \
 (/websockify by convention); the token comes from ?token= or else a \"token\" cookie (with \
 --host-token, from the Host header). \
-Refused handshakes get an HTTP status and a short reason (403 origin or missing token, 404 \
-unknown token, 502 a Redis token whose value is not a target, 503 too many connections or \
-Redis unreachable); a plain GET with the header X-Oxvnc-Check (the \
+Refused handshakes get an HTTP status and a short reason (401 missing or wrong --basic-auth \
+credentials, 403 origin, missing token or a JSON Web Token that is invalid, expired or not yet \
+valid, 404 unknown token, 502 a token whose value is not a target, 503 too many connections or \
+the token store unreachable); a plain GET with the header X-Oxvnc-Check (the \
 console sends it after a failed handshake, as browsers hide the reason) gets the same answer, \
 or \"ok\", also from pages of other origins (CORS; with their cookies from origins it admits). \
 GET /healthz answers \"ok\"; GET /metrics has Prometheus metrics. SIGTERM or SIGINT stops \
