@@ -63,6 +63,15 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
     d
 }
 
+/// `oxvnc serve ARGS` must stop at start-up: exit status 2, and `says` in its message.
+fn serve_refuses(args: &[&str], says: &str) {
+    let mut cmd = std::process::Command::new(oxvnc_tests::oxvnc_bin::oxvnc_path());
+    cmd.arg("serve").args(args);
+    let done = oxvnc_tests::servers::run_with_limit(cmd, Duration::from_secs(20));
+    assert_eq!(done.status.code(), Some(2), "{args:?}: {}", done.stderr);
+    assert!(done.stderr.contains(says), "{args:?}: {}", done.stderr);
+}
+
 /// Runs a test body under its hang guard, after the `oxvnc` binary is built (which may take a
 /// while the first time and is not part of the guard).
 async fn guard<F: std::future::Future>(f: F) -> F::Output {
@@ -1101,11 +1110,10 @@ async fn log_file_is_appended_to() {
         server.stop();
 
         let bad = dir.join("no-such-dir").join("relay.log");
-        let mut cmd = std::process::Command::new(oxvnc_tests::oxvnc_bin::oxvnc_path());
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--vnc", &echo.spec(), "--log-file", bad.to_str().unwrap()]);
-        let done = oxvnc_tests::servers::run_with_limit(cmd, Duration::from_secs(20));
-        assert_eq!(done.status.code(), Some(2), "{}", done.stderr);
-        assert!(done.stderr.contains("cannot open --log-file"), "{}", done.stderr);
+        serve_refuses(
+            &["--listen", "127.0.0.1:0", "--vnc", &echo.spec(), "--log-file", bad.to_str().unwrap()],
+            "cannot open --log-file",
+        );
     })
     .await
 }
@@ -1167,11 +1175,7 @@ async fn unix_socket_listener_for_a_reverse_proxy() {
         let other = dir.join("not-a-socket");
         std::fs::write(&other, "keep me").unwrap();
         for (path, says) in [(&sock, "another process is listening"), (&other, "not a socket")] {
-            let mut cmd = std::process::Command::new(oxvnc_tests::oxvnc_bin::oxvnc_path());
-            cmd.args(["serve", "--listen", &format!("unix:{}", path.display()), "--vnc", &echo.spec()]);
-            let done = oxvnc_tests::servers::run_with_limit(cmd, Duration::from_secs(20));
-            assert_eq!(done.status.code(), Some(2), "{}", done.stderr);
-            assert!(done.stderr.contains(says), "{}", done.stderr);
+            serve_refuses(&["--listen", &format!("unix:{}", path.display()), "--vnc", &echo.spec()], says);
         }
         assert_eq!(std::fs::read_to_string(&other).unwrap(), "keep me");
         assert!(tokio::net::UnixStream::connect(&sock).await.is_ok(), "the first relay still accepts");
@@ -1413,11 +1417,7 @@ async fn json_web_tokens_name_their_target() {
 
         // At start-up, a key that cannot be used stops the relay with the reason.
         for (file, says) in [("secret", "SEC1"), ("missing", "cannot read --token-jwt")] {
-            let mut cmd = std::process::Command::new(oxvnc_tests::oxvnc_bin::oxvnc_path());
-            cmd.args(["serve", "--listen", "127.0.0.1:0", "--token-jwt", &f(file)]);
-            let done = oxvnc_tests::servers::run_with_limit(cmd, Duration::from_secs(20));
-            assert_eq!(done.status.code(), Some(2), "{}", done.stderr);
-            assert!(done.stderr.contains(says), "{}", done.stderr);
+            serve_refuses(&["--listen", "127.0.0.1:0", "--token-jwt", &f(file)], says);
         }
     })
     .await
@@ -1508,11 +1508,10 @@ async fn basic_auth_web_auth_and_required_origins() {
         for (args, says) in
             [(&["--require-origin"][..], "--allowed-origin"), (&["--basic-auth", "nocolon"][..], "USER:PASSWORD")]
         {
-            let mut cmd = std::process::Command::new(oxvnc_tests::oxvnc_bin::oxvnc_path());
-            cmd.args(["serve", "--listen", "127.0.0.1:0", "--vnc", &echo.spec()]).args(args);
-            let done = oxvnc_tests::servers::run_with_limit(cmd, Duration::from_secs(20));
-            assert_eq!(done.status.code(), Some(2), "{}", done.stderr);
-            assert!(done.stderr.contains(says), "{}", done.stderr);
+            let spec = echo.spec();
+            let argv: Vec<&str> =
+                ["--listen", "127.0.0.1:0", "--vnc", &spec].into_iter().chain(args.iter().copied()).collect();
+            serve_refuses(&argv, says);
         }
     })
     .await
