@@ -6,7 +6,7 @@
 //! plugin: a file per token, holding its target.
 
 use std::os::unix::fs::FileTypeExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::target::Target;
 use super::token_redis::LookupError;
@@ -18,13 +18,7 @@ pub struct SocketDir {
 impl SocketDir {
     /// Checks that `dir` is a directory that can be listed, so a typo is reported at start-up.
     pub fn open(dir: PathBuf) -> anyhow::Result<SocketDir> {
-        let meta = std::fs::metadata(&dir)
-            .map_err(|e| anyhow::anyhow!("cannot read --token-socket-dir {}: {e}", dir.display()))?;
-        if !meta.is_dir() {
-            anyhow::bail!("--token-socket-dir {} is not a directory", dir.display());
-        }
-        std::fs::read_dir(&dir)
-            .map_err(|e| anyhow::anyhow!("cannot list --token-socket-dir {}: {e}", dir.display()))?;
+        check_dir(&dir, "--token-socket-dir")?;
         Ok(SocketDir { dir })
     }
 
@@ -53,12 +47,7 @@ const MAX_TARGET_FILE: u64 = 4096;
 impl FileNameDir {
     /// Checks that `dir` is a directory that can be listed, so a typo is reported at start-up.
     pub fn open(dir: PathBuf) -> anyhow::Result<FileNameDir> {
-        let meta =
-            std::fs::metadata(&dir).map_err(|e| anyhow::anyhow!("cannot read --token-dir {}: {e}", dir.display()))?;
-        if !meta.is_dir() {
-            anyhow::bail!("--token-dir {} is not a directory", dir.display());
-        }
-        std::fs::read_dir(&dir).map_err(|e| anyhow::anyhow!("cannot list --token-dir {}: {e}", dir.display()))?;
+        check_dir(&dir, "--token-dir")?;
         Ok(FileNameDir { dir })
     }
 
@@ -90,6 +79,16 @@ impl FileNameDir {
         let text = std::str::from_utf8(&text).map_err(|_| LookupError::BadValue("the file is not text".into()))?;
         Target::parse(text.trim()).map(Some).map_err(|e| LookupError::BadValue(e.to_string()))
     }
+}
+
+/// That `dir`, given with `option`, is a directory that can be listed.
+fn check_dir(dir: &Path, option: &str) -> anyhow::Result<()> {
+    let meta = std::fs::metadata(dir).map_err(|e| anyhow::anyhow!("cannot read {option} {}: {e}", dir.display()))?;
+    if !meta.is_dir() {
+        anyhow::bail!("{option} {} is not a directory", dir.display());
+    }
+    std::fs::read_dir(dir).map_err(|e| anyhow::anyhow!("cannot list {option} {}: {e}", dir.display()))?;
+    Ok(())
 }
 
 /// One file name: not empty, not `.` or `..`, no `/` and no NUL.
