@@ -289,7 +289,8 @@ struct WebAuthRefused(Refusal);
 
 impl warp::reject::Reject for WebAuthRefused {}
 
-/// A `--token-jwt` token's target, or why it is refused (the details go to the log).
+/// A `--token-jwt` token's target, or why it is refused (the details go to the log); key and
+/// claim failures are answered as the other token sources' are.
 fn from_jwt(keys: &super::token_jwt::JwtKeys, demo: bool, token: &str) -> Result<Target, Refusal> {
     use super::token_jwt::JwtError;
     if demo && token == "demo" {
@@ -304,14 +305,7 @@ fn from_jwt(keys: &super::token_jwt::JwtKeys, demo: bool, token: &str) -> Result
             warn!(token = %session::redact(token), "invalid token: {e}");
             invalid("invalid token")
         }
-        Err(JwtError::Unavailable(e)) => {
-            warn!(key = %keys.path.display(), "token key unusable: {e}");
-            Err(Refusal(Failure::TokenStore, StatusCode::SERVICE_UNAVAILABLE, "token store unavailable"))
-        }
-        Err(JwtError::BadValue(e)) => {
-            warn!(token = %session::redact(token), "the token's claims name no target: {e}");
-            Err(Refusal(Failure::TokenStore, StatusCode::BAD_GATEWAY, "token has no valid target"))
-        }
+        Err(JwtError::Store(e)) => from_store(Err(e), false, token, &keys.path.display().to_string()),
     }
 }
 

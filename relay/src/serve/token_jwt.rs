@@ -22,6 +22,7 @@ use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
 use super::target::Target;
+use super::token_redis::LookupError;
 
 /// A token's longest accepted length: a JWT with a target is a few hundred bytes.
 pub const MAX_TOKEN: usize = 16 * 1024;
@@ -36,10 +37,10 @@ pub enum JwtError {
     Expired,
     /// `nbf` is still to come.
     NotYet,
-    /// The key file cannot be read or used (after a change): the text is for the log.
-    Unavailable(String),
-    /// Signed and current, but the claims name no target: the text is for the log.
-    BadValue(String),
+    /// What the other token sources fail with too: the key file cannot be read or used (after
+    /// a change: `Unavailable`), or the token is signed and current but its claims name no
+    /// target (`BadValue`).
+    Store(LookupError),
 }
 
 /// The key, with the validation that goes with it.
@@ -84,11 +85,12 @@ impl JwtKeys {
 
     /// The target a token names, if it is a current JWT signed with the key.
     pub fn lookup(&self, token: &str) -> Result<Target, JwtError> {
-        let key = self.key().map_err(JwtError::Unavailable)?;
+        let key =
+            self.key().map_err(|e| JwtError::Store(LookupError::Unavailable(format!("token key unusable: {e}"))))?;
         let claims = verify(&key, token)?;
         let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
         check_times(&claims, now)?;
-        super::token_api::target_from_json(&claims).map_err(JwtError::BadValue)
+        super::token_api::target_from_json(&claims).map_err(|e| JwtError::Store(LookupError::BadValue(e)))
     }
 }
 

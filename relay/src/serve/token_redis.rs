@@ -32,7 +32,7 @@ pub struct RedisTokens {
 }
 
 /// Why a lookup gave no answer (for the log; the handshake gets a fixed reason).
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum LookupError {
     /// Redis could not be reached or answered with an error, or did not answer in time.
     Unavailable(String),
