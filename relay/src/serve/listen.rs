@@ -43,10 +43,7 @@ const TLS_HANDSHAKE: u8 = 0x16;
 pub fn bind(addr: SocketAddr, socket_buffer: Option<u32>) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
-    if let Some(n) = socket_buffer {
-        socket.set_send_buffer_size(n as usize)?;
-        socket.set_recv_buffer_size(n as usize)?;
-    }
+    set_buffers(socket2::SockRef::from(&socket), socket_buffer)?;
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
     }
@@ -54,6 +51,16 @@ pub fn bind(addr: SocketAddr, socket_buffer: Option<u32>) -> io::Result<TcpListe
     socket.bind(&addr.into())?;
     socket.listen(BACKLOG)?;
     TcpListener::from_std(socket.into())
+}
+
+/// SO_SNDBUF/SO_RCVBUF of a listening socket, which accepted sockets inherit (`None`: leave
+/// the kernel's autotuning).
+fn set_buffers(socket: socket2::SockRef<'_>, socket_buffer: Option<u32>) -> io::Result<()> {
+    if let Some(n) = socket_buffer {
+        socket.set_send_buffer_size(n as usize)?;
+        socket.set_recv_buffer_size(n as usize)?;
+    }
+    Ok(())
 }
 
 /// Binds a Unix socket at `path` (for a reverse proxy on the same machine) with permissions
@@ -120,10 +127,12 @@ pub fn inherited_listeners() -> anyhow::Result<Vec<Inherited>> {
 }
 
 impl Inherited {
-    /// As a listener of ours (non-blocking, on the runtime).
-    pub fn into_listener(self) -> io::Result<Listener> {
+    /// As a listener of ours (non-blocking, on the runtime); a TCP one gets `--socket-buffer`
+    /// as the relay's own do.
+    pub fn into_listener(self, socket_buffer: Option<u32>) -> io::Result<Listener> {
         match self {
             Inherited::Tcp(l) => {
+                set_buffers(socket2::SockRef::from(&l), socket_buffer)?;
                 l.set_nonblocking(true)?;
                 TcpListener::from_std(l).map(Listener::Tcp)
             }

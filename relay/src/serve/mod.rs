@@ -378,7 +378,7 @@ async fn run(args: Args, inherited: Vec<listen::Inherited>) -> anyhow::Result<()
 
     let mut listeners = Vec::new();
     for l in inherited {
-        listeners.push(l.into_listener()?);
+        listeners.push(l.into_listener(socket_buffer)?);
     }
     let default_listen = ["127.0.0.1:6080".to_string()];
     let specs = if args.listen.is_empty() && listeners.is_empty() { &default_listen[..] } else { &args.listen[..] };
