@@ -197,7 +197,7 @@ pub fn serve_args(a: &Args, exists: impl Fn(&Path) -> bool) -> Result<Vec<String
     // The target: a token plugin, a unix socket, or target_addr:target_port.
     let plugin = match (&a.token_plugin, &a.target_config) {
         (Some(_), Some(_)) => return Err("give --token-plugin or --target-config, not both".into()),
-        (Some(p), None) => Some(p.rsplit('.').next().unwrap_or(p).to_string()),
+        (Some(p), None) => Some(class_name(p).to_string()),
         (None, Some(_)) => Some("TokenFile".to_string()),
         (None, None) => None,
     };
@@ -285,10 +285,16 @@ pub fn serve_args(a: &Args, exists: impl Fn(&Path) -> bool) -> Result<Vec<String
     Ok(out)
 }
 
+/// A plugin's class name: websockify takes `TokenFile` and `websockify.token_plugins.TokenFile`
+/// alike.
+fn class_name(plugin: &str) -> &str {
+    plugin.rsplit('.').next().unwrap_or(plugin)
+}
+
 /// websockify's auth plugins BasicHTTPAuth (`--auth-source USER:PASSWORD`) and ExpectOrigin
 /// (`--auth-source "ORIGIN ..."`), and `--web-auth`, as `oxvnc serve` options.
 fn auth_args(a: &Args) -> Result<Vec<String>, String> {
-    let plugin = a.auth_plugin.as_deref().map(|p| p.rsplit('.').next().unwrap_or(p));
+    let plugin = a.auth_plugin.as_deref().map(class_name);
     if a.auth_source.is_some() && plugin.is_none() {
         return Err("--auth-source needs --auth-plugin".into());
     }
