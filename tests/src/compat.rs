@@ -143,28 +143,10 @@ pub fn start_websockify_on_unix(program: &Path, socket: &Path, args: &[&str]) ->
     let mut cmd = clean_command(program);
     cmd.args(args);
     let mut server = Server::spawn("websockify", cmd);
-    let deadline = Instant::now() + START_LIMIT;
-    loop {
-        if let Some(status) = server.exited() {
-            panic!(
-                "{} exited ({status}) before listening on {}\n{}",
-                program.display(),
-                socket.display(),
-                server.diagnostics()
-            );
-        }
-        if std::os::unix::net::UnixStream::connect(socket).is_ok() {
-            return server;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} did not listen on {} within {START_LIMIT:?}\n{}",
-            program.display(),
-            socket.display(),
-            server.diagnostics()
-        );
-        thread::sleep(Duration::from_millis(20));
+    if let Err(e) = server.wait_for_unix_socket(socket, START_LIMIT) {
+        panic!("{}: {e}", program.display());
     }
+    server
 }
 
 /// Xvnc showing the deterministic test picture with an xterm on top, settled.

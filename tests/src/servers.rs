@@ -184,22 +184,35 @@ impl Server {
     /// Waits until 127.0.0.1:`port` accepts TCP connections. `Err` with diagnostics if the
     /// process exits or `limit` passes first.
     pub fn wait_for_port(&mut self, port: u16, limit: Duration) -> Result<(), String> {
-        let deadline = Instant::now() + limit;
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        self.wait_until_accepting(&format!("port {port}"), limit, || {
+            TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
+        })
+    }
+
+    /// Waits until the Unix socket `path` accepts connections; `Err` as [`Server::wait_for_port`].
+    pub fn wait_for_unix_socket(&mut self, path: &Path, limit: Duration) -> Result<(), String> {
+        self.wait_until_accepting(&path.display().to_string(), limit, || {
+            std::os::unix::net::UnixStream::connect(path).is_ok()
+        })
+    }
+
+    fn wait_until_accepting(&mut self, place: &str, limit: Duration, accepts: impl Fn() -> bool) -> Result<(), String> {
+        let deadline = Instant::now() + limit;
         loop {
             if let Some(status) = self.exited() {
                 return Err(format!(
-                    "{} exited ({status}) before listening on port {port}\n{}",
+                    "{} exited ({status}) before listening on {place}\n{}",
                     self.name,
                     self.diagnostics()
                 ));
             }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok() {
+            if accepts() {
                 return Ok(());
             }
             if Instant::now() >= deadline {
                 return Err(format!(
-                    "{} did not accept connections on port {port} within {limit:?}\n{}",
+                    "{} did not accept connections on {place} within {limit:?}\n{}",
                     self.name,
                     self.diagnostics()
                 ));

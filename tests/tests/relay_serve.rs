@@ -1159,11 +1159,7 @@ async fn unix_socket_listener_for_a_reverse_proxy() {
                 req.headers_mut().insert("X-Forwarded-For", ip.parse().unwrap());
             }
             let (mut ws, _) = tokio_tungstenite::client_async(req, stream).await.expect("handshake over the socket");
-            ws.send(Message::binary(&b"through a unix socket"[..])).await.unwrap();
-            match timeout(Duration::from_secs(10), ws.next()).await.expect("echo within 10 s") {
-                Some(Ok(Message::Binary(b))) => assert_eq!(&b[..], b"through a unix socket"),
-                other => panic!("expected the echo, got {other:?}"),
-            }
+            roundtrip(&mut ws, b"through a unix socket").await;
             ws.close(None).await.unwrap();
             let n = if forwarded.is_some() { 1 } else { 2 };
             let log = relay.wait_log("session closed", n, Duration::from_secs(10)).await;
@@ -1534,11 +1530,13 @@ async fn sockets_from_a_service_manager() {
         cmd.arg(oxvnc_tests::oxvnc_bin::oxvnc_path()).args(["serve", "--vnc", &echo.spec()]);
         cmd.env_remove("RUST_LOG");
         let mut activator = oxvnc_tests::servers::Server::spawn("socket-activate", cmd);
+        // Its own log says when both sockets listen; connecting to find out would start the relay.
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(&tcp).await.is_err() || !sock.exists() {
+        while std::fs::read_to_string(activator.log_path()).unwrap_or_default().matches("Listening on ").count() < 2 {
             assert!(std::time::Instant::now() < deadline, "not listening\n{}", activator.diagnostics());
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        assert!(!std::fs::read_to_string(activator.log_path()).unwrap().contains("Execing"), "started too early");
 
         // The first connection starts the relay, which takes it from the inherited socket.
         let (mut ws, _) = ws_connect(&format!("ws://{tcp}/websockify"), &[])
