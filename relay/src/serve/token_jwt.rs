@@ -222,13 +222,15 @@ fn pem_key(text: &str, label: &str) -> anyhow::Result<(DecodingKey, Vec<Algorith
     }
 }
 
-/// The DER bytes of the first PEM block.
+/// The DER bytes of the private key (PKCS#8 or PKCS#1) in a PEM file, read by rustls-pemfile.
 fn pem_der(text: &str) -> anyhow::Result<Vec<u8>> {
-    let begin = text.find("-----BEGIN ").context("no PEM block")?;
-    let body_start = begin + text[begin..].find('\n').context("no PEM body")? + 1;
-    let body_len = text[body_start..].find("-----END ").context("the PEM block does not end")?;
-    let body: String = text[body_start..body_start + body_len].chars().filter(|c| !c.is_whitespace()).collect();
-    base64::engine::general_purpose::STANDARD.decode(body).context("the PEM body is not base64")
+    use rustls_pemfile::Item;
+    match rustls_pemfile::read_one(&mut text.as_bytes()) {
+        Ok(Some(Item::Pkcs8Key(key))) => Ok(key.secret_pkcs8_der().to_vec()),
+        Ok(Some(Item::Pkcs1Key(key))) => Ok(key.secret_pkcs1_der().to_vec()),
+        Ok(_) => bail!("no PKCS#8 or PKCS#1 private key in the PEM"),
+        Err(e) => bail!("the PEM cannot be read: {e:?}"),
+    }
 }
 
 #[cfg(test)]
