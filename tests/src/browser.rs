@@ -16,13 +16,15 @@ use crate::servers::{self, Server};
 pub const BROWSER_LIMIT: Duration = Duration::from_secs(60);
 
 /// Headless Chromium with remote debugging, and a chromedriver attached to it; each is stopped by
-/// PID on drop (driver first), then the throw-away profile is removed.
+/// PID on drop (driver first), then the throw-away profile and temporary files are removed.
 pub struct Browser {
     driver: Option<Server>,
     chromium: Option<Server>,
     driver_port: u16,
     debug_port: u16,
     profile: PathBuf,
+    /// Chromium's TMPDIR.
+    tmp: PathBuf,
 }
 
 impl Browser {
@@ -36,24 +38,29 @@ impl Browser {
     pub fn start_with(window: (u32, u32), artifacts: &str, extra: &[&str]) -> Browser {
         let profile = servers::artifacts_dir(artifacts).join(servers::unique_name("chromium-profile"));
         std::fs::create_dir_all(&profile).unwrap_or_else(|e| panic!("create {}: {e}", profile.display()));
+        // Chromium's own temporary files (a directory per instance, left behind when it is
+        // stopped) go in a directory of their own, removed with the profile. (Not inside the
+        // profile: a Unix socket's path must stay under 108 bytes.)
+        let tmp = std::env::temp_dir().join(servers::unique_name("oxvnc-chromium"));
+        std::fs::create_dir_all(&tmp).unwrap_or_else(|e| panic!("create {}: {e}", tmp.display()));
         let mut cmd = Command::new("/usr/bin/chromium");
-        cmd.args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--no-first-run",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            "--force-color-profile=srgb",
-            "--remote-debugging-port=0",
-        ])
-        .arg(format!("--window-size={},{}", window.0, window.1))
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(extra)
-        .arg("about:blank");
-        let mut browser = Browser { driver: None, chromium: None, driver_port: 0, debug_port: 0, profile };
+        cmd.env("TMPDIR", &tmp)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-sync",
+                "--force-color-profile=srgb",
+                "--remote-debugging-port=0",
+            ])
+            .arg(format!("--window-size={},{}", window.0, window.1))
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .args(extra)
+            .arg("about:blank");
+        let mut browser = Browser { driver: None, chromium: None, driver_port: 0, debug_port: 0, profile, tmp };
         let chromium = browser.chromium.insert(Server::spawn("chromium", cmd));
         // Chromium picks its debugging port and writes it as the first line of this file.
         let port_file = browser.profile.join("DevToolsActivePort");
@@ -161,6 +168,7 @@ impl Drop for Browser {
         drop(self.driver.take());
         drop(self.chromium.take());
         let _ = std::fs::remove_dir_all(&self.profile);
+        let _ = std::fs::remove_dir_all(&self.tmp);
     }
 }
 
