@@ -8,7 +8,7 @@
 //
 // The driver calls `window.oxvncBench.start(plan)` and polls `window.oxvncBench` for results.
 
-import init, { Replayer } from "./pkg/oxvnc_bench.js";
+import init, { Replayer, handshake_chunks } from "./pkg/oxvnc_bench.js";
 import RFB from "../novnc/core/rfb.js";
 
 const bench = {
@@ -47,7 +47,6 @@ function serverChunks(buf) {
     const view = new DataView(buf);
     const chunks = [];
     let pos = 8;
-    let total = 0;
     while (pos < bytes.length) {
         if (pos + 9 > bytes.length) throw new Error(`truncated record header at byte ${pos}`);
         const dir = view.getUint8(pos);
@@ -56,11 +55,10 @@ function serverChunks(buf) {
         if (pos + len > bytes.length) throw new Error(`truncated record at byte ${pos - 9}`);
         if (dir === 0) {
             chunks.push(buf.slice(pos, pos + len));
-            total += len;
         }
         pos += len;
     }
-    return { chunks, total };
+    return chunks;
 }
 
 async function fetchBuffer(url) {
@@ -94,6 +92,26 @@ function sync(canvas) {
     canvas.getContext("2d").getImageData(0, 0, 1, 1);
 }
 
+/// Resolves after `n` animation frames: Chromium has laid out, painted and composited what changed.
+const frames = (n) =>
+    new Promise((resolve) => {
+        const step = () => (--n <= 0 ? resolve() : requestAnimationFrame(step));
+        requestAnimationFrame(step);
+    });
+
+/// Before a client's clock starts it is given the handshake (`rec.setup` chunks, up to ServerInit,
+/// which sizes its canvas), its canvas is painted black once and the page waits a few animation
+/// frames: Chromium's one-time work on a new canvas (its first frames with content take 20-30 ms
+/// in headless Chromium, for either client) is part of creating the canvas, which is not timed.
+const SETUP_FRAMES = 3;
+
+async function setUp(canvas) {
+    const ctx = canvas.getContext("2d");
+    ctx.fillStyle = "#000";
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    await frames(SETUP_FRAMES);
+}
+
 /// A macrotask boundary without timer clamping (for `delivery: "tasks"`: one chunk per task, as
 /// WebSocket messages arrive).
 const channel = new MessageChannel();
@@ -103,18 +121,38 @@ const nextTask = () =>
         channel.port2.postMessage(null);
     });
 
-/// oxvnc: a Replayer (engine + console Display) on a fresh canvas in the page.
-async function runOxvnc(rec, tasks) {
+/// oxvnc: a Replayer (engine + console Display) on a fresh canvas in the page. `perUpdate`: blit
+/// at the end of every complete update; otherwise once per animation frame, as the console does.
+async function runOxvnc(rec, tasks, perUpdate) {
     const canvas = document.createElement("canvas");
     stage.replaceChildren(canvas);
     const replayer = new Replayer(new Uint8Array(rec.file), canvas);
-    try {
-        const t0 = performance.now();
-        for (const data of rec.chunks) {
-            if (tasks) await nextTask();
-            const ev = new MessageEvent("message", { data });
-            replayer.feed(ev.data);
+    replayer.set_blit_per_update(perUpdate);
+    let raf = 0;
+    let frameError = null;
+    const frame = () => {
+        raf = 0;
+        try {
+            replayer.frame();
+        } catch (e) {
+            frameError = e;
         }
+    };
+    try {
+        if (rec.setup) {
+            for (const data of rec.chunks.slice(0, rec.setup)) replayer.feed(data);
+            await setUp(canvas);
+        }
+        const t0 = performance.now();
+        for (const data of rec.timed) {
+            if (tasks) await nextTask();
+            if (frameError) throw frameError;
+            const ev = new MessageEvent("message", { data });
+            if (replayer.feed(ev.data) && !perUpdate && !raf) raf = requestAnimationFrame(frame);
+        }
+        if (raf) cancelAnimationFrame(raf);
+        raf = 0;
+        if (frameError) throw frameError;
         replayer.finish();
         const t1 = performance.now();
         sync(canvas);
@@ -132,6 +170,7 @@ async function runOxvnc(rec, tasks) {
             damagePx: replayer.damage_px,
         };
     } finally {
+        if (raf) cancelAnimationFrame(raf);
         replayer.free();
     }
 }
@@ -184,8 +223,14 @@ async function runNovnc(rec, tasks) {
     });
     const canvas = rfb._canvas;
     try {
+        if (rec.setup) {
+            for (const data of rec.chunks.slice(0, rec.setup)) {
+                socket.onmessage(new MessageEvent("message", { data }));
+            }
+            await setUp(canvas);
+        }
         const t0 = performance.now();
-        for (const data of rec.chunks) {
+        for (const data of rec.timed) {
             if (tasks) await nextTask();
             socket.onmessage(new MessageEvent("message", { data }));
         }
@@ -244,7 +289,8 @@ const idle = () => new Promise((r) => setTimeout(r, 30));
 // ---------------------------------------------------------------------------------------------
 // The run
 
-/// `plan`: { recordings: [{ name, lossless }], iterations, delivery: "loop" | "tasks" }. Results
+/// `plan`: { recordings: [{ name, lossless }], iterations, delivery: "loop" | "tasks",
+/// blits: "frame" | "update", setup: "untimed" | "timed" }. Results
 /// are appended to `bench.results` one recording at a time; `bench.done` is set at the end.
 async function start(plan) {
     if (bench.running) throw new Error("already running");
@@ -252,9 +298,9 @@ async function start(plan) {
     try {
         for (const { name, lossless } of plan.recordings) {
             log.textContent = `${name}…`;
-            const result = { recording: name, lossless };
+            const result = { recording: name, lossless, delivery: plan.delivery, blit_mode: plan.blits, setup: plan.setup };
             try {
-                Object.assign(result, await benchOne(name, lossless, plan.iterations, plan.delivery === "tasks"));
+                Object.assign(result, await benchOne(name, lossless, plan.iterations, plan.delivery === "tasks", plan.blits === "update", plan.setup !== "timed"));
             } catch (e) {
                 result.error = `${e}`;
             }
@@ -269,10 +315,13 @@ async function start(plan) {
     }
 }
 
-async function benchOne(name, lossless, iterations, tasks) {
+async function benchOne(name, lossless, iterations, tasks, perUpdate, untimedSetup) {
     const file = await fetchBuffer(`../recordings/${encodeURIComponent(name)}.rfbrec`);
-    const { chunks, total } = serverChunks(file);
-    const rec = { file, chunks };
+    const chunks = serverChunks(file);
+    const setup = untimedSetup ? handshake_chunks(new Uint8Array(file)) : 0;
+    const timed = chunks.slice(setup);
+    const total = timed.reduce((n, c) => n + c.byteLength, 0);
+    const rec = { file, chunks, setup, timed };
     const reference = await referencePixels(`../recordings/${encodeURIComponent(name)}.final.png`);
     const ox = [];
     const nv = [];
@@ -296,7 +345,7 @@ async function benchOne(name, lossless, iterations, tasks) {
         for (const who of order) {
             await idle();
             if (who === "oxvnc") {
-                const r = await runOxvnc(rec, tasks);
+                const r = await runOxvnc(rec, tasks, perUpdate);
                 if (i > 0) ox.push(r.ms);
                 if (i > 0) splits.push(r.split);
                 updates = r.updates;
@@ -319,7 +368,8 @@ async function benchOne(name, lossless, iterations, tasks) {
     const nvMs = median(nv);
     return {
         bytes: total,
-        chunks: chunks.length,
+        chunks: timed.length,
+        setup_chunks: setup,
         updates,
         blits,
         blit_px: blitPx,

@@ -7,11 +7,12 @@
 //! `oxvnc_client::session` does; the pixels go to the canvas through the console's own
 //! [`Display`] (one `putImageData` of the damage bounds from a view of wasm memory).
 //!
-//! When to blit: the console blits once per animation frame, i.e. at most once per ~16 ms however
-//! many updates arrived in between. A benchmark that feeds chunks back to back never yields to an
-//! animation frame, so the replayer blits at the end of every complete FramebufferUpdate instead
-//! (as noVNC flips at the end of each update): at least as many blits as the console would make,
-//! never fewer.
+//! When to blit: the console blits once per animation frame (everything damaged since the last
+//! one, complete updates or not), and so does the replayer by default: the page calls
+//! [`Replayer::frame`] from `requestAnimationFrame` whenever [`Replayer::feed`] says something is
+//! left to draw, as the console's session does. With [`Replayer::set_blit_per_update`] it blits at
+//! the end of every complete FramebufferUpdate instead, as noVNC flips its canvas: never fewer
+//! blits than the console would make (the benchmark's `--blits update`).
 
 use js_sys::{ArrayBuffer, Uint8Array};
 use oxvnc_client::display::Display;
@@ -33,6 +34,8 @@ pub struct Replayer {
     decode_ms: f64,
     blit_ms: f64,
     damage_px: f64,
+    /// Blit at the end of every complete update instead of when the page calls `frame`.
+    per_update: bool,
 }
 
 #[wasm_bindgen]
@@ -61,13 +64,21 @@ impl Replayer {
             decode_ms: 0.0,
             blit_ms: 0.0,
             damage_px: 0.0,
+            per_update: false,
         })
     }
 
-    /// One WebSocket message's data: copied once into wasm memory and decoded; every
-    /// FramebufferUpdate it completes is drawn. An engine error (a recording this engine cannot
-    /// decode) is thrown.
-    pub fn feed(&mut self, buf: &ArrayBuffer) -> Result<(), JsError> {
+    /// Blit at the end of every complete FramebufferUpdate (`true`) or only when the page calls
+    /// [`Replayer::frame`] (`false`, the default: the console's way).
+    pub fn set_blit_per_update(&mut self, per_update: bool) {
+        self.per_update = per_update;
+    }
+
+    /// One WebSocket message's data: copied once into wasm memory and decoded (and, blitting per
+    /// update, every FramebufferUpdate it completes drawn). Returns whether anything decoded is
+    /// not drawn yet: the console then asks for an animation frame. An engine error (a recording
+    /// this engine cannot decode) is thrown.
+    pub fn feed(&mut self, buf: &ArrayBuffer) -> Result<bool, JsError> {
         let t0 = now();
         let src = Uint8Array::new(buf);
         let n = src.length() as usize;
@@ -86,25 +97,35 @@ impl Replayer {
                 Event::Connected { width, height, .. } | Event::Resized { width, height } => {
                     self.display.resize(width, height)
                 }
-                Event::UpdateComplete => {
+                Event::UpdateComplete if self.per_update => {
                     self.updates += 1;
                     let t = now();
                     self.blit()?;
                     blit_ms += now() - t;
                 }
+                Event::UpdateComplete => self.updates += 1,
                 Event::Disconnected(e) => return Err(JsError::new(&e.to_string())),
                 _ => {}
             }
         }
         self.blit_ms += blit_ms;
         self.decode_ms += now() - t0 - blit_ms;
+        Ok(self.conn.framebuffer().damage_bounds().is_some())
+    }
+
+    /// The animation frame: one blit of everything damaged since the last one, as the console's
+    /// `frame` does.
+    pub fn frame(&mut self) -> Result<(), JsError> {
+        let t = now();
+        self.blit()?;
+        self.blit_ms += now() - t;
         Ok(())
     }
 
-    /// Draws whatever is damaged and not drawn yet (nothing, when the recording ends on a
-    /// complete update).
+    /// Draws whatever is damaged and not drawn yet, after the last chunk (blitting per update:
+    /// nothing, when the recording ends on a complete update).
     pub fn finish(&mut self) -> Result<(), JsError> {
-        self.blit()
+        self.frame()
     }
 
     /// Complete FramebufferUpdates decoded so far.
@@ -159,6 +180,26 @@ impl Replayer {
         }
         Ok(())
     }
+}
+
+/// How many of the recording's server → client chunks make up the handshake: up to and including
+/// the one that completes ServerInit, which gives the desktop's size (the canvas is sized then).
+/// The page gives these to each client before its clock starts.
+#[wasm_bindgen]
+pub fn handshake_chunks(recording: &[u8]) -> Result<u32, JsError> {
+    let records = replay::parse(recording)?;
+    let mut conn = Connection::new(replay::client_config(&records)?);
+    for (i, chunk) in replay::server_records(&records).enumerate() {
+        conn.receive(chunk).map_err(|e| JsError::new(&e.to_string()))?;
+        while let Some(event) = conn.poll_event() {
+            match event {
+                Event::Connected { .. } => return Ok(i as u32 + 1),
+                Event::Disconnected(e) => return Err(JsError::new(&e.to_string())),
+                _ => {}
+            }
+        }
+    }
+    Err(JsError::new("the recording never completes the handshake"))
 }
 
 /// The engine alone on a whole recording (no canvas, no events beyond counting updates): every

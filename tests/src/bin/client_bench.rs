@@ -63,6 +63,17 @@ struct Args {
     /// calls dearly)
     #[arg(long, default_value = "tasks", value_parser = ["tasks", "loop"])]
     delivery: String,
+    /// When oxvnc draws: `frame` (once per animation frame, everything damaged since the last
+    /// one, as the console does) or `update` (at the end of every complete FramebufferUpdate, as
+    /// noVNC flips its canvas: more blits than the console ever makes)
+    #[arg(long, default_value = "frame", value_parser = ["frame", "update"])]
+    blits: String,
+    /// Whether each run's clock includes the handshake and Chromium's one-time work on the new
+    /// canvas: `untimed` (each client gets the handshake, its canvas is painted once and a few
+    /// animation frames pass before its clock starts) or `timed` (the clock starts at the first
+    /// chunk)
+    #[arg(long, default_value = "untimed", value_parser = ["untimed", "timed"])]
+    setup: String,
     /// Only these recordings (names without `.rfbrec`, comma-separated)
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
@@ -142,17 +153,21 @@ fn run(args: &Args) -> Result<bool> {
     ])?;
     let url = format!("http://{}/bench/index.html", server.addr);
     println!(
-        "client_bench: {} recordings, {} counted runs each per client (+1 warm-up), chunks delivered in {}, page {url}",
+        "client_bench: {} recordings, {} counted runs each per client (+1 warm-up), chunks delivered in {}, oxvnc blitting {}, page {url}",
         recs.len(),
         args.iterations,
-        if args.delivery == "tasks" { "a task each" } else { "one loop" }
+        if args.delivery == "tasks" { "a task each" } else { "one loop" },
+        if args.blits == "frame" { "once per animation frame" } else { "after every update" },
     );
+    if args.setup == "timed" {
+        println!("client_bench: the handshake and each new canvas's first frames are timed");
+    }
 
     // The machine may be shared (other builds): its load says how far to trust absolute figures.
     let load_before = load_average();
     let browser = Browser::start((1280, 800), "client-bench");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let results = rt.block_on(drive(&browser, &url, &recs, args.iterations, &args.delivery))?;
+    let results = rt.block_on(drive(&browser, &url, &recs, args))?;
     drop(browser);
     println!("client_bench: load average (1, 5, 15 min) before the run {load_before}, after {}", load_average());
 
@@ -197,13 +212,7 @@ fn load_average() -> String {
 }
 
 /// Loads the page, starts the run and collects the per-recording results as they come.
-async fn drive(
-    browser: &Browser,
-    url: &str,
-    recs: &[Recording],
-    iterations: u32,
-    delivery: &str,
-) -> Result<Vec<Value>> {
+async fn drive(browser: &Browser, url: &str, recs: &[Recording], args: &Args) -> Result<Vec<Value>> {
     let client = browser.session().await;
     let outcome = async {
         client.goto(url).await.context("loading the benchmark page")?;
@@ -231,8 +240,10 @@ async fn drive(
             );
         }
         let plan = json!({
-            "iterations": iterations,
-            "delivery": delivery,
+            "iterations": args.iterations,
+            "delivery": args.delivery,
+            "blits": args.blits,
+            "setup": args.setup,
             "recordings": recs.iter().map(|r| json!({ "name": r.name, "lossless": r.lossless })).collect::<Vec<_>>(),
         });
         client.execute("window.oxvncBench.start(arguments[0]); return null;", vec![plan]).await?;
