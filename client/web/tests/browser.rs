@@ -315,3 +315,66 @@ fn slice_comparison_through_the_engines_memcmp() {
         }
     }
 }
+
+/// A small deterministic generator for the SIMD checks below.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u32 {
+        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) as u32
+    }
+
+    /// Uniform in `-r..=r`.
+    fn signed(&mut self, r: i32) -> i32 {
+        (self.next() % (2 * r as u32 + 1)) as i32 - r
+    }
+}
+
+/// Tight's JPEG is decoded by zune-jpeg with WebAssembly SIMD kernels added for the IDCT
+/// (vendor/zune-jpeg): on blocks with only a DC term, a few terms, every term small or large,
+/// it gives exactly the scalar IDCT's samples.
+#[wasm_bindgen_test]
+fn jpeg_idct_is_the_same_in_simd() {
+    let mut rng = Lcg(1);
+    for i in 0..4000 {
+        let mut c = [0i32; 64];
+        match i % 4 {
+            0 => c[0] = rng.signed(2047),
+            1 => {
+                for _ in 0..3 {
+                    c[rng.next() as usize % 64] = rng.signed(1023);
+                }
+            }
+            2 => c.iter_mut().for_each(|v| *v = rng.signed(64)),
+            _ => c.iter_mut().for_each(|v| *v = rng.signed(4095)),
+        }
+        let (simd, scalar) = zune_jpeg::wasm_simd_check::idct(&c);
+        assert_eq!(simd, scalar, "block {i}: {c:?}");
+    }
+}
+
+/// ... and for YCbCr → RGBA: the extremes of every channel and random pixels.
+#[wasm_bindgen_test]
+fn jpeg_colour_conversion_is_the_same_in_simd() {
+    let mut rng = Lcg(2);
+    let edges = [0i16, 1, 127, 128, 129, 254, 255];
+    let mut groups: Vec<[[i16; 16]; 3]> = Vec::new();
+    for (k, &y) in edges.iter().enumerate() {
+        let mut g = [[y; 16]; 3];
+        for i in 0..16 {
+            g[1][i] = edges[(i + k) % edges.len()];
+            g[2][i] = edges[(i * 3 + k) % edges.len()];
+        }
+        groups.push(g);
+    }
+    for _ in 0..4000 {
+        let mut g = [[0i16; 16]; 3];
+        g.iter_mut().flatten().for_each(|v| *v = (rng.next() % 256) as i16);
+        groups.push(g);
+    }
+    for [y, cb, cr] in groups {
+        let (simd, scalar) = zune_jpeg::wasm_simd_check::ycbcr_to_rgba(&y, &cb, &cr);
+        assert_eq!(simd, scalar, "y {y:?} cb {cb:?} cr {cr:?}");
+    }
+}

@@ -59,6 +59,17 @@ use crate::decoder::ColorConvert16Ptr;
 mod avx;
 mod neon64;
 mod scalar;
+mod wasm;
+
+/// Sixteen pixels converted to RGBA by the WebAssembly SIMD kernel and by the scalar one (for
+/// `crate::wasm_simd_check`).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub(crate) fn ycbcr_to_rgba_pair(
+    y: &[i16; 16], cb: &[i16; 16], cr: &[i16; 16], simd: &mut [u8; 64], scalar: &mut [u8; 64]
+) {
+    wasm::ycbcr_to_rgba_wasm(y, cb, cr, simd, &mut 0);
+    scalar::ycbcr_to_rgba_inner_16_scalar::<false>(y, cb, cr, scalar, &mut 0);
+}
 
 #[allow(unused_variables)]
 pub fn choose_ycbcr_to_rgb_convert_func(
@@ -90,6 +101,10 @@ pub fn choose_ycbcr_to_rgb_convert_func(
                 _ => () // fall through to scalar, which has more types
             };
         }
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if type_need == ColorSpace::RGBA {
+        return Some(wasm::ycbcr_to_rgba_wasm);
     }
     // when there is no x86 or we haven't returned by here, resort to scalar
     return match type_need {

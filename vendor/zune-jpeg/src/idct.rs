@@ -43,11 +43,13 @@ use crate::idct::scalar::idct_int;
 pub mod avx2;
 #[cfg(feature = "neon")]
 pub mod neon;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub mod wasm;
 
 pub mod scalar;
 
 /// Choose an appropriate IDCT function
-#[allow(unused_variables)]
+#[allow(unused_variables, unreachable_code)]
 pub fn choose_idct_func(options: &DecoderOptions) -> IDCTPtr {
     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
     #[cfg(feature = "x86")]
@@ -65,6 +67,11 @@ pub fn choose_idct_func(options: &DecoderOptions) -> IDCTPtr {
             debug!("Using vector integer IDCT");
             return crate::idct::neon::idct_neon;
         }
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        debug!("Using vector integer IDCT");
+        return crate::idct::wasm::idct_wasm;
     }
     debug!("Using scalar integer IDCT");
     // use generic one

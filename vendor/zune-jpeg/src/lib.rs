@@ -126,5 +126,28 @@ mod misc;
 mod unsafe_utils;
 mod unsafe_utils_avx2;
 mod unsafe_utils_neon;
+mod unsafe_utils_wasm;
 mod upsampler;
+
+/// oxvnc addition: the WebAssembly SIMD kernels next to the scalar ones they replace, for tests
+/// that run in a wasm engine (`cargo test` runs natively, where these are not built).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[doc(hidden)]
+pub mod wasm_simd_check {
+    /// The IDCT of `coefficients` (dequantized, in natural order) by the SIMD kernel and by the
+    /// scalar one: two 8x8 blocks of samples.
+    pub fn idct(coefficients: &[i32; 64]) -> ([i16; 64], [i16; 64]) {
+        let (mut simd, mut scalar) = ([0; 64], [0; 64]);
+        crate::idct::wasm::idct_wasm(&mut coefficients.clone(), &mut simd, 8);
+        crate::idct::scalar::idct_int(&mut coefficients.clone(), &mut scalar, 8);
+        (simd, scalar)
+    }
+
+    /// Sixteen YCbCr pixels to RGBA by the SIMD kernel and by the scalar one.
+    pub fn ycbcr_to_rgba(y: &[i16; 16], cb: &[i16; 16], cr: &[i16; 16]) -> ([u8; 64], [u8; 64]) {
+        let (mut simd, mut scalar) = ([0; 64], [0; 64]);
+        crate::color_convert::ycbcr_to_rgba_pair(y, cb, cr, &mut simd, &mut scalar);
+        (simd, scalar)
+    }
+}
 mod worker;
