@@ -146,9 +146,15 @@ fn test(extra: &[String]) -> Result<ExitCode> {
         .arg(CLIENT_DIR)
         .env(DEMO_URL_VAR, demo.websocket_url())
         .current_dir(workspace_root());
+    // The Chromium that chromedriver starts leaves its temporary directories behind when it is
+    // stopped: they go in one of ours, removed afterwards (short: it holds a Unix socket).
+    let browser_tmp = std::env::temp_dir().join(format!("oxvnc-wasm-pack-{}", std::process::id()));
+    std::fs::create_dir_all(&browser_tmp).with_context(|| format!("creating {}", browser_tmp.display()))?;
+    wasm_tests.env("TMPDIR", &browser_tmp);
     println!("xtask: export {DEMO_URL_VAR}={}", demo.websocket_url());
     let wasm_status = util::status(&mut wasm_tests);
     drop(demo);
+    let _ = std::fs::remove_dir_all(&browser_tmp);
     let wasm_status = wasm_status?;
     if !wasm_status.success() {
         eprintln!("xtask: in-browser tests of {CLIENT_DIR} failed ({wasm_status})");
