@@ -2,9 +2,10 @@
 // (engine + the console's canvas display, as wasm) and through noVNC 1.7 (its RFB object on a
 // WebSocket-like channel), the same recorded server → client chunks given to both as WebSocket
 // `message` events, back to back in one loop (no network, no timing) or, with
-// `delivery: "tasks"`, each in a task of its own as a WebSocket delivers them. A run ends when the
-// client's last frame is on its visible canvas. Runs alternate between the clients; the first run of each is a
-// warm-up (JIT, wasm tiering) and is not counted.
+// `delivery: "tasks"`, each in a task of its own as a WebSocket delivers them. A run's clock starts
+// after the handshake and the first paint of the client's new canvas (`setup: "untimed"`, see
+// `setUp`) and stops when the client's last frame is on its visible canvas. Runs alternate between
+// the clients; the first run of each is a warm-up (JIT, wasm tiering) and is not counted.
 //
 // The driver calls `window.oxvncBench.start(plan)` and polls `window.oxvncBench` for results.
 
