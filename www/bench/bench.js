@@ -106,7 +106,11 @@ const frames = (n) =>
 /// in headless Chromium, for either client) is part of creating the canvas, which is not timed.
 const SETUP_FRAMES = 3;
 
-async function setUp(canvas) {
+/// The untimed set-up of a run: `deliver` (how the client takes a chunk) gets the handshake, then
+/// the canvas is painted and the frames pass. Nothing with `rec.setup` 0 (`setup: "timed"`).
+async function setUp(rec, canvas, deliver) {
+    if (!rec.setup) return;
+    for (const data of rec.chunks.slice(0, rec.setup)) deliver(data);
     const ctx = canvas.getContext("2d");
     ctx.fillStyle = "#000";
     ctx.fillRect(0, 0, canvas.width, canvas.height);
@@ -140,10 +144,7 @@ async function runOxvnc(rec, tasks, perUpdate) {
         }
     };
     try {
-        if (rec.setup) {
-            for (const data of rec.chunks.slice(0, rec.setup)) replayer.feed(data);
-            await setUp(canvas);
-        }
+        await setUp(rec, canvas, (data) => replayer.feed(data));
         const t0 = performance.now();
         for (const data of rec.timed) {
             if (tasks) await nextTask();
@@ -224,12 +225,7 @@ async function runNovnc(rec, tasks) {
     });
     const canvas = rfb._canvas;
     try {
-        if (rec.setup) {
-            for (const data of rec.chunks.slice(0, rec.setup)) {
-                socket.onmessage(new MessageEvent("message", { data }));
-            }
-            await setUp(canvas);
-        }
+        await setUp(rec, canvas, (data) => socket.onmessage(new MessageEvent("message", { data })));
         const t0 = performance.now();
         for (const data of rec.timed) {
             if (tasks) await nextTask();

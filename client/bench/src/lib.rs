@@ -14,6 +14,8 @@
 //! the end of every complete FramebufferUpdate instead, as noVNC flips its canvas: never fewer
 //! blits than the console would make (the benchmark's `--blits update`).
 
+use std::ops::ControlFlow;
+
 use js_sys::{ArrayBuffer, Uint8Array};
 use oxvnc_client::display::Display;
 use oxvnc_rfb::{Connection, Event, replay};
@@ -97,18 +99,16 @@ impl Replayer {
                 Event::Connected { width, height, .. } | Event::Resized { width, height } => {
                     self.display.resize(width, height)
                 }
-                Event::UpdateComplete if self.per_update => {
+                Event::UpdateComplete => {
                     self.updates += 1;
-                    let t = now();
-                    self.blit()?;
-                    blit_ms += now() - t;
+                    if self.per_update {
+                        blit_ms += self.timed_blit()?;
+                    }
                 }
-                Event::UpdateComplete => self.updates += 1,
                 Event::Disconnected(e) => return Err(JsError::new(&e.to_string())),
                 _ => {}
             }
         }
-        self.blit_ms += blit_ms;
         self.decode_ms += now() - t0 - blit_ms;
         Ok(self.conn.framebuffer().damage_bounds().is_some())
     }
@@ -116,10 +116,7 @@ impl Replayer {
     /// The animation frame: one blit of everything damaged since the last one, as the console's
     /// `frame` does.
     pub fn frame(&mut self) -> Result<(), JsError> {
-        let t = now();
-        self.blit()?;
-        self.blit_ms += now() - t;
-        Ok(())
+        self.timed_blit().map(drop)
     }
 
     /// Draws whatever is damaged and not drawn yet, after the last chunk (blitting per update:
@@ -171,6 +168,15 @@ impl Replayer {
 }
 
 impl Replayer {
+    /// [`Replayer::blit`], its time added to `blit_ms` and returned (ms).
+    fn timed_blit(&mut self) -> Result<f64, JsError> {
+        let t = now();
+        self.blit()?;
+        let ms = now() - t;
+        self.blit_ms += ms;
+        Ok(ms)
+    }
+
     fn blit(&mut self) -> Result<(), JsError> {
         if let Some(r) = self.conn.framebuffer().damage_bounds() {
             self.display.blit(self.conn.framebuffer(), r).map_err(|e| JsError::new(&e))?;
@@ -182,24 +188,43 @@ impl Replayer {
     }
 }
 
+/// Replays the recording's server → client chunks through a fresh engine configured from its
+/// client → server records (what the client would send goes nowhere), handing every event but a
+/// disconnection (an error) to `each` with the index of the chunk that raised it, until `each`
+/// breaks with a value or the chunks run out.
+fn replay_events<B>(
+    recording: &[u8],
+    mut each: impl FnMut(usize, Event, &mut Connection) -> ControlFlow<B>,
+) -> Result<Option<B>, JsError> {
+    let records = replay::parse(recording)?;
+    let mut conn = Connection::new(replay::client_config(&records)?);
+    for (i, chunk) in replay::server_records(&records).enumerate() {
+        conn.receive(chunk).map_err(|e| JsError::new(&e.to_string()))?;
+        if conn.has_output() {
+            drop(conn.take_output());
+        }
+        while let Some(event) = conn.poll_event() {
+            if let Event::Disconnected(e) = event {
+                return Err(JsError::new(&e.to_string()));
+            }
+            if let ControlFlow::Break(b) = each(i, event, &mut conn) {
+                return Ok(Some(b));
+            }
+        }
+    }
+    Ok(None)
+}
+
 /// How many of the recording's server → client chunks make up the handshake: up to and including
 /// the one that completes ServerInit, which gives the desktop's size (the canvas is sized then).
 /// The page gives these to each client before its clock starts.
 #[wasm_bindgen]
 pub fn handshake_chunks(recording: &[u8]) -> Result<u32, JsError> {
-    let records = replay::parse(recording)?;
-    let mut conn = Connection::new(replay::client_config(&records)?);
-    for (i, chunk) in replay::server_records(&records).enumerate() {
-        conn.receive(chunk).map_err(|e| JsError::new(&e.to_string()))?;
-        while let Some(event) = conn.poll_event() {
-            match event {
-                Event::Connected { .. } => return Ok(i as u32 + 1),
-                Event::Disconnected(e) => return Err(JsError::new(&e.to_string())),
-                _ => {}
-            }
-        }
-    }
-    Err(JsError::new("the recording never completes the handshake"))
+    let connected = replay_events(recording, |i, event, _| match event {
+        Event::Connected { .. } => ControlFlow::Break(i as u32 + 1),
+        _ => ControlFlow::Continue(()),
+    })?;
+    connected.ok_or_else(|| JsError::new("the recording never completes the handshake"))
 }
 
 /// The engine alone on a whole recording (no canvas, no events beyond counting updates): every
@@ -207,24 +232,13 @@ pub fn handshake_chunks(recording: &[u8]) -> Result<u32, JsError> {
 /// (e.g. in Node, which runs the same wasm as the page); returns the complete updates.
 #[wasm_bindgen]
 pub fn decode_only(recording: &[u8]) -> Result<u32, JsError> {
-    let records = replay::parse(recording)?;
-    let mut conn = Connection::new(replay::client_config(&records)?);
     let mut updates = 0;
-    for chunk in replay::server_records(&records) {
-        conn.receive(chunk).map_err(|e| JsError::new(&e.to_string()))?;
-        if conn.has_output() {
-            drop(conn.take_output());
+    replay_events::<()>(recording, |_, event, conn| {
+        if let Event::UpdateComplete = event {
+            updates += 1;
+            conn.framebuffer_mut().clear_damage();
         }
-        while let Some(event) = conn.poll_event() {
-            match event {
-                Event::UpdateComplete => {
-                    updates += 1;
-                    conn.framebuffer_mut().clear_damage();
-                }
-                Event::Disconnected(e) => return Err(JsError::new(&e.to_string())),
-                _ => {}
-            }
-        }
-    }
+        ControlFlow::Continue(())
+    })?;
     Ok(updates)
 }
