@@ -9,6 +9,10 @@
 //! allocation per message) so that the load generator costs far less than what it measures;
 //! every relayed byte is compared with the deterministic pattern at its offset.
 //!
+//! A third relay, `forward`, takes part in the round trips only: this binary run as a bare TCP
+//! forwarder (`--forward LISTEN TARGET`: blocking reads and writes, a thread per direction, no
+//! WebSocket at all), the least any relay process can add to a round trip on this machine.
+//!
 //! Relays run as deployments run them by default: `oxvnc serve --vnc … --listen …` (one process,
 //! info logging) and `websockify LISTEN TARGET` (a process forked per connection, numpy for
 //! unmasking, its per-connection log lines going to a file). Every process started here is
@@ -79,8 +83,8 @@ struct Args {
     /// Which measurements to make
     #[arg(long, value_delimiter = ',', default_value = "throughput,sessions,handshakes,idle,rtt")]
     phases: Vec<Phase>,
-    /// Which peers to measure
-    #[arg(long, value_delimiter = ',', default_value = "direct,oxvnc,websockify")]
+    /// Which peers to measure (`forward` only in the round trips)
+    #[arg(long, value_delimiter = ',', default_value = "direct,oxvnc,websockify,forward")]
     peers: Vec<PeerKind>,
     /// MB (10^6 bytes) each way through one session
     #[arg(long, default_value_t = 1000)]
@@ -111,13 +115,21 @@ struct Args {
     /// other processes on a busy machine do not preempt it (needs root or CAP_SYS_NICE)
     #[arg(long)]
     realtime: bool,
+    /// Run as the `forward` peer: relay plain TCP from LISTEN to TARGET until killed
+    #[arg(long, num_args = 2, value_names = ["LISTEN", "TARGET"], hide = true)]
+    forward: Option<Vec<SocketAddr>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
 enum PeerKind {
+    /// The client connects to the target itself: no relay
     Direct,
+    /// `oxvnc serve`
     Oxvnc,
+    /// websockify 0.13
     Websockify,
+    /// A bare TCP forwarder, no WebSocket (round trips only): the floor of any relay process
+    Forward,
 }
 
 impl PeerKind {
@@ -126,10 +138,15 @@ impl PeerKind {
             PeerKind::Direct => "direct",
             PeerKind::Oxvnc => "oxvnc",
             PeerKind::Websockify => "websockify",
+            PeerKind::Forward => "forward",
         }
     }
     fn ws(self) -> bool {
-        self != PeerKind::Direct
+        matches!(self, PeerKind::Oxvnc | PeerKind::Websockify)
+    }
+    /// Whether it takes part in the phases other than round trips.
+    fn bulk(self) -> bool {
+        self != PeerKind::Forward
     }
 }
 
@@ -166,6 +183,15 @@ impl Dir {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(addrs) = &args.forward {
+        return match forward(addrs[0], addrs[1]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("relay_bench --forward: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     REALTIME.store(args.realtime, Ordering::Relaxed);
     raise_fd_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -252,7 +278,7 @@ async fn run(args: Args) -> Result<()> {
     // Throughput, aggregate throughput and handshakes: one relay instance per peer.
     {
         let mut peers = Vec::new();
-        for &kind in &kinds {
+        for &kind in kinds.iter().filter(|k| k.bulk()) {
             peers.push(Peer::start(kind, target.addr, false, &ctx, "main")?);
         }
         // Rounds, each measuring every peer in turn, so that drift on the machine hits all alike.
@@ -388,6 +414,9 @@ async fn run(args: Args) -> Result<()> {
                 m.sessions
             ));
         }
+    }
+    if let Some(note) = floor_note(&results) {
+        notes.push(note);
     }
     if noisy > 0 {
         notes.push(format!(
@@ -834,6 +863,61 @@ fn rtt_phase(kinds: &[PeerKind], ctx: &Ctx, samples: usize, rounds: usize) -> Re
     let _ = stop_tx.send(());
     echo.join().map_err(|_| anyhow!("the target thread panicked"))??;
     result
+}
+
+/// The `forward` peer: accepts on `listen` and relays each connection's bytes to and from
+/// `target` with blocking reads and writes, a thread per direction: two system calls per message
+/// and hop, no event loop, no framing. Runs until killed.
+fn forward(listen: SocketAddr, target: SocketAddr) -> Result<()> {
+    use std::io::{Read, Write};
+    fn pump(mut from: std::net::TcpStream, mut to: std::net::TcpStream) {
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok(n @ 1..) = from.read(&mut buf) {
+            if to.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown(std::net::Shutdown::Write);
+    }
+    let listener = StdListener::bind(listen).with_context(|| format!("listening on {listen}"))?;
+    for client in listener.incoming() {
+        let client = client.context("accepting")?;
+        let server = match std::net::TcpStream::connect(target) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("relay_bench --forward: cannot reach {target}: {e}");
+                continue;
+            }
+        };
+        for s in [&client, &server] {
+            s.set_nodelay(true)?;
+        }
+        let (c2, s2) = (client.try_clone()?, server.try_clone()?);
+        std::thread::spawn(move || pump(client, server));
+        std::thread::spawn(move || pump(s2, c2));
+    }
+    Ok(())
+}
+
+/// What the bare forwarder added to direct TCP's round trip, beside websockify's: the part of
+/// the relays' added latency that no relay process can avoid.
+fn floor_note(results: &BTreeMap<PeerKind, PeerResults>) -> Option<String> {
+    let rtt = |k| results.get(&k).and_then(|p| p.rtt.as_ref());
+    let (d, f) = (rtt(PeerKind::Direct)?, rtt(PeerKind::Forward)?);
+    let mut note = format!(
+        "a bare TCP forwarder (no WebSocket, blocking I/O: the least a relay process adds) added {:.1} µs \
+         at p50 and {:.1} µs at p99",
+        f.p50_us - d.p50_us,
+        f.p99_us - d.p99_us
+    );
+    if let Some(w) = rtt(PeerKind::Websockify) {
+        note += &format!(
+            " ({:.2}× and {:.2}× websockify's)",
+            (f.p50_us - d.p50_us) / (w.p50_us - d.p50_us),
+            (f.p99_us - d.p99_us) / (w.p99_us - d.p99_us)
+        );
+    }
+    Some(note + ".")
 }
 
 /// Waits until other processes use under a twentieth of a CPU over half a second (this
@@ -1391,6 +1475,11 @@ impl Peer {
                 PeerKind::Websockify => {
                     let mut c = Command::new(&ctx.websockify);
                     c.arg(&listen).arg(target.to_string());
+                    c
+                }
+                PeerKind::Forward => {
+                    let mut c = Command::new(std::env::current_exe().context("locating this executable")?);
+                    c.arg("--forward").arg(&listen).arg(target.to_string());
                     c
                 }
                 PeerKind::Direct => unreachable!(),
