@@ -216,6 +216,8 @@ fn main() -> ExitCode {
 /// Paths and settings every phase needs.
 #[derive(Clone)]
 struct Ctx {
+    /// This executable, which is also the `forward` peer.
+    bench: PathBuf,
     oxvnc: PathBuf,
     websockify: PathBuf,
     logs: PathBuf,
@@ -241,6 +243,7 @@ async fn run(args: Args) -> Result<()> {
     kinds.sort();
     kinds.dedup();
     let ctx = Ctx {
+        bench: exe.clone(),
         oxvnc: args.oxvnc.clone().unwrap_or_else(|| profile_dir.join("oxvnc")),
         websockify: args
             .websockify
@@ -903,19 +906,15 @@ fn forward(listen: SocketAddr, target: SocketAddr) -> Result<()> {
 /// the relays' added latency that no relay process can avoid.
 fn floor_note(results: &BTreeMap<PeerKind, PeerResults>) -> Option<String> {
     let rtt = |k| results.get(&k).and_then(|p| p.rtt.as_ref());
-    let (d, f) = (rtt(PeerKind::Direct)?, rtt(PeerKind::Forward)?);
+    let d = rtt(PeerKind::Direct)?;
+    let added = |r: &Rtt| (r.p50_us - d.p50_us, r.p99_us - d.p99_us);
+    let (f50, f99) = added(rtt(PeerKind::Forward)?);
     let mut note = format!(
-        "a bare TCP forwarder (no WebSocket, blocking I/O: the least a relay process adds) added {:.1} µs \
-         at p50 and {:.1} µs at p99",
-        f.p50_us - d.p50_us,
-        f.p99_us - d.p99_us
+        "a bare TCP forwarder (no WebSocket, blocking I/O: the least a relay process adds) added {f50:.1} µs \
+         at p50 and {f99:.1} µs at p99"
     );
-    if let Some(w) = rtt(PeerKind::Websockify) {
-        note += &format!(
-            " ({:.2}× and {:.2}× websockify's)",
-            (f.p50_us - d.p50_us) / (w.p50_us - d.p50_us),
-            (f.p99_us - d.p99_us) / (w.p99_us - d.p99_us)
-        );
+    if let Some((w50, w99)) = rtt(PeerKind::Websockify).map(added) {
+        note += &format!(" ({:.2}× and {:.2}× websockify's)", f50 / w50, f99 / w99);
     }
     Some(note + ".")
 }
@@ -1478,7 +1477,7 @@ impl Peer {
                     c
                 }
                 PeerKind::Forward => {
-                    let mut c = Command::new(std::env::current_exe().context("locating this executable")?);
+                    let mut c = Command::new(&ctx.bench);
                     c.arg("--forward").arg(&listen).arg(target.to_string());
                     c
                 }
